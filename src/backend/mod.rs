@@ -1,0 +1,152 @@
+//! Readiness multiplexers: one small trait, one file per system call.
+//!
+//! Like Redis's ae_select.c / ae_epoll.c, the event loop knows nothing of any system
+//! call: it registers descriptors with an [`Interest`], waits, and handles the
+//! [`Event`]s it gets back. The differences between the models *are* the differences
+//! between the files of this folder.
+
+mod dense;
+mod epoll;
+mod poll;
+mod polling;
+mod select;
+
+use crate::sys::Sys;
+use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::time::Duration;
+
+/// When the kernel reports a descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// Reported on every wait while the condition holds (data unread, space to write).
+    Level,
+    /// Reported once per change of state: the program must read (or write) until
+    /// EAGAIN, or what is left is never reported again.
+    Edge,
+}
+
+/// What a descriptor is watched for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Interest {
+    pub read: bool,
+    pub write: bool,
+}
+
+impl Interest {
+    pub const READ: Interest = Interest {
+        read: true,
+        write: false,
+    };
+    pub const BOTH: Interest = Interest {
+        read: true,
+        write: true,
+    };
+}
+
+/// One ready descriptor, as reported by one wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub fd: RawFd,
+    /// Data (or end of file, or an error) can be read.
+    pub readable: bool,
+    /// Space in the send buffer (or an error) to be found by writing.
+    pub writable: bool,
+    /// Hang-up or error reported by the kernel.
+    pub hangup: bool,
+}
+
+/// What one wait cost, beyond the system call itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WaitStats {
+    /// Descriptors handed to the kernel by this call (select, poll: all watched ones;
+    /// epoll: none, the interest set already lives in the kernel).
+    pub handed: usize,
+    /// Entries our code looked at after the call to find the ready ones.
+    pub scanned: usize,
+    /// Ready events returned.
+    pub ready: usize,
+}
+
+/// A readiness multiplexer. Contract: a descriptor is deregistered before it is
+/// closed (the `polling` crate requires it, and select/poll keep their own tables).
+pub trait Multiplexer: Send {
+    /// The name it is chosen by on the command line.
+    fn name(&self) -> &'static str;
+    fn trigger(&self) -> Trigger;
+    fn register(&mut self, fd: BorrowedFd<'_>, interest: Interest) -> io::Result<()>;
+    fn modify(&mut self, fd: BorrowedFd<'_>, interest: Interest) -> io::Result<()>;
+    fn deregister(&mut self, fd: BorrowedFd<'_>) -> io::Result<()>;
+    /// Waits until at least one watched descriptor is ready or `timeout` passes
+    /// (`None`: forever), replacing the contents of `events` with the ready ones.
+    fn wait(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>)
+    -> io::Result<WaitStats>;
+}
+
+/// The backends, chosen by name at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// select(2): fd_set bitmaps rebuilt before every call, level-triggered, fds < 1024
+    Select,
+    /// poll(2): a pollfd array, level-triggered
+    Poll,
+    /// epoll(7) level-triggered
+    EpollLt,
+    /// epoll(7) edge-triggered (EPOLLET)
+    EpollEt,
+    /// the `polling` crate (level mode): what a portable library costs
+    Polling,
+}
+
+impl Backend {
+    pub fn create(self, sys: Sys) -> io::Result<Box<dyn Multiplexer>> {
+        Ok(match self {
+            Backend::Select => Box::new(select::Select::new(sys)),
+            Backend::Poll => Box::new(poll::Poll::new(sys)),
+            Backend::EpollLt => Box::new(epoll::Epoll::new(sys, Trigger::Level)?),
+            Backend::EpollEt => Box::new(epoll::Epoll::new(sys, Trigger::Edge)?),
+            Backend::Polling => Box::new(polling::Polling::new(sys)?),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Select => "select",
+            Backend::Poll => "poll",
+            Backend::EpollLt => "epoll-lt",
+            Backend::EpollEt => "epoll-et",
+            Backend::Polling => "polling",
+        }
+    }
+
+    pub fn trigger(self) -> Trigger {
+        match self {
+            Backend::EpollEt => Trigger::Edge,
+            _ => Trigger::Level,
+        }
+    }
+}
+
+/// A wait timeout in milliseconds as poll(2) and epoll_wait(2) take it: -1 is forever;
+/// a sub-millisecond remainder rounds up so that a short timeout never spins.
+fn timeout_ms(timeout: Option<Duration>) -> i32 {
+    match timeout {
+        None => -1,
+        Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
+    }
+}
+
+/// The result of select(2) or poll(2) as a count of ready descriptors. An interrupted
+/// wait is an empty one: the loop simply waits again.
+fn ready_count(n: libc::c_int) -> io::Result<usize> {
+    if n >= 0 {
+        return Ok(n as usize);
+    }
+    let err = io::Error::last_os_error();
+    match err.kind() {
+        io::ErrorKind::Interrupted => Ok(0),
+        _ => Err(err),
+    }
+}

@@ -1,0 +1,164 @@
+//! Command-line arguments (clap), turned into validated configurations.
+
+use crate::backend::Backend;
+use crate::server::{LoopOptions, ReadStrategy, ServeConfig};
+use anyhow::{Result, bail};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "iobench",
+    version,
+    about = "An I/O multiplexing workbench: select, poll and epoll side by side, measured"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the instrumented echo server on one backend
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The multiplexer
+    #[arg(long, value_enum, default_value = "epoll-et")]
+    pub backend: Backend,
+    /// Address to listen on (port 0 picks a free one; printed as `listening on IP:PORT`)
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Bytes asked for by each read (e.g. 16384, 16K, 1M)
+    #[arg(long, default_value = "16K", value_parser = parse_size)]
+    pub buffer_size: usize,
+    /// How to read on a readiness report. Default, from measurements: `once` for the
+    /// level-triggered backends (select, poll, epoll-lt, polling), `short-read` for
+    /// epoll-et (drains without the EAGAIN read)
+    #[arg(long, value_enum)]
+    pub read_strategy: Option<ReadStrategy>,
+    /// Allow `--read-strategy once` on epoll-et, which strands data (the article's pitfall)
+    #[arg(long)]
+    pub allow_et_once: bool,
+    /// Most connections served at once; more are accepted and closed at once
+    #[arg(long, default_value_t = 100_000)]
+    pub max_conns: usize,
+    /// Pending output per connection past which it is not read until it drains
+    #[arg(long, default_value = "64K", value_parser = parse_size)]
+    pub max_pending: usize,
+    /// Pin the server to this CPU
+    #[arg(long)]
+    pub cpu: Option<usize>,
+    /// Stop after this long (e.g. 30s, 500ms, 2m); default: until SIGINT/SIGTERM
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Print statistics as one JSON object per line instead of tables
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> Result<ServeConfig> {
+        let read_strategy = self
+            .read_strategy
+            .unwrap_or_else(|| ReadStrategy::default_for(self.backend));
+        if self.backend == Backend::EpollEt && read_strategy == ReadStrategy::Once {
+            if !self.allow_et_once {
+                bail!(
+                    "--read-strategy once on epoll-et strands data: an edge is reported once, and \
+                     what one read leaves behind is never reported again. Add --allow-et-once to \
+                     see it happen, or use drain or short-read"
+                );
+            }
+            eprintln!(
+                "warning: epoll-et with one read per wakeup: data left after a read stays \
+                 stranded until the peer sends more"
+            );
+        }
+        if self.buffer_size == 0 {
+            bail!("--buffer-size must be at least 1 byte");
+        }
+        if self.max_conns == 0 {
+            bail!("--max-conns must be at least 1");
+        }
+        Ok(ServeConfig {
+            backend: self.backend,
+            listen: self.listen,
+            loop_options: LoopOptions {
+                buffer_size: self.buffer_size,
+                read_strategy,
+                max_pending: self.max_pending.max(1),
+                max_conns: self.max_conns,
+            },
+            cpu: self.cpu,
+            duration: self.duration,
+            json: self.json,
+        })
+    }
+}
+
+/// A byte count: `4096`, `16K`, `16KiB`, `1M`, `1MiB`, `1G` (binary multiples).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (examples: 64, 16K, 1M)"))?;
+    let mult: usize = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("unknown unit in `{text}` (use K, M or G)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// A duration: `30s`, `500ms`, `2m`, `1.5s`, or plain seconds (`10`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (examples: 30s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" => value / 1e6,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("unknown unit in `{text}` (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64"), Ok(64));
+        assert_eq!(parse_size("16K"), Ok(16384));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("3 parsecs").is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! Measured figures as plain data: what a server counted, and what the kernel says
+//! about the process. Reporting (tables, JSON) lives in `report`.
+
+mod process;
+
+pub use process::ProcessUsage;
+
+use crate::server::ServeConfig;
+use crate::sys::{Call, Registry, Stat, ThreadCounts};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Counts of one thread, or of all threads added up, by name.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Counts {
+    /// System calls by kind (only kinds that were made).
+    pub syscalls: BTreeMap<String, u64>,
+    pub syscalls_total: u64,
+    /// Event-loop and connection counters: waits, wakeups, events, fds_handed,
+    /// fds_scanned, accepted, closed, refused_*, resets, bytes_in, bytes_out, ...
+    pub counters: BTreeMap<String, u64>,
+}
+
+impl Counts {
+    fn from_threads<'a>(threads: impl IntoIterator<Item = &'a ThreadCounts>) -> Counts {
+        let mut counts = Counts::default();
+        for t in threads {
+            for &call in Call::ALL {
+                let n = t.call(call);
+                if n > 0 {
+                    *counts.syscalls.entry(call.name().to_string()).or_default() += n;
+                }
+            }
+            counts.syscalls_total += t.total_calls();
+            for &stat in Stat::ALL {
+                *counts.counters.entry(stat.name().to_string()).or_default() += t.stat(stat);
+            }
+        }
+        counts
+    }
+
+    pub fn counter(&self, stat: Stat) -> u64 {
+        self.counters.get(stat.name()).copied().unwrap_or(0)
+    }
+
+    /// `stat` per wakeup (a wait that returned at least one event).
+    pub fn per_wakeup(&self, stat: Stat) -> f64 {
+        ratio(self.counter(stat), self.counter(Stat::Wakeups))
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ThreadStats {
+    pub thread: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// Everything `serve` reports, as printed by `--json` (one object per line).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServerStats {
+    /// false for a SIGUSR1 snapshot, true for the report at exit
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    pub backend: String,
+    pub trigger: String,
+    pub model: String,
+    pub read_strategy: String,
+    pub buffer_size: usize,
+    pub max_pending: usize,
+    pub elapsed_s: f64,
+    pub totals: Counts,
+    pub threads: Vec<ThreadStats>,
+    pub process: ProcessUsage,
+}
+
+impl ServerStats {
+    pub fn collect(
+        cfg: &ServeConfig,
+        registry: &Registry,
+        started: Instant,
+        is_final: bool,
+    ) -> ServerStats {
+        let threads = registry.snapshot();
+        let process = ProcessUsage::now();
+        let opts = &cfg.loop_options;
+        ServerStats {
+            is_final,
+            backend: cfg.backend.name().to_string(),
+            trigger: format!("{:?}", cfg.backend.trigger()).to_lowercase(),
+            model: "reactor".to_string(),
+            read_strategy: opts.read_strategy.name().to_string(),
+            buffer_size: opts.buffer_size,
+            max_pending: opts.max_pending,
+            elapsed_s: started.elapsed().as_secs_f64(),
+            totals: Counts::from_threads(&threads),
+            threads: threads
+                .iter()
+                .map(|t| ThreadStats {
+                    thread: t.thread.clone(),
+                    counts: Counts::from_threads([t]),
+                })
+                .collect(),
+            process,
+        }
+    }
+}

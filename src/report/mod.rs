@@ -1,0 +1,3 @@
+//! Turning measured data into text. Measuring code never formats.
+
+pub mod serve;

@@ -1,0 +1,199 @@
+//! One client connection: the non-blocking echo state machine.
+//!
+//! Bytes are read into the event loop's shared buffer and written straight back; only
+//! what the kernel does not take at once is copied into this connection's own output
+//! buffer, which is allocated then and freed when it drains. An idle connection costs
+//! this struct and nothing more.
+
+use super::ReadStrategy;
+use crate::backend::{Event, Interest, Trigger};
+use crate::sys::{Stat, Sys};
+use std::io::{self, ErrorKind};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+/// What the event loop lends a connection while it handles one event.
+pub struct Io<'a> {
+    pub sys: &'a Sys,
+    pub buf: &'a mut [u8],
+    pub strategy: ReadStrategy,
+    /// Output bytes past which a connection is not read any more (backpressure).
+    pub max_pending: usize,
+}
+
+/// What happened to a connection after an event.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Still open.
+    Open,
+    /// The peer closed its side and every byte owed to it has been written.
+    Finished,
+    /// Reset, broken pipe or another error: close without further ado.
+    Failed(io::Error),
+}
+
+pub struct Connection {
+    fd: OwnedFd,
+    /// Output the kernel has not taken yet: `out[sent..]`.
+    out: Vec<u8>,
+    sent: usize,
+    /// The peer has half-closed: no more input will come.
+    eof: bool,
+    /// Reading stopped because too much output is pending; it resumes on drain.
+    paused: bool,
+    /// What the multiplexer currently watches this descriptor for.
+    registered: Interest,
+}
+
+impl Connection {
+    pub fn new(fd: OwnedFd, registered: Interest) -> Self {
+        Connection {
+            fd,
+            out: Vec::new(),
+            sent: 0,
+            eof: false,
+            paused: false,
+            registered,
+        }
+    }
+
+    /// The interest a new connection is registered with. Edge-triggered descriptors
+    /// are registered for both directions once and never modified: an edge that is not
+    /// wanted costs nothing, while every epoll_ctl is a system call.
+    pub fn initial_interest(trigger: Trigger) -> Interest {
+        match trigger {
+            Trigger::Edge => Interest::BOTH,
+            Trigger::Level => Interest::READ,
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    pub fn registered(&self) -> Interest {
+        self.registered
+    }
+
+    /// What a level-triggered multiplexer should watch now: input only while we
+    /// would read it, output only while some is pending.
+    pub fn wanted(&self, trigger: Trigger) -> Interest {
+        match trigger {
+            Trigger::Edge => Interest::BOTH,
+            Trigger::Level => Interest {
+                read: !self.eof && !self.paused,
+                write: self.pending() > 0,
+            },
+        }
+    }
+
+    pub fn set_registered(&mut self, interest: Interest) {
+        self.registered = interest;
+    }
+
+    fn pending(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    /// Handles one readiness report.
+    pub fn on_event(&mut self, ev: &Event, io: &mut Io<'_>) -> Outcome {
+        match self.service(ev, io) {
+            Ok(()) if self.eof && self.pending() == 0 => Outcome::Finished,
+            Ok(()) => Outcome::Open,
+            Err(e) => Outcome::Failed(e),
+        }
+    }
+
+    fn service(&mut self, ev: &Event, io: &mut Io<'_>) -> io::Result<()> {
+        if ev.writable && self.pending() > 0 {
+            self.flush(io)?;
+        }
+        if self.paused && self.pending() < io.max_pending {
+            // Output drained: resume. Under ET no new edge may come for input that
+            // arrived while paused, so read now rather than wait for a report.
+            self.paused = false;
+            self.read(io)?;
+        } else if ev.readable && !self.paused && !self.eof {
+            self.read(io)?;
+        }
+        Ok(())
+    }
+
+    /// Reads and echoes according to the read strategy.
+    fn read(&mut self, io: &mut Io<'_>) -> io::Result<()> {
+        loop {
+            let n = match io.sys.read(self.fd.as_fd(), io.buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            io.sys.counters().add(Stat::BytesIn, n as u64);
+            self.echo(io.sys, &io.buf[..n])?;
+            if self.pending() >= io.max_pending {
+                self.paused = true;
+                io.sys.counters().add(Stat::ReadPauses, 1);
+                return Ok(());
+            }
+            match io.strategy {
+                ReadStrategy::Once => return Ok(()),
+                // A stream socket that returns less than asked has been emptied
+                // (epoll(7)): the read that would say EAGAIN can be skipped.
+                ReadStrategy::ShortRead if n < io.buf.len() => return Ok(()),
+                _ => {}
+            }
+        }
+    }
+
+    /// Writes `data` back at once when nothing is queued before it, else queues it.
+    fn echo(&mut self, sys: &Sys, data: &[u8]) -> io::Result<()> {
+        if self.pending() > 0 {
+            self.out.extend_from_slice(data);
+            return Ok(());
+        }
+        let written = write_some(sys, self.fd.as_fd(), data)?;
+        if written < data.len() {
+            sys.counters().add(Stat::PartialWrites, 1);
+            self.out.extend_from_slice(&data[written..]);
+        }
+        Ok(())
+    }
+
+    /// Writes pending output until it is gone or the kernel's buffer is full.
+    fn flush(&mut self, io: &mut Io<'_>) -> io::Result<()> {
+        while self.pending() > 0 {
+            let written = write_some(io.sys, self.fd.as_fd(), &self.out[self.sent..])?;
+            if written == 0 {
+                return Ok(());
+            }
+            self.sent += written;
+        }
+        // Drained: give the memory back, so a connection that was once slow does
+        // not keep its buffer.
+        self.out = Vec::new();
+        self.sent = 0;
+        Ok(())
+    }
+}
+
+/// One write that treats EAGAIN as "nothing written" and retries EINTR.
+fn write_some(sys: &Sys, fd: BorrowedFd<'_>, data: &[u8]) -> io::Result<usize> {
+    loop {
+        match sys.write(fd, data) {
+            Ok(n) => {
+                sys.counters().add(Stat::BytesOut, n as u64);
+                return Ok(n);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(0),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

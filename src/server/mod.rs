@@ -1,0 +1,197 @@
+//! The echo server: a backend, a listener and connections, assembled into a
+//! threading model. `reactor` is one thread, one multiplexer, everything in one loop.
+
+mod connection;
+mod control;
+mod event_loop;
+mod listener;
+
+use crate::backend::{Backend, Trigger};
+use crate::metrics::ServerStats;
+use crate::sys::{Registry, Sys};
+use anyhow::{Context, Result, bail};
+use event_loop::EventLoop;
+use listener::Listener;
+use std::collections::HashSet;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How a connection reads when the multiplexer reports it readable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadStrategy {
+    /// read until EAGAIN (what edge triggering demands)
+    Drain,
+    /// one read per readiness report (the level-triggered textbook loop)
+    Once,
+    /// read until a read returns less than asked: the socket is then empty (epoll(7)),
+    /// which saves the EAGAIN read
+    ShortRead,
+}
+
+impl ReadStrategy {
+    /// The default per backend, chosen by measurement: under level triggering one
+    /// read per report costs the fewest calls (the next wait reports leftovers);
+    /// under edge triggering `short-read` drains safely without the EAGAIN read.
+    pub fn default_for(backend: Backend) -> ReadStrategy {
+        match backend.trigger() {
+            Trigger::Level => ReadStrategy::Once,
+            Trigger::Edge => ReadStrategy::ShortRead,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadStrategy::Drain => "drain",
+            ReadStrategy::Once => "once",
+            ReadStrategy::ShortRead => "short-read",
+        }
+    }
+}
+
+/// What every event loop of a server is configured with.
+#[derive(Clone, Copy, Debug)]
+pub struct LoopOptions {
+    pub buffer_size: usize,
+    pub read_strategy: ReadStrategy,
+    /// Pending output per connection past which it is not read (backpressure).
+    pub max_pending: usize,
+    pub max_conns: usize,
+}
+
+/// A validated `serve` configuration.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub backend: Backend,
+    pub listen: SocketAddr,
+    pub loop_options: LoopOptions,
+    pub cpu: Option<usize>,
+    pub duration: Option<Duration>,
+    pub json: bool,
+}
+
+/// Runs the server until SIGINT/SIGTERM or the end of `duration`, then prints its
+/// statistics. The first line on stdout is `listening on IP:PORT`.
+pub fn serve(cfg: &ServeConfig) -> Result<()> {
+    control::block_signals()?;
+    if let Some(cpu) = cfg.cpu {
+        pin_to_cpu(cpu)?;
+    }
+    crate::sys::raise_nofile_limit()?;
+
+    let registry = Registry::new();
+    let sys = Sys::new(registry.register("main"));
+    let listener = Listener::bind(cfg.listen)?;
+    let addr = listener.local_addr();
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: listening on {addr}, which is not a loopback address: this echo server has no authentication"
+        );
+    }
+    let mux = cfg
+        .backend
+        .create(sys.clone())
+        .with_context(|| format!("creating the {} backend", cfg.backend.name()))?;
+    let (wake_rx, wake_tx) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+            .context("creating the wake pipe")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let report_sys = sys.clone();
+    let mut event_loop = EventLoop::new(
+        sys,
+        mux,
+        Some(listener),
+        wake_rx,
+        Arc::clone(&stop),
+        cfg.loop_options,
+    )?;
+
+    let started = Instant::now();
+    let report = Reporter {
+        cfg: cfg.clone(),
+        registry: registry.clone(),
+        started,
+    };
+    println!("listening on {addr}");
+    std::io::stdout().flush().context("writing to stdout")?;
+
+    let control_sys = Sys::new(registry.register("control"));
+    let stopper = control::Stopper {
+        flag: stop,
+        wakers: vec![wake_tx],
+    };
+    let snapshot_report = report.clone();
+    control::spawn(control_sys, stopper, cfg.duration, move |sys| {
+        snapshot_report.print(sys, false)
+    })?;
+
+    event_loop.run()?;
+    drop(event_loop); // closes every client before the final report
+    report.print(&report_sys, true);
+    Ok(())
+}
+
+/// Prints statistics in the configured format; shared by SIGUSR1 snapshots and
+/// the final report.
+#[derive(Clone)]
+struct Reporter {
+    cfg: ServeConfig,
+    registry: Registry,
+    started: Instant,
+}
+
+impl Reporter {
+    fn print(&self, sys: &Sys, is_final: bool) {
+        let stats = ServerStats::collect(&self.cfg, &self.registry, self.started, is_final);
+        let text = if self.cfg.json {
+            let mut line = serde_json::to_string(&stats).expect("statistics serialise");
+            line.push('\n');
+            line
+        } else {
+            crate::report::serve::render(&stats)
+        };
+        // Through the counting layer, so that our count of writes matches the
+        // kernel's (/proc/PID/io) even for the report itself.
+        let stdout = std::io::stdout();
+        let _lock = stdout.lock();
+        let mut rest = text.as_bytes();
+        while !rest.is_empty() {
+            match sys.write(stdout.as_fd(), rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return, // stdout closed: nobody to report to
+            }
+        }
+    }
+}
+
+/// Pins the calling thread, and every thread it starts afterwards, to one CPU.
+pub fn pin_to_cpu(cpu: usize) -> Result<()> {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    let mut set = CpuSet::new();
+    if cpu >= CpuSet::count() {
+        bail!("CPU {cpu} does not exist");
+    }
+    set.set(cpu).context("CPU set")?;
+    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).with_context(|| {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        format!(
+            "cannot pin to CPU {cpu} (this machine lets us use {n} CPUs: 0..{})",
+            n - 1
+        )
+    })
+}
+
+/// Logs a line on stderr the first time `key` comes up, so that a flood of the
+/// same trouble is one line in the log and a count in the statistics.
+pub fn log_once(key: &'static str, message: &str) {
+    static SEEN: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if seen.get_or_insert_with(HashSet::new).insert(key) {
+        eprintln!("iobench serve: {message}");
+    }
+}

@@ -1,0 +1,152 @@
+//! Per-thread counters: one `Counters` per event-loop thread, read by anyone.
+//!
+//! The owning thread is the only writer, so an increment is a relaxed load and a
+//! relaxed store (two plain `mov`s on x86), never a locked read-modify-write. Other
+//! threads (the control thread taking a snapshot) only load.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+/// Generates a field-less enum with `ALL`, `COUNT` and a stable lower-case name.
+macro_rules! named_enum {
+    ($(#[$m:meta])* $vis:vis enum $name:ident { $($var:ident => $text:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        $vis enum $name { $($var,)* }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$var,)*];
+            pub const COUNT: usize = $name::ALL.len();
+            pub fn name(self) -> &'static str {
+                match self { $($name::$var => $text,)* }
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// A system call (or, for the `polling` backend, a call into that crate) made
+    /// by an event loop, counted by kind.
+    pub enum Call {
+        Accept4 => "accept4",
+        Read => "read",
+        Write => "write",
+        Close => "close",
+        Setsockopt => "setsockopt",
+        Select => "select",
+        Poll => "poll",
+        EpollWait => "epoll_wait",
+        EpollCtl => "epoll_ctl",
+        PollingWait => "polling::wait",
+        PollingCtl => "polling::add/modify/delete",
+        Open => "open",
+    }
+}
+
+named_enum! {
+    /// What an event loop counts besides system calls.
+    pub enum Stat {
+        Waits => "waits",
+        Wakeups => "wakeups",
+        Events => "events",
+        Handed => "fds_handed",
+        Scanned => "fds_scanned",
+        Accepted => "accepted",
+        Closed => "closed",
+        RefusedFdLimit => "refused_backend_limit",
+        RefusedMaxConns => "refused_max_conns",
+        RefusedNoFds => "refused_out_of_fds",
+        Resets => "resets",
+        IoErrors => "io_errors",
+        BytesIn => "bytes_in",
+        BytesOut => "bytes_out",
+        PartialWrites => "partial_writes",
+        ReadPauses => "read_pauses",
+    }
+}
+
+/// The counters of one thread.
+pub struct Counters {
+    thread: String,
+    calls: [AtomicU64; Call::COUNT],
+    stats: [AtomicU64; Stat::COUNT],
+}
+
+impl Counters {
+    #[inline]
+    pub fn call(&self, call: Call) {
+        bump(&self.calls[call as usize], 1);
+    }
+
+    #[inline]
+    pub fn add(&self, stat: Stat, n: u64) {
+        bump(&self.stats[stat as usize], n);
+    }
+
+    pub fn snapshot(&self) -> ThreadCounts {
+        ThreadCounts {
+            thread: self.thread.clone(),
+            calls: self.calls.iter().map(|c| c.load(Relaxed)).collect(),
+            stats: self.stats.iter().map(|c| c.load(Relaxed)).collect(),
+        }
+    }
+}
+
+/// Single-writer increment: no read-modify-write instruction is needed because
+/// only the owning thread ever stores.
+#[inline]
+fn bump(cell: &AtomicU64, n: u64) {
+    cell.store(cell.load(Relaxed) + n, Relaxed);
+}
+
+/// A copy of one thread's counters at one moment.
+#[derive(Clone, Debug, Default)]
+pub struct ThreadCounts {
+    pub thread: String,
+    pub calls: Vec<u64>,
+    pub stats: Vec<u64>,
+}
+
+impl ThreadCounts {
+    pub fn call(&self, call: Call) -> u64 {
+        self.calls[call as usize]
+    }
+
+    pub fn stat(&self, stat: Stat) -> u64 {
+        self.stats[stat as usize]
+    }
+
+    pub fn total_calls(&self) -> u64 {
+        self.calls.iter().sum()
+    }
+}
+
+/// All counters of one server (or one demo): threads register here once, at start.
+#[derive(Clone, Default)]
+pub struct Registry {
+    threads: Arc<Mutex<Vec<Arc<Counters>>>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates the counters of a new thread. Not on any hot path.
+    pub fn register(&self, thread: &str) -> Arc<Counters> {
+        let counters = Arc::new(Counters {
+            thread: thread.to_string(),
+            calls: std::array::from_fn(|_| AtomicU64::new(0)),
+            stats: std::array::from_fn(|_| AtomicU64::new(0)),
+        });
+        self.threads
+            .lock()
+            .expect("counter registry poisoned")
+            .push(Arc::clone(&counters));
+        counters
+    }
+
+    pub fn snapshot(&self) -> Vec<ThreadCounts> {
+        let threads = self.threads.lock().expect("counter registry poisoned");
+        threads.iter().map(|c| c.snapshot()).collect()
+    }
+}
