@@ -49,6 +49,9 @@ pub struct ServeArgs {
     /// Pending output per connection past which it is not read until it drains
     #[arg(long, default_value = "64K", value_parser = parse_size)]
     pub max_pending: usize,
+    /// SO_SNDBUF for each accepted socket (e.g. 16K); default: the kernel autotunes
+    #[arg(long, value_parser = parse_size)]
+    pub sndbuf: Option<usize>,
     /// Pin the server to this CPU
     #[arg(long)]
     pub cpu: Option<usize>,
@@ -92,6 +95,7 @@ impl ServeArgs {
                 read_strategy,
                 max_pending: self.max_pending.max(1),
                 max_conns: self.max_conns,
+                send_buffer: self.sndbuf,
             },
             cpu: self.cpu,
             duration: self.duration,

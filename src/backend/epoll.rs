@@ -37,6 +37,9 @@ impl Epoll {
         flags.set(EpollFlags::EPOLLIN, interest.read);
         flags.set(EpollFlags::EPOLLOUT, interest.write);
         flags.set(EpollFlags::EPOLLET, self.trigger == Trigger::Edge);
+        // Ask to be told when the peer half-closes: under edge triggering a FIN that
+        // arrived with the last data is otherwise indistinguishable from plain data.
+        flags.set(EpollFlags::EPOLLRDHUP, interest.read);
         EpollEvent::new(flags, fd.as_raw_fd() as u64)
     }
 }
@@ -89,12 +92,12 @@ impl Multiplexer for Epoll {
         // Only the ready descriptors come back: nothing to scan but them.
         for ev in &self.ready[..n] {
             let flags = ev.events();
-            let hangup = flags.intersects(EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR);
+            let error = flags.intersects(EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR);
             events.push(Event {
                 fd: ev.data() as i32,
-                readable: flags.contains(EpollFlags::EPOLLIN) || hangup,
-                writable: flags.contains(EpollFlags::EPOLLOUT) || hangup,
-                hangup,
+                readable: flags.contains(EpollFlags::EPOLLIN) || error,
+                writable: flags.contains(EpollFlags::EPOLLOUT) || error,
+                hangup: error || flags.contains(EpollFlags::EPOLLRDHUP),
             });
         }
         Ok(WaitStats {

@@ -53,7 +53,8 @@ pub struct Event {
     pub readable: bool,
     /// Space in the send buffer (or an error) to be found by writing.
     pub writable: bool,
-    /// Hang-up or error reported by the kernel.
+    /// The peer hung up (closed or half-closed its side; EPOLLRDHUP/EPOLLHUP), or
+    /// an error: end of file may follow the data still queued.
     pub hangup: bool,
 }
 

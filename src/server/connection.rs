@@ -38,6 +38,9 @@ pub struct Connection {
     sent: usize,
     /// The peer has half-closed: no more input will come.
     eof: bool,
+    /// A report said the peer hung up (EPOLLRDHUP/HUP): a short read no longer
+    /// proves the socket empty, the end of file may be waiting behind the data.
+    hup_seen: bool,
     /// Reading stopped because too much output is pending; it resumes on drain.
     paused: bool,
     /// What the multiplexer currently watches this descriptor for.
@@ -51,6 +54,7 @@ impl Connection {
             out: Vec::new(),
             sent: 0,
             eof: false,
+            hup_seen: false,
             paused: false,
             registered,
         }
@@ -108,6 +112,7 @@ impl Connection {
     }
 
     fn service(&mut self, ev: &Event, io: &mut Io<'_>) -> io::Result<()> {
+        self.hup_seen |= ev.hangup;
         if ev.writable && self.pending() > 0 {
             self.flush(io)?;
         }
@@ -145,8 +150,10 @@ impl Connection {
             match io.strategy {
                 ReadStrategy::Once => return Ok(()),
                 // A stream socket that returns less than asked has been emptied
-                // (epoll(7)): the read that would say EAGAIN can be skipped.
-                ReadStrategy::ShortRead if n < io.buf.len() => return Ok(()),
+                // (epoll(7)): the read that would say EAGAIN can be skipped. Not so
+                // once the peer hung up: its FIN may sit behind the data, and under
+                // edge triggering it would never be reported again.
+                ReadStrategy::ShortRead if n < io.buf.len() && !self.hup_seen => return Ok(()),
                 _ => {}
             }
         }

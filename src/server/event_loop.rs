@@ -197,6 +197,11 @@ impl EventLoop {
         if let Err(e) = self.sys.set_nodelay(fd.as_fd()) {
             log_once("nodelay", &format!("TCP_NODELAY not set: {e}"));
         }
+        if let Some(bytes) = self.opts.send_buffer
+            && let Err(e) = self.sys.set_send_buffer(fd.as_fd(), bytes)
+        {
+            log_once("sndbuf", &format!("SO_SNDBUF not set: {e}"));
+        }
         let interest = Connection::initial_interest(self.mux.trigger());
         if let Err(e) = self.mux.register(fd.as_fd(), interest) {
             log_once(

@@ -61,6 +61,8 @@ pub struct LoopOptions {
     /// Pending output per connection past which it is not read (backpressure).
     pub max_pending: usize,
     pub max_conns: usize,
+    /// SO_SNDBUF for accepted sockets; None leaves the kernel's autotuning alone.
+    pub send_buffer: Option<usize>,
 }
 
 /// A validated `serve` configuration.

@@ -76,6 +76,13 @@ impl Sys {
         })
     }
 
+    /// SO_SNDBUF: the kernel doubles the value for its own bookkeeping.
+    pub fn set_send_buffer(&self, fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+        self.counted(Call::Setsockopt, || {
+            Ok(setsockopt(&fd, sockopt::SndBuf, &bytes)?)
+        })
+    }
+
     /// Closes a descriptor, counted (dropping an `OwnedFd` would close it uncounted).
     pub fn close(&self, fd: OwnedFd) {
         self.counters.call(Call::Close);

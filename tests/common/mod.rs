@@ -1,0 +1,161 @@
+//! Test helpers: an `iobench serve` child process on a loopback port, stopped by PID.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+pub const BACKENDS: [&str; 5] = ["select", "poll", "epoll-lt", "epoll-et", "polling"];
+pub const STRATEGIES: [&str; 3] = ["drain", "once", "short-read"];
+
+/// Every backend with every read strategy it accepts without a flag.
+pub fn combinations() -> Vec<(&'static str, &'static str)> {
+    let mut v = Vec::new();
+    for b in BACKENDS {
+        for s in STRATEGIES {
+            if !(b == "epoll-et" && s == "once") {
+                v.push((b, s));
+            }
+        }
+    }
+    v
+}
+
+/// A running server. Dropping it kills the process (by PID) if it still runs.
+pub struct Server {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `iobench serve --json ARGS` and waits for its `listening on` line.
+    pub fn start(args: &[&str]) -> Server {
+        Self::start_with(args, |_| {})
+    }
+
+    pub fn start_with(args: &[&str], tweak: impl FnOnce(&mut Command)) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iobench"));
+        cmd.arg("serve")
+            .arg("--json")
+            .args(args)
+            // A test that hangs must not leave a server behind for long.
+            .args(["--duration", "120s"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        tweak(&mut cmd);
+        let mut child = cmd.spawn().expect("start iobench serve");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read the first line");
+        let Some(addr) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("no `listening on` line, got {line:?}; stderr: {err}");
+        };
+        let addr = addr.parse().expect("an IP:PORT after `listening on`");
+        Server {
+            child,
+            stdout,
+            addr,
+        }
+    }
+
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).expect("connect to the server");
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+        s
+    }
+
+    /// Asks for a statistics snapshot (SIGUSR1) and returns it.
+    pub fn snapshot(&mut self) -> Value {
+        kill(self.pid(), Signal::SIGUSR1).expect("signal the server");
+        self.next_json()
+    }
+
+    fn next_json(&mut self) -> Value {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read statistics");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}"))
+    }
+
+    /// Stops the server with SIGTERM, checks it exits cleanly, returns its final
+    /// statistics and its stderr.
+    pub fn stop(mut self) -> (Value, String) {
+        kill(self.pid(), Signal::SIGTERM).expect("signal the server");
+        let stats = self.next_json();
+        assert_eq!(stats["final"], true, "{stats}");
+        let status = self.child.wait().expect("wait for the server");
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(status.success(), "server exited with {status}: {err}");
+        assert!(!err.contains("panicked"), "server panicked: {err}");
+        (stats, err)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = kill(self.pid(), Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A counter from the totals of a statistics object.
+pub fn counter(stats: &Value, name: &str) -> u64 {
+    stats["totals"]["counters"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no counter {name} in {stats}"))
+}
+
+pub fn syscalls(stats: &Value, name: &str) -> u64 {
+    stats["totals"]["syscalls"][name].as_u64().unwrap_or(0)
+}
+
+/// Bytes that differ by connection and by position, so a misplaced byte shows.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Sends `data` and reads back exactly as many bytes.
+pub fn round_trip(s: &mut TcpStream, data: &[u8]) -> Vec<u8> {
+    s.write_all(data).expect("send");
+    let mut back = vec![0; data.len()];
+    s.read_exact(&mut back).expect("read the echo");
+    back
+}
+
+/// Half-closes, then reads until EOF.
+pub fn finish(mut s: TcpStream) -> Vec<u8> {
+    s.shutdown(Shutdown::Write).expect("shutdown(SHUT_WR)");
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("read to EOF");
+    rest
+}
