@@ -151,3 +151,150 @@ fn ready_count(n: libc::c_int) -> io::Result<usize> {
         _ => Err(err),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::Registry;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+
+    const ALL: [Backend; 5] = [
+        Backend::Select,
+        Backend::Poll,
+        Backend::EpollLt,
+        Backend::EpollEt,
+        Backend::Polling,
+    ];
+
+    fn mux(backend: Backend) -> Box<dyn Multiplexer> {
+        backend
+            .create(Sys::new(Registry::new().register("test")))
+            .unwrap()
+    }
+
+    /// A connected loopback pair; the second end is non-blocking.
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        b.set_nonblocking(true).unwrap();
+        (a, b)
+    }
+
+    fn wait(m: &mut dyn Multiplexer, ms: u64) -> (Vec<Event>, WaitStats) {
+        let mut events = Vec::new();
+        let stats = m
+            .wait(&mut events, Some(Duration::from_millis(ms)))
+            .unwrap();
+        (events, stats)
+    }
+
+    #[test]
+    fn level_reports_unread_data_again_edge_does_not() {
+        for backend in ALL {
+            let mut m = mux(backend);
+            let (mut peer, sock) = pair();
+            m.register(sock.as_fd(), Interest::READ).unwrap();
+            peer.write_all(b"hello").unwrap();
+            let (events, _) = wait(m.as_mut(), 2000);
+            assert_eq!(events.len(), 1, "{backend:?}");
+            assert_eq!(events[0].fd, sock.as_raw_fd());
+            assert!(events[0].readable && !events[0].writable, "{backend:?}");
+            // Nothing was read: level triggering says so again, edge triggering not.
+            let (again, _) = wait(m.as_mut(), 50);
+            match backend.trigger() {
+                Trigger::Level => assert_eq!(again.len(), 1, "{backend:?}"),
+                Trigger::Edge => assert!(again.is_empty(), "{backend:?}"),
+            }
+            // New data is a new edge: every backend reports it.
+            peer.write_all(b"more").unwrap();
+            let (more, _) = wait(m.as_mut(), 2000);
+            assert_eq!(more.len(), 1, "{backend:?}");
+            m.deregister(sock.as_fd()).unwrap();
+        }
+    }
+
+    #[test]
+    fn interest_changes_are_honoured() {
+        for backend in ALL {
+            let mut m = mux(backend);
+            let (_peer, sock) = pair();
+            m.register(sock.as_fd(), Interest::READ).unwrap();
+            assert!(
+                wait(m.as_mut(), 20).0.is_empty(),
+                "{backend:?}: idle socket"
+            );
+            m.modify(sock.as_fd(), Interest::BOTH).unwrap();
+            let (events, _) = wait(m.as_mut(), 2000);
+            assert_eq!(events.len(), 1, "{backend:?}");
+            assert!(events[0].writable && !events[0].readable, "{backend:?}");
+            m.deregister(sock.as_fd()).unwrap();
+            assert!(
+                wait(m.as_mut(), 20).0.is_empty(),
+                "{backend:?}: deregistered"
+            );
+        }
+    }
+
+    #[test]
+    fn select_and_poll_scan_everything_epoll_only_the_ready() {
+        for backend in ALL {
+            let mut m = mux(backend);
+            let pairs: Vec<_> = (0..20).map(|_| pair()).collect();
+            for (_, sock) in &pairs {
+                m.register(sock.as_fd(), Interest::READ).unwrap();
+            }
+            // Make the first registered one ready: the scan of select and poll stops
+            // there, so wake the last one to see the whole array walked.
+            let (mut peer, sock) = (pairs[19].0.try_clone().unwrap(), &pairs[19].1);
+            peer.write_all(b"x").unwrap();
+            let (events, stats) = wait(m.as_mut(), 2000);
+            assert_eq!(events.len(), 1, "{backend:?}");
+            assert_eq!(events[0].fd, sock.as_raw_fd());
+            assert_eq!(stats.ready, 1);
+            match backend {
+                Backend::Select | Backend::Poll => {
+                    assert_eq!(stats.handed, 20, "{backend:?}");
+                    assert_eq!(stats.scanned, 20, "{backend:?}");
+                }
+                _ => {
+                    assert_eq!(stats.handed, 0, "{backend:?}");
+                    assert_eq!(stats.scanned, 1, "{backend:?}");
+                }
+            }
+        }
+    }
+
+    /// A copy of `fd` at exactly descriptor number `at`.
+    fn dup_at(fd: BorrowedFd<'_>, at: i32) -> OwnedFd {
+        crate::sys::raise_nofile_limit().unwrap();
+        // SAFETY: dup2 onto a number this test owns; the result is owned below.
+        let n = unsafe { libc::dup2(fd.as_raw_fd(), at) };
+        assert_eq!(n, at, "dup2: {}", io::Error::last_os_error());
+        // SAFETY: dup2 returned a new descriptor that nothing else owns.
+        unsafe { OwnedFd::from_raw_fd(n) }
+    }
+
+    #[test]
+    fn only_select_refuses_descriptor_1024() {
+        let (_peer, sock) = pair();
+        let high = dup_at(sock.as_fd(), 1024);
+        for backend in ALL {
+            let mut m = mux(backend);
+            let result = m.register(high.as_fd(), Interest::READ);
+            if backend == Backend::Select {
+                let err = result.unwrap_err();
+                assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+                assert!(err.to_string().contains("1024"), "{err}");
+            } else {
+                result.unwrap();
+                m.deregister(high.as_fd()).unwrap();
+            }
+        }
+        let below = dup_at(sock.as_fd(), 1023);
+        let mut m = mux(Backend::Select);
+        m.register(below.as_fd(), Interest::READ).unwrap();
+    }
+}

@@ -229,7 +229,8 @@ impl EventLoop {
     /// Out of descriptors: give up the reserve, accept the waiting client into it and
     /// close it at once (it learns immediately, and the listener stops being ready
     /// instead of making the loop spin), then take the reserve back. Returns whether
-    /// accepting may go on.
+    /// a client was shed, i.e. whether more may be waiting. (accept4 says EMFILE
+    /// before it looks at the backlog, so EMFILE alone does not mean anyone waits.)
     fn shed_one(&mut self) -> bool {
         log_once(
             "emfile",
@@ -240,13 +241,16 @@ impl EventLoop {
             return false;
         };
         self.sys.close(reserve);
-        if let Some(listener) = &self.listener
-            && let Ok(fd) = self.sys.accept4(listener.fd())
-        {
+        let shed = match &self.listener {
+            Some(listener) => self.sys.accept4(listener.fd()).ok(),
+            None => None,
+        };
+        let more = shed.is_some();
+        if let Some(fd) = shed {
             self.refuse(fd, Stat::RefusedNoFds);
         }
         self.reserve = self.sys.open_dev_null().ok();
-        true
+        more
     }
 
     /// Without a reserve descriptor, stop watching the listener until a connection

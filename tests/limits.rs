@@ -1,0 +1,166 @@
+//! Descriptor limits: select past FD_SETSIZE, and a server out of descriptors.
+//! Each server gets its limits in its own process (pre_exec), never in the test's.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A client that expects its echo; false if the server closed or reset it instead.
+fn echoes(s: &mut TcpStream, data: &[u8]) -> bool {
+    if s.write_all(data).is_err() {
+        return false;
+    }
+    let mut back = vec![0; data.len()];
+    match s.read_exact(&mut back) {
+        Ok(()) => {
+            assert_eq!(back, data, "a served client got wrong bytes");
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn wait_for_counter(server: &mut Server, name: &str, at_least: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let snap = server.snapshot();
+        if counter(&snap, name) >= at_least || Instant::now() > deadline {
+            return snap;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The server starts with descriptors 3..=1010 taken, so its connections soon reach
+/// 1024: select refuses those cleanly and keeps serving the others.
+#[test]
+fn select_refuses_descriptors_past_fd_setsize_and_keeps_serving() {
+    let mut server = Server::start_with(&["--backend", "select"], |cmd| {
+        // SAFETY: runs in the forked child before exec; setrlimit and dup are
+        // async-signal-safe and touch only the child's own descriptor table.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 4096,
+                    rlim_max: 4096,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                while libc::dup(0) < 1010 {}
+                Ok(())
+            });
+        }
+    });
+    let mut served = Vec::new();
+    let mut refused = 0;
+    for i in 0..40 {
+        let mut c = server.connect();
+        if echoes(&mut c, &pattern(i, 100)) {
+            served.push(c);
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(
+        !served.is_empty(),
+        "no client below descriptor 1024 was served"
+    );
+    assert!(refused > 0, "no client reached descriptor 1024");
+    // Those already served are still served.
+    for (i, c) in served.iter_mut().enumerate() {
+        assert!(echoes(c, &pattern(100 + i as u64, 1000)));
+    }
+    // Free one low descriptor: the next client gets it and is served.
+    let closed_before = counter(&server.snapshot(), "closed");
+    drop(served.pop());
+    wait_for_counter(&mut server, "closed", closed_before + 1);
+    let mut late = server.connect();
+    assert!(echoes(&mut late, b"a freed descriptor is reused"));
+
+    let (stats, err) = server.stop();
+    assert_eq!(counter(&stats, "refused_backend_limit"), refused, "{stats}");
+    assert!(err.contains("select cannot watch descriptor 1024"), "{err}");
+    assert_eq!(
+        err.matches("select cannot watch").count(),
+        1,
+        "one log line, not one per refusal: {err}"
+    );
+}
+
+/// RLIMIT_NOFILE of 64: connections past it are accepted into the reserve
+/// descriptor and closed at once, the loop does not spin while the flood waits,
+/// and service resumes as soon as descriptors are freed.
+#[test]
+fn out_of_descriptors_no_busy_loop_and_recovery() {
+    for backend in BACKENDS {
+        let mut server = Server::start_with(&["--backend", backend], |cmd| {
+            // SAFETY: setrlimit in the forked child before exec, async-signal-safe.
+            unsafe {
+                cmd.pre_exec(|| {
+                    let lim = libc::rlimit {
+                        rlim_cur: 64,
+                        rlim_max: 64,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        });
+        let mut served = Vec::new();
+        let mut refused = 0;
+        for i in 0..100 {
+            let mut c = server.connect();
+            if echoes(&mut c, &pattern(i, 64)) {
+                served.push(c);
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(served.len() > 30, "{backend}: only {} served", served.len());
+        assert!(refused > 0, "{backend}: the limit was never reached");
+
+        // While clients sit at the limit, the loop must sleep, not spin.
+        let before = server.snapshot();
+        thread::sleep(Duration::from_millis(300));
+        let after = server.snapshot();
+        let waits = counter(&after, "waits") - counter(&before, "waits");
+        assert!(
+            waits < 20,
+            "{backend}: {waits} waits in 300 ms while idle at the limit"
+        );
+        let cpu = |s: &serde_json::Value| {
+            s["process"]["user_s"].as_f64().unwrap() + s["process"]["sys_s"].as_f64().unwrap()
+        };
+        let busy = cpu(&after) - cpu(&before);
+        assert!(
+            busy < 0.1,
+            "{backend}: {busy:.3} s of CPU in 300 ms while idle at the limit"
+        );
+
+        // Free ten descriptors: new clients are served again.
+        let closed = counter(&after, "closed");
+        served.truncate(served.len() - 10);
+        wait_for_counter(&mut server, "closed", closed + 10);
+        for i in 0..5 {
+            let mut c = server.connect();
+            assert!(
+                echoes(&mut c, &pattern(200 + i, 64)),
+                "{backend}: not served after recovery"
+            );
+        }
+        let (stats, _) = server.stop();
+        assert_eq!(
+            counter(&stats, "refused_out_of_fds"),
+            refused,
+            "{backend}: {stats}"
+        );
+    }
+}
