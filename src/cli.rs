@@ -1,6 +1,7 @@
 //! Command-line arguments (clap), turned into validated configurations.
 
 use crate::backend::Backend;
+use crate::load::LoadConfig;
 use crate::server::{LoopOptions, ReadStrategy, ServeConfig};
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -22,6 +23,145 @@ pub struct Cli {
 pub enum Command {
     /// Run the instrumented echo server on one backend
     Serve(ServeArgs),
+    /// Drive any TCP echo server and verify every echoed byte
+    Load(LoadArgs),
+    /// Work with saved results
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// Add up HdrHistogram interval logs (from `load --histogram-log`) and print the
+    /// percentiles of the union
+    Merge {
+        /// Interval log files
+        #[arg(required = true)]
+        logs: Vec<std::path::PathBuf>,
+        /// Also write the merged percentile spectrum here
+        #[arg(long)]
+        hgrm: Option<std::path::PathBuf>,
+    },
+}
+
+/// The workload: shared by `load`, `run` and `compare`.
+#[derive(Args, Debug, Clone)]
+pub struct WorkloadArgs {
+    /// Active connections
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Connections opened first and left silent for the whole run
+    #[arg(long, default_value_t = 0)]
+    pub idle_connections: usize,
+    /// Bytes per request (e.g. 64, 4K)
+    #[arg(long, default_value = "64", value_parser = parse_size)]
+    pub payload: usize,
+    /// Requests in flight per connection
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// Measured time, after the warm-up (default 5s unless --requests is given)
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Stop after this many requests instead of after a duration
+    #[arg(long, conflicts_with = "duration")]
+    pub requests: Option<u64>,
+    /// Time before measuring starts
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Client threads
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Open loop: total requests per second on a fixed schedule; latency is measured
+    /// from each request's intended send time (coordinated-omission corrected)
+    #[arg(long)]
+    pub rate: Option<f64>,
+}
+
+impl WorkloadArgs {
+    pub fn config(&self, target: SocketAddr, cpus: Vec<usize>) -> Result<LoadConfig> {
+        if self.payload == 0 {
+            bail!("--payload must be at least 1 byte: an empty request has no echo to wait for");
+        }
+        if self.connections == 0 {
+            bail!("--connections must be at least 1");
+        }
+        if self.pipeline == 0 {
+            bail!("--pipeline must be at least 1");
+        }
+        if let Some(rate) = self.rate
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            bail!("--rate must be a positive number of requests per second");
+        }
+        if self.requests == Some(0) {
+            bail!("--requests must be at least 1");
+        }
+        Ok(LoadConfig {
+            target,
+            connections: self.connections,
+            idle_connections: self.idle_connections,
+            payload: self.payload,
+            pipeline: self.pipeline,
+            duration: match self.requests {
+                Some(_) => None,
+                None => Some(self.duration.unwrap_or(Duration::from_secs(5))),
+            },
+            requests: self.requests,
+            warmup: self.warmup,
+            threads: self.threads.max(1),
+            cpus,
+            rate: self.rate,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// The echo server, IP:PORT
+    #[arg(long)]
+    pub target: SocketAddr,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// Pin the client threads to these CPUs (e.g. 1 or 0,1 or 2-3)
+    #[arg(long, value_parser = parse_cpu_list)]
+    pub cpu: Option<CpuList>,
+    /// Write the latency percentile spectrum (.hgrm layout, microseconds)
+    #[arg(long)]
+    pub hgrm: Option<std::path::PathBuf>,
+    /// Write an HdrHistogram interval log, to merge runs with `iobench report merge`
+    #[arg(long)]
+    pub histogram_log: Option<std::path::PathBuf>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// CPUs to pin to, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+/// A CPU list: `1`, `0,2`, `0-3`, `0-1,4`.
+pub fn parse_cpu_list(text: &str) -> Result<CpuList, String> {
+    let bad = || format!("`{text}` is not a CPU list (examples: 1, 0,2, 0-3)");
+    let mut cpus = Vec::new();
+    for part in text.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (
+                    a.trim().parse().map_err(|_| bad())?,
+                    b.trim().parse().map_err(|_| bad())?,
+                );
+                if a > b {
+                    return Err(bad());
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.trim().parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(CpuList(cpus))
 }
 
 #[derive(Args, Debug)]
@@ -148,6 +288,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
+    /// Every command line parses into the types the code reads (clap checks that
+    /// only at run time).
+    #[test]
+    fn command_lines_parse() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        for line in [
+            "iobench serve --backend select --cpu 0 --duration 1s --sndbuf 16K",
+            "iobench load --target 127.0.0.1:1 --cpu 1 --rate 1000 --payload 4K --hgrm x",
+            "iobench report merge a.hlog b.hlog",
+        ] {
+            Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+    }
+
     #[test]
     fn sizes() {
         assert_eq!(parse_size("64"), Ok(64));
@@ -155,6 +310,14 @@ mod tests {
         assert_eq!(parse_size("1MiB"), Ok(1 << 20));
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("1"), Ok(CpuList(vec![1])));
+        assert_eq!(parse_cpu_list("0-2,5"), Ok(CpuList(vec![0, 1, 2, 5])));
+        assert!(parse_cpu_list("2-1").is_err());
+        assert!(parse_cpu_list("x").is_err());
     }
 
     #[test]

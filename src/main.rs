@@ -2,19 +2,26 @@
 
 mod backend;
 mod cli;
+mod load;
 mod metrics;
 mod report;
 mod server;
 mod sys;
 
+use anyhow::{Result, bail};
 use clap::Parser;
-use cli::{Cli, Command};
+use cli::{Cli, Command, LoadArgs, ReportCommand};
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => args.config().and_then(|cfg| server::serve(&cfg)),
+        Command::Load(args) => load(&args),
+        Command::Report {
+            command: ReportCommand::Merge { logs, hgrm },
+        } => merge(&logs, hgrm.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -23,4 +30,62 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn load(args: &LoadArgs) -> Result<()> {
+    let cfg = args.workload.config(
+        args.target,
+        args.cpu.clone().map(|c| c.0).unwrap_or_default(),
+    )?;
+    let started = SystemTime::now();
+    let report = load::run(&cfg, &mut load::NoHooks)?;
+    if let Some(h) = &report.histogram {
+        if let Some(path) = &args.hgrm {
+            load::write_hgrm(path, h)?;
+        }
+        if let Some(path) = &args.histogram_log {
+            let window_start = started + cfg.warmup;
+            load::write_interval_log(
+                path,
+                h,
+                window_start,
+                Duration::from_secs_f64(report.window_s),
+            )?;
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report::load::render(&report, cfg.rate.is_some()));
+    }
+    if report.errors() > 0 {
+        bail!(
+            "the echo was wrong: {} mismatched bytes, {} lost bytes, {} unexpected closes",
+            report.mismatched_bytes,
+            report.lost_bytes,
+            report.unexpected_closes
+        );
+    }
+    if report.requests == 0 {
+        bail!(
+            "no request completed in the measured window: is {} an echo server?",
+            cfg.target
+        );
+    }
+    Ok(())
+}
+
+fn merge(logs: &[std::path::PathBuf], hgrm: Option<&std::path::Path>) -> Result<()> {
+    let merged = load::merge_logs(logs)?;
+    if let Some(path) = hgrm {
+        load::write_hgrm(path, &merged)?;
+    }
+    print!(
+        "{}",
+        report::load::render_latency(
+            &format!("{} logs merged", logs.len()),
+            &load::Latency::of(&merged)
+        )
+    );
+    Ok(())
 }

@@ -3,7 +3,7 @@
 //! (kept on a ready list), so a wakeup costs in proportion to what is *ready*, not to
 //! what is watched. With EPOLLET a descriptor is reported once per change of state.
 
-use super::{Event, Interest, Multiplexer, Trigger, WaitStats};
+use super::{Event, Interest, Multiplexer, Trigger, WaitStats, ready_count, timeout_ms};
 use crate::sys::{Call, Sys};
 use nix::errno::Errno;
 use nix::sys::epoll::{self, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -44,6 +44,29 @@ impl Epoll {
     }
 }
 
+impl Epoll {
+    fn wait_precise(&mut self, t: Duration) -> io::Result<usize> {
+        let ts = libc::timespec {
+            tv_sec: t.as_secs() as libc::time_t,
+            tv_nsec: t.subsec_nanos() as libc::c_long,
+        };
+        self.sys.counted(Call::EpollPwait2, || {
+            // SAFETY: the event buffer is ours, initialised, and its length is passed;
+            // the timespec lives across the call; a null sigmask leaves the mask alone.
+            let n = unsafe {
+                libc::epoll_pwait2(
+                    self.epoll.0.as_raw_fd(),
+                    self.ready.as_mut_ptr().cast(),
+                    self.ready.len() as libc::c_int,
+                    &ts,
+                    std::ptr::null(),
+                )
+            };
+            ready_count(n)
+        })
+    }
+}
+
 impl Multiplexer for Epoll {
     fn name(&self) -> &'static str {
         match self.trigger {
@@ -79,16 +102,20 @@ impl Multiplexer for Epoll {
         timeout: Option<Duration>,
     ) -> io::Result<WaitStats> {
         events.clear();
-        let timeout = match timeout {
-            None => EpollTimeout::NONE,
-            Some(t) => EpollTimeout::try_from(t).unwrap_or(EpollTimeout::MAX),
-        };
-        let n = self.sys.counted(Call::EpollWait, || {
-            match self.epoll.wait(&mut self.ready, timeout) {
-                Err(Errno::EINTR) => Ok(0),
-                result => Ok(result?),
+        let n = match timeout {
+            // A timeout with a sub-millisecond part (an open-loop client pacing its
+            // requests) needs epoll_pwait2's nanoseconds: epoll_wait would round it.
+            Some(t) if t.subsec_nanos() % 1_000_000 != 0 => self.wait_precise(t)?,
+            _ => {
+                let ms = EpollTimeout::try_from(timeout_ms(timeout)).unwrap_or(EpollTimeout::MAX);
+                self.sys.counted(Call::EpollWait, || {
+                    match self.epoll.wait(&mut self.ready, ms) {
+                        Err(Errno::EINTR) => Ok(0),
+                        result => Ok(result?),
+                    }
+                })?
             }
-        })?;
+        };
         // Only the ready descriptors come back: nothing to scan but them.
         for ev in &self.ready[..n] {
             let flags = ev.events();

@@ -1,3 +1,4 @@
 //! Turning measured data into text. Measuring code never formats.
 
+pub mod load;
 pub mod serve;

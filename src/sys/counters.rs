@@ -35,6 +35,7 @@ named_enum! {
         Select => "select",
         Poll => "poll",
         EpollWait => "epoll_wait",
+        EpollPwait2 => "epoll_pwait2",
         EpollCtl => "epoll_ctl",
         PollingWait => "polling::wait",
         PollingCtl => "polling::add/modify/delete",

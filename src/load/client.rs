@@ -1,0 +1,402 @@
+//! One load thread: its share of the connections on one level-triggered epoll, the
+//! same `Multiplexer` and counting layer the server uses.
+//!
+//! Each connection keeps up to `pipeline` requests in flight. Requests waiting to be
+//! written sit in `pending` with their *intended* send time: in a closed loop that is
+//! the moment the previous echo completed; in an open loop it is the request's slot on
+//! a fixed schedule, kept even when the server stalls, so that latency measured from
+//! it includes the wait (wrk2's coordinated-omission correction).
+
+use super::payload::Payload;
+use crate::backend::{Backend, Event, Interest, Multiplexer};
+use crate::sys::{Registry, Stat, Sys, ThreadCounts};
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use std::collections::VecDeque;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// Bytes read per read call.
+const READ_SIZE: usize = 64 * 1024;
+/// Latencies are recorded in nanoseconds, up to a minute, to 3 significant digits.
+const MAX_LATENCY_NS: u64 = 60_000_000_000;
+
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).expect("valid histogram bounds")
+}
+
+/// When things happen; shared by every thread of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Requests before this are warm-up: sent, checked, not recorded.
+    pub measure_from: Instant,
+    /// No request is started at or after this (None: run until the quota is done).
+    pub end: Option<Instant>,
+    /// How long to wait for the echoes still in flight once sending has stopped.
+    pub drain: Duration,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Pace {
+    /// A new request as soon as an echo completes.
+    Closed,
+    /// One request every `interval` (for this thread), round-robin over connections.
+    Open { interval: Duration },
+}
+
+pub struct ThreadPlan<'a> {
+    pub target: SocketAddr,
+    /// Connection ids of this thread (they select request contents).
+    pub ids: std::ops::Range<u64>,
+    pub payload: &'a Payload,
+    pub pipeline: usize,
+    pub pace: Pace,
+    pub timing: Timing,
+    /// Requests this thread starts at most.
+    pub quota: Option<u64>,
+}
+
+/// What one thread measured.
+pub struct ThreadResult {
+    /// From intended send time to completed echo (open loop: corrected).
+    pub latency: Histogram<u64>,
+    /// From actual send time to completed echo.
+    pub uncorrected: Histogram<u64>,
+    /// From intended to actual send time: how late the generator itself was.
+    pub send_lag: Histogram<u64>,
+    pub completed_in_window: u64,
+    pub completed: u64,
+    pub mismatched_bytes: u64,
+    pub lost_bytes: u64,
+    pub unexpected_closes: u64,
+    /// When the last echo in the measured window completed.
+    pub last_completion: Option<Instant>,
+    pub counts: ThreadCounts,
+}
+
+struct Sent {
+    intended: Instant,
+    actual: Instant,
+}
+
+struct Conn {
+    fd: OwnedFd,
+    id: u64,
+    /// Intended send times of requests not written yet.
+    pending: VecDeque<Instant>,
+    /// Requests written (or being written) whose echo is not complete.
+    in_flight: VecDeque<Sent>,
+    tx_seq: u64,
+    /// Bytes of request `tx_seq` already written; non-zero only mid-request.
+    tx_off: usize,
+    rx_seq: u64,
+    rx_off: usize,
+    write_armed: bool,
+    open: bool,
+}
+
+struct Worker<'a> {
+    plan: &'a ThreadPlan<'a>,
+    sys: Sys,
+    mux: Box<dyn Multiplexer>,
+    conns: Vec<Conn>,
+    /// Connection index by descriptor number.
+    index: Vec<u32>,
+    res: ThreadResult,
+    started: u64,
+    sending: bool,
+}
+
+pub fn run_thread(plan: &ThreadPlan<'_>, registry: &Registry) -> Result<ThreadResult> {
+    if let Pace::Open { .. } = plan.pace {
+        // The default 50 us timer slack would make every paced send that late, and
+        // the corrected latency would charge it to the server.
+        nix::sys::prctl::set_timerslack(1).context("prctl(PR_SET_TIMERSLACK)")?;
+    }
+    let sys = Sys::new(registry.register("load"));
+    let mux = Backend::EpollLt.create(sys.clone())?;
+    let mut w = Worker {
+        plan,
+        sys: sys.clone(),
+        mux,
+        conns: Vec::new(),
+        index: Vec::new(),
+        res: ThreadResult {
+            latency: new_histogram(),
+            uncorrected: new_histogram(),
+            send_lag: new_histogram(),
+            completed_in_window: 0,
+            completed: 0,
+            mismatched_bytes: 0,
+            lost_bytes: 0,
+            unexpected_closes: 0,
+            last_completion: None,
+            counts: ThreadCounts::default(),
+        },
+        started: 0,
+        sending: true,
+    };
+    for id in plan.ids.clone() {
+        w.connect(id)?;
+    }
+    w.run();
+    w.res.counts = sys.counters().snapshot();
+    Ok(w.res)
+}
+
+/// A connected, non-blocking, TCP_NODELAY socket.
+pub fn connect(target: SocketAddr) -> Result<OwnedFd> {
+    let s = TcpStream::connect(target).with_context(|| format!("cannot connect to {target}"))?;
+    s.set_nodelay(true).context("TCP_NODELAY")?;
+    s.set_nonblocking(true).context("O_NONBLOCK")?;
+    Ok(s.into())
+}
+
+impl Worker<'_> {
+    fn connect(&mut self, id: u64) -> Result<()> {
+        let fd = connect(self.plan.target)?;
+        self.mux
+            .register(fd.as_fd(), Interest::READ)
+            .context("watching a load connection")?;
+        let slot = fd.as_raw_fd() as usize;
+        if slot >= self.index.len() {
+            self.index.resize(slot + 1, u32::MAX);
+        }
+        self.index[slot] = self.conns.len() as u32;
+        self.conns.push(Conn {
+            fd,
+            id,
+            pending: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            tx_seq: 0,
+            tx_off: 0,
+            rx_seq: 0,
+            rx_off: 0,
+            write_armed: false,
+            open: true,
+        });
+        Ok(())
+    }
+
+    fn run(&mut self) {
+        let start = Instant::now();
+        let timing = self.plan.timing;
+        let mut slot: u64 = 0;
+        let mut events: Vec<Event> = Vec::with_capacity(1024);
+        let mut rx = vec![0u8; READ_SIZE];
+        if let Pace::Closed = self.plan.pace {
+            for c in 0..self.conns.len() {
+                for _ in 0..self.plan.pipeline {
+                    self.schedule(c, start);
+                }
+                self.pump(c, start);
+            }
+        }
+        let mut drain_until = None;
+        loop {
+            let now = Instant::now();
+            if self.sending && timing.end.is_some_and(|end| now >= end) {
+                self.stop_sending();
+            }
+            if !self.sending {
+                let until = *drain_until.get_or_insert(now + timing.drain);
+                if now >= until || self.conns.iter().all(|c| c.in_flight.is_empty()) {
+                    break;
+                }
+            }
+            let mut timeout = match drain_until {
+                Some(until) => until.saturating_duration_since(now),
+                None => timing.end.map_or(Duration::from_millis(100), |e| {
+                    e.saturating_duration_since(now)
+                }),
+            };
+            if let (Pace::Open { interval }, true) = (self.plan.pace, self.sending) {
+                // Every slot whose time has come gets its request now.
+                loop {
+                    let due = start + interval.mul_f64(slot as f64);
+                    if due > now {
+                        timeout = timeout.min(due - now);
+                        break;
+                    }
+                    let c = (slot % self.conns.len() as u64) as usize;
+                    slot += 1;
+                    if self.schedule(c, due) {
+                        self.pump(c, now);
+                    }
+                }
+            }
+            if self.mux.wait(&mut events, Some(timeout)).is_err() {
+                break;
+            }
+            if events.is_empty() {
+                continue;
+            }
+            let now = Instant::now();
+            for ev in &events {
+                let c = self.index[ev.fd as usize] as usize;
+                if ev.writable && self.conns[c].open {
+                    self.pump(c, now);
+                }
+                if ev.readable && self.conns[c].open {
+                    self.receive(c, &mut rx, now);
+                }
+            }
+        }
+        for c in &self.conns {
+            let size = self.plan.payload.size() as u64;
+            self.res.lost_bytes += c.in_flight.len() as u64 * size - c.rx_off as u64;
+        }
+    }
+
+    /// Queues one request with its intended send time; false once the quota is used.
+    fn schedule(&mut self, c: usize, intended: Instant) -> bool {
+        if !self.sending || !self.conns[c].open {
+            return false;
+        }
+        if self.plan.quota.is_some_and(|q| self.started >= q) {
+            self.stop_sending();
+            return false;
+        }
+        self.started += 1;
+        self.conns[c].pending.push_back(intended);
+        true
+    }
+
+    fn stop_sending(&mut self) {
+        self.sending = false;
+        for c in &mut self.conns {
+            c.pending.clear();
+        }
+    }
+
+    /// Writes what connection `c` may write now: the rest of a partly written
+    /// request, then pending requests while the pipeline has room.
+    fn pump(&mut self, c: usize, now: Instant) {
+        loop {
+            let conn = &mut self.conns[c];
+            if conn.tx_off == 0 {
+                if conn.in_flight.len() >= self.plan.pipeline {
+                    break;
+                }
+                let Some(intended) = conn.pending.pop_front() else {
+                    break;
+                };
+                conn.in_flight.push_back(Sent {
+                    intended,
+                    actual: now,
+                });
+            }
+            let req = &self.plan.payload.request(conn.id, conn.tx_seq)[conn.tx_off..];
+            match self.sys.write(conn.fd.as_fd(), req) {
+                Ok(n) if n == req.len() => {
+                    conn.tx_off = 0;
+                    conn.tx_seq += 1;
+                }
+                Ok(n) => {
+                    conn.tx_off += n;
+                    break;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => return self.lose(c),
+            }
+        }
+        let conn = &mut self.conns[c];
+        let want_write = conn.tx_off > 0;
+        if want_write != conn.write_armed {
+            let interest = Interest {
+                read: true,
+                write: want_write,
+            };
+            if self.mux.modify(conn.fd.as_fd(), interest).is_ok() {
+                conn.write_armed = want_write;
+            }
+        }
+    }
+
+    /// Reads once (the multiplexer is level-triggered: leftovers are reported again),
+    /// checks every byte against what was sent, and completes requests.
+    fn receive(&mut self, c: usize, rx: &mut [u8], now: Instant) {
+        let n = match self.sys.read(self.conns[c].fd.as_fd(), rx) {
+            Ok(0) => return self.lose(c),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                return;
+            }
+            Err(_) => return self.lose(c),
+        };
+        self.sys.counters().add(Stat::BytesIn, n as u64);
+        let payload = self.plan.payload;
+        let size = payload.size();
+        let mut data = &rx[..n];
+        let mut completed = 0;
+        while !data.is_empty() {
+            let conn = &mut self.conns[c];
+            if conn.in_flight.is_empty() {
+                // Bytes nobody asked for.
+                self.res.mismatched_bytes += data.len() as u64;
+                break;
+            }
+            let expected = &payload.request(conn.id, conn.rx_seq)[conn.rx_off..];
+            let k = expected.len().min(data.len());
+            if data[..k] != expected[..k] {
+                self.res.mismatched_bytes += data[..k]
+                    .iter()
+                    .zip(expected)
+                    .filter(|(a, b)| a != b)
+                    .count() as u64;
+            }
+            data = &data[k..];
+            conn.rx_off += k;
+            if conn.rx_off < size {
+                continue;
+            }
+            conn.rx_off = 0;
+            conn.rx_seq += 1;
+            let sent = conn.in_flight.pop_front().expect("checked above");
+            self.record(&sent, now);
+            completed += 1;
+        }
+        if let Pace::Closed = self.plan.pace {
+            for _ in 0..completed {
+                self.schedule(c, now);
+            }
+        }
+        self.pump(c, now);
+    }
+
+    fn record(&mut self, sent: &Sent, now: Instant) {
+        self.res.completed += 1;
+        let t = self.plan.timing;
+        if sent.intended < t.measure_from || t.end.is_some_and(|end| now > end) {
+            return;
+        }
+        self.res.completed_in_window += 1;
+        self.res.last_completion = Some(now);
+        let ns = |d: Duration| (d.as_nanos() as u64).max(1);
+        self.res.latency.saturating_record(ns(now - sent.intended));
+        self.res
+            .uncorrected
+            .saturating_record(ns(now - sent.actual));
+        self.res
+            .send_lag
+            .saturating_record(ns(sent.actual - sent.intended));
+    }
+
+    /// The server closed or reset a connection we still expected echoes on.
+    fn lose(&mut self, c: usize) {
+        let size = self.plan.payload.size() as u64;
+        let conn = &mut self.conns[c];
+        if !conn.open {
+            return;
+        }
+        conn.open = false;
+        self.res.unexpected_closes += 1;
+        self.res.lost_bytes += conn.in_flight.len() as u64 * size - conn.rx_off as u64;
+        conn.in_flight.clear();
+        conn.pending.clear();
+        let _ = self.mux.deregister(conn.fd.as_fd());
+    }
+}

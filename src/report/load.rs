@@ -1,0 +1,84 @@
+//! The summary `iobench load` prints.
+
+use crate::load::{Latency, LoadReport};
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, Table};
+
+pub fn render(r: &LoadReport, open_loop: bool) -> String {
+    let mut out = format!(
+        "{} requests in {:.2} s: {:.0} requests/s, {:.2} MB/s\n",
+        r.requests, r.window_s, r.requests_per_s, r.mb_per_s
+    );
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    let mut header = vec![
+        "latency (us)",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "p99.99",
+        "max",
+        "mean",
+    ];
+    if !open_loop {
+        header[0] = "round trip (us)";
+    }
+    t.set_header(header);
+    t.add_row(latency_row(
+        if open_loop {
+            "from intended send (corrected)"
+        } else {
+            "closed loop"
+        },
+        &r.latency,
+    ));
+    if open_loop {
+        t.add_row(latency_row(
+            "from actual send (uncorrected)",
+            &r.uncorrected,
+        ));
+        t.add_row(latency_row("send lag (generator's own)", &r.send_lag));
+    }
+    out += &format!("{t}\n");
+    out += &format!(
+        "client: {:.2} us CPU per request ({:.0}% of its CPUs), {:.2} system calls per request\n",
+        r.client_cpu_us_per_request,
+        r.client_cpu_share * 100.0,
+        r.client_syscalls_per_request
+    );
+    if r.client_cpu_share > 0.9 {
+        out += "warning: the client was near saturation: the server may be able to do more than this shows\n";
+    }
+    out += &format!(
+        "verified: {} mismatched bytes, {} lost bytes, {} unexpected closes\n",
+        r.mismatched_bytes, r.lost_bytes, r.unexpected_closes
+    );
+    out
+}
+
+fn latency_row(name: &str, l: &Latency) -> Vec<Cell> {
+    let mut row = vec![Cell::new(name)];
+    for v in [l.p50, l.p90, l.p99, l.p999, l.p9999, l.max, l.mean] {
+        row.push(Cell::new(format!("{v:.1}")).set_alignment(CellAlignment::Right));
+    }
+    row
+}
+
+/// Percentiles of a merged histogram.
+pub fn render_latency(title: &str, l: &Latency) -> String {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "latency (us)",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "p99.99",
+        "max",
+        "mean",
+    ]);
+    t.add_row(latency_row(title, l));
+    format!("{} samples\n{t}\n", l.count)
+}
