@@ -1,6 +1,7 @@
 //! Command-line arguments (clap), turned into validated configurations.
 
 use crate::backend::Backend;
+use crate::bench::{BenchPlan, Subject};
 use crate::load::LoadConfig;
 use crate::server::{LoopOptions, ReadStrategy, ServeConfig};
 use anyhow::{Result, bail};
@@ -25,6 +26,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Drive any TCP echo server and verify every echoed byte
     Load(LoadArgs),
+    /// Measure one backend: server on one CPU, load generator on another
+    Run(RunArgs),
+    /// Measure several backends on the same workload, side by side
+    Compare(CompareArgs),
     /// Work with saved results
     Report {
         #[command(subcommand)]
@@ -61,15 +66,17 @@ pub struct WorkloadArgs {
     /// Requests in flight per connection
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
-    /// Measured time, after the warm-up (default 5s unless --requests is given)
+    /// Measured time, after the warm-up (default: 5s for load, 1.5s per run for run
+    /// and compare; not with --requests)
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Stop after this many requests instead of after a duration
     #[arg(long, conflicts_with = "duration")]
     pub requests: Option<u64>,
-    /// Time before measuring starts
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    pub warmup: Duration,
+    /// Time before measuring starts (default: 1s for load, 0.5s per run for run and
+    /// compare)
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup: Option<Duration>,
     /// Client threads
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -80,7 +87,14 @@ pub struct WorkloadArgs {
 }
 
 impl WorkloadArgs {
-    pub fn config(&self, target: SocketAddr, cpus: Vec<usize>) -> Result<LoadConfig> {
+    /// The workload, with the defaults of the command it is for (`long`: `load`,
+    /// which measures one server once; short: each run of a bench).
+    pub fn config(&self, target: SocketAddr, cpus: Vec<usize>, long: bool) -> Result<LoadConfig> {
+        let (duration, warmup) = if long {
+            (Duration::from_secs(5), Duration::from_secs(1))
+        } else {
+            (Duration::from_millis(1500), Duration::from_millis(500))
+        };
         if self.payload == 0 {
             bail!("--payload must be at least 1 byte: an empty request has no echo to wait for");
         }
@@ -106,10 +120,10 @@ impl WorkloadArgs {
             pipeline: self.pipeline,
             duration: match self.requests {
                 Some(_) => None,
-                None => Some(self.duration.unwrap_or(Duration::from_secs(5))),
+                None => Some(self.duration.unwrap_or(duration)),
             },
             requests: self.requests,
-            warmup: self.warmup,
+            warmup: self.warmup.unwrap_or(warmup),
             threads: self.threads.max(1),
             cpus,
             rate: self.rate,
@@ -136,6 +150,105 @@ pub struct LoadArgs {
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `run` and `compare` share: the workload, repetitions, pinning, exports.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// Runs per backend, interleaved (A B C A B C ...); the table shows medians
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// The server's CPU (default 0 when there are two CPUs or more)
+    #[arg(long)]
+    pub server_cpu: Option<usize>,
+    /// The load generator's CPUs (default 1 when there are two CPUs or more)
+    #[arg(long, value_parser = parse_cpu_list)]
+    pub client_cpu: Option<CpuList>,
+    /// Pin nothing
+    #[arg(long, conflicts_with_all = ["server_cpu", "client_cpu"])]
+    pub no_pin: bool,
+    /// The server's read strategy (default: each backend's own)
+    #[arg(long, value_enum)]
+    pub read_strategy: Option<ReadStrategy>,
+    /// The server's read buffer
+    #[arg(long, value_parser = parse_size)]
+    pub buffer_size: Option<usize>,
+    /// Also count every system call and context switch of the server with
+    /// perf_event_open (tracepoints cost the server 15-20% at high rates)
+    #[arg(long)]
+    pub kernel_counts: bool,
+    /// Write the results as Markdown
+    #[arg(long)]
+    pub export_markdown: Option<std::path::PathBuf>,
+    /// Write the results as CSV
+    #[arg(long)]
+    pub export_csv: Option<std::path::PathBuf>,
+    /// Write every figure of every run as JSON
+    #[arg(long)]
+    pub export_json: Option<std::path::PathBuf>,
+}
+
+impl BenchArgs {
+    pub fn plan(&self, backends: &[Backend]) -> Result<BenchPlan> {
+        if self.runs == 0 {
+            bail!("--runs must be at least 1");
+        }
+        let two_cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
+        let pin = !self.no_pin && two_cpus;
+        let server_cpu = self.server_cpu.or(pin.then_some(0));
+        let client_cpus = match &self.client_cpu {
+            Some(list) => list.0.clone(),
+            None if pin => vec![1],
+            None => Vec::new(),
+        };
+        let placeholder = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut server_args = Vec::new();
+        if let Some(s) = self.read_strategy {
+            server_args.extend(["--read-strategy".to_string(), s.name().to_string()]);
+        }
+        if let Some(b) = self.buffer_size {
+            server_args.extend(["--buffer-size".to_string(), b.to_string()]);
+        }
+        Ok(BenchPlan {
+            subjects: backends
+                .iter()
+                .map(|&backend| Subject { backend })
+                .collect(),
+            runs: self.runs,
+            load: self.workload.config(placeholder, client_cpus, false)?,
+            server_cpu,
+            server_args,
+            kernel_counts: self.kernel_counts,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The backend
+    #[arg(long, value_enum, default_value = "epoll-et")]
+    pub backend: Backend,
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Backends, comma-separated
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "select,poll,epoll-lt,epoll-et,polling"
+    )]
+    pub backends: Vec<Backend>,
+    /// The backend the ratio column compares with (default: the first)
+    #[arg(long, value_enum)]
+    pub baseline: Option<Backend>,
+    #[command(flatten)]
+    pub bench: BenchArgs,
 }
 
 /// CPUs to pin to, in order.
@@ -298,6 +411,8 @@ mod tests {
             "iobench serve --backend select --cpu 0 --duration 1s --sndbuf 16K",
             "iobench load --target 127.0.0.1:1 --cpu 1 --rate 1000 --payload 4K --hgrm x",
             "iobench report merge a.hlog b.hlog",
+            "iobench compare --backends select,epoll-et --runs 1 --client-cpu 1 --kernel-counts",
+            "iobench run --backend poll --duration 1s --export-json x.json",
         ] {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
         }

@@ -1,6 +1,7 @@
 //! iobench: an I/O multiplexing workbench.
 
 mod backend;
+mod bench;
 mod cli;
 mod load;
 mod metrics;
@@ -10,7 +11,7 @@ mod sys;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use cli::{Cli, Command, LoadArgs, ReportCommand};
+use cli::{BenchArgs, Cli, Command, LoadArgs, ReportCommand};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -19,6 +20,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => args.config().and_then(|cfg| server::serve(&cfg)),
         Command::Load(args) => load(&args),
+        Command::Run(args) => bench(&[args.backend], None, &args.bench),
+        Command::Compare(args) => bench(&args.backends, args.baseline, &args.bench),
         Command::Report {
             command: ReportCommand::Merge { logs, hgrm },
         } => merge(&logs, hgrm.as_deref()),
@@ -33,10 +36,8 @@ fn main() -> ExitCode {
 }
 
 fn load(args: &LoadArgs) -> Result<()> {
-    let cfg = args.workload.config(
-        args.target,
-        args.cpu.clone().map(|c| c.0).unwrap_or_default(),
-    )?;
+    let cpus = args.cpu.clone().map(|c| c.0).unwrap_or_default();
+    let cfg = args.workload.config(args.target, cpus, true)?;
     let started = SystemTime::now();
     let report = load::run(&cfg, &mut load::NoHooks)?;
     if let Some(h) = &report.histogram {
@@ -87,5 +88,43 @@ fn merge(logs: &[std::path::PathBuf], hgrm: Option<&std::path::Path>) -> Result<
             &load::Latency::of(&merged)
         )
     );
+    Ok(())
+}
+
+fn bench(
+    backends: &[backend::Backend],
+    baseline: Option<backend::Backend>,
+    args: &BenchArgs,
+) -> Result<()> {
+    let plan = args.plan(backends)?;
+    let total = plan.runs * plan.subjects.len();
+    let progress = report::progress::Progress::new(total as u64);
+    let runs = bench::run(&plan, &mut |done, what| progress.show(done, what))?;
+    progress.finish();
+    let summaries = bench::summarise(&runs);
+    let report = bench::BenchReport {
+        machine: metrics::Machine::describe(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        baseline: baseline.unwrap_or(backends[0]).name().to_string(),
+        plan,
+        summaries,
+        runs,
+    };
+    print!("{}", report::compare::render(&report));
+    report::export::write_all(
+        &report,
+        args.export_markdown.as_deref(),
+        args.export_csv.as_deref(),
+        args.export_json.as_deref(),
+    )?;
+    let errors: u64 = report
+        .runs
+        .iter()
+        .flat_map(|s| &s.runs)
+        .map(|r| r.load.errors())
+        .sum();
+    if errors > 0 {
+        bail!("{errors} bytes or connections went wrong in the echo: see the warnings above");
+    }
     Ok(())
 }

@@ -1,8 +1,12 @@
 //! Measured figures as plain data: what a server counted, and what the kernel says
 //! about the process. Reporting (tables, JSON) lives in `report`.
 
+mod kernel;
+mod machine;
 mod process;
 
+pub use kernel::{PerfCounters, PerfSample, ProcSample};
+pub use machine::Machine;
 pub use process::ProcessUsage;
 
 use crate::server::ServeConfig;
@@ -42,6 +46,21 @@ impl Counts {
 
     pub fn counter(&self, stat: Stat) -> u64 {
         self.counters.get(stat.name()).copied().unwrap_or(0)
+    }
+
+    /// The change from `earlier` to `self`: the figures of a measured window.
+    pub fn since(&self, earlier: &Counts) -> Counts {
+        let sub = |now: &BTreeMap<String, u64>, then: &BTreeMap<String, u64>| {
+            now.iter()
+                .map(|(k, v)| (k.clone(), v - then.get(k).copied().unwrap_or(0)))
+                .filter(|(_, v)| *v > 0)
+                .collect()
+        };
+        Counts {
+            syscalls: sub(&self.syscalls, &earlier.syscalls),
+            syscalls_total: self.syscalls_total - earlier.syscalls_total,
+            counters: sub(&self.counters, &earlier.counters),
+        }
     }
 
     /// `stat` per wakeup (a wait that returned at least one event).

@@ -1,4 +1,8 @@
 //! Turning measured data into text. Measuring code never formats.
 
+pub mod compare;
+pub mod export;
+mod grid;
 pub mod load;
+pub mod progress;
 pub mod serve;

@@ -118,9 +118,6 @@ pub fn serve(cfg: &ServeConfig) -> Result<()> {
         registry: registry.clone(),
         started,
     };
-    println!("listening on {addr}");
-    std::io::stdout().flush().context("writing to stdout")?;
-
     let control_sys = Sys::new(registry.register("control"));
     let stopper = control::Stopper {
         flag: stop,
@@ -130,6 +127,10 @@ pub fn serve(cfg: &ServeConfig) -> Result<()> {
     control::spawn(control_sys, stopper, cfg.duration, move |sys| {
         snapshot_report.print(sys, false)
     })?;
+    // Only now: every thread of the server runs, so a parent that opens per-thread
+    // kernel counters when it reads this line misses none.
+    println!("listening on {addr}");
+    std::io::stdout().flush().context("writing to stdout")?;
 
     event_loop.run()?;
     drop(event_loop); // closes every client before the final report

@@ -1,0 +1,330 @@
+//! The figures a bench reports, defined once: every table, CSV and Markdown export
+//! iterates over [`FIGURES`]. Per-request figures divide by the requests the client
+//! completed in the measured window.
+
+use super::{RunResult, SubjectRuns};
+use crate::sys::{Call, Stat};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One reported figure of a run.
+pub struct Figure {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub decimals: usize,
+    pub value: fn(&RunResult) -> Option<f64>,
+}
+
+fn per_request(r: &RunResult, x: f64) -> Option<f64> {
+    (r.load.requests > 0).then(|| x / r.load.requests as f64)
+}
+
+fn per_wakeup(r: &RunResult, stat: Stat) -> Option<f64> {
+    let wakeups = r.server.own.counter(Stat::Wakeups);
+    (wakeups > 0).then(|| r.server.own.counter(stat) as f64 / wakeups as f64)
+}
+
+fn own_calls(r: &RunResult, calls: &[Call]) -> f64 {
+    calls
+        .iter()
+        .map(|c| r.server.own.syscalls.get(c.name()).copied().unwrap_or(0) as f64)
+        .sum()
+}
+
+pub const FIGURES: &[Figure] = &[
+    Figure {
+        key: "requests_per_s",
+        label: "requests/s",
+        decimals: 0,
+        value: |r| Some(r.load.requests_per_s),
+    },
+    Figure {
+        key: "p50_us",
+        label: "latency p50 (us)",
+        decimals: 1,
+        value: |r| Some(r.load.latency.p50),
+    },
+    Figure {
+        key: "p99_us",
+        label: "latency p99 (us)",
+        decimals: 1,
+        value: |r| Some(r.load.latency.p99),
+    },
+    Figure {
+        key: "p999_us",
+        label: "latency p99.9 (us)",
+        decimals: 1,
+        value: |r| Some(r.load.latency.p999),
+    },
+    Figure {
+        key: "server_cpu_us_per_request",
+        label: "server CPU us/request (user+sys)",
+        decimals: 2,
+        value: |r| per_request(r, (r.server.proc.user_s + r.server.proc.sys_s) * 1e6),
+    },
+    Figure {
+        key: "server_sys_us_per_request",
+        label: "  of which in the kernel (sys)",
+        decimals: 2,
+        value: |r| per_request(r, r.server.proc.sys_s * 1e6),
+    },
+    Figure {
+        key: "syscalls_per_request",
+        label: "system calls/request (our count)",
+        decimals: 3,
+        value: |r| per_request(r, r.server.own.syscalls_total as f64),
+    },
+    Figure {
+        key: "kernel_syscalls_per_request",
+        label: "system calls/request (kernel: tracepoint)",
+        decimals: 3,
+        value: |r| per_request(r, r.server.perf?.syscalls as f64),
+    },
+    Figure {
+        key: "reads_per_request",
+        label: "read calls/request (our count)",
+        decimals: 3,
+        value: |r| per_request(r, own_calls(r, &[Call::Read])),
+    },
+    Figure {
+        key: "kernel_reads_per_request",
+        label: "read calls/request (kernel: /proc syscr)",
+        decimals: 3,
+        value: |r| per_request(r, r.server.proc.syscr as f64),
+    },
+    Figure {
+        key: "writes_per_request",
+        label: "write calls/request (our count)",
+        decimals: 3,
+        value: |r| per_request(r, own_calls(r, &[Call::Write])),
+    },
+    Figure {
+        key: "kernel_writes_per_request",
+        label: "write calls/request (kernel: /proc syscw)",
+        decimals: 3,
+        value: |r| per_request(r, r.server.proc.syscw as f64),
+    },
+    Figure {
+        key: "mode_switches_per_request",
+        label: "user/kernel mode switches/request (2 per call)",
+        decimals: 2,
+        value: |r| per_request(r, 2.0 * r.server.own.syscalls_total as f64),
+    },
+    Figure {
+        key: "wakeups_per_request",
+        label: "wakeups/request",
+        decimals: 3,
+        value: |r| per_request(r, r.server.own.counter(Stat::Wakeups) as f64),
+    },
+    Figure {
+        key: "events_per_wakeup",
+        label: "events/wakeup",
+        decimals: 1,
+        value: |r| per_wakeup(r, Stat::Events),
+    },
+    Figure {
+        key: "fds_handed_per_wakeup",
+        label: "fds handed to the kernel/wakeup",
+        decimals: 1,
+        value: |r| per_wakeup(r, Stat::Handed),
+    },
+    Figure {
+        key: "fds_scanned_per_wakeup",
+        label: "fds scanned by us/wakeup",
+        decimals: 1,
+        value: |r| per_wakeup(r, Stat::Scanned),
+    },
+    Figure {
+        key: "voluntary_cs_per_request",
+        label: "voluntary context switches/request",
+        decimals: 4,
+        value: |r| per_request(r, r.server.proc.voluntary_cs as f64),
+    },
+    Figure {
+        key: "involuntary_cs_per_request",
+        label: "involuntary context switches/request",
+        decimals: 4,
+        value: |r| per_request(r, r.server.proc.involuntary_cs as f64),
+    },
+    Figure {
+        key: "kernel_cs_per_request",
+        label: "context switches/request (kernel: perf)",
+        decimals: 4,
+        value: |r| per_request(r, r.server.perf?.context_switches as f64),
+    },
+    Figure {
+        key: "client_cpu_us_per_request",
+        label: "client CPU us/request",
+        decimals: 2,
+        value: |r| Some(r.load.client_cpu_us_per_request),
+    },
+    Figure {
+        key: "client_cpu_percent",
+        label: "client CPU use (% of its CPUs)",
+        decimals: 0,
+        value: |r| Some(r.load.client_cpu_share * 100.0),
+    },
+    Figure {
+        key: "server_peak_rss_kib",
+        label: "server peak RSS (KiB)",
+        decimals: 0,
+        value: |r| Some(r.server.proc.peak_rss_kib as f64),
+    },
+];
+
+/// Median and range of one figure over the runs of one subject.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    fn of(mut v: Vec<f64>) -> Option<Spread> {
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Spread {
+            median,
+            min: v[0],
+            max: v[n - 1],
+        })
+    }
+
+    /// (max - min) / median.
+    pub fn relative_range(&self) -> f64 {
+        if self.median == 0.0 {
+            0.0
+        } else {
+            (self.max - self.min) / self.median
+        }
+    }
+}
+
+/// One subject's figures over its runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub subject: String,
+    pub not_applicable: Option<String>,
+    pub runs: usize,
+    /// By figure key.
+    pub figures: BTreeMap<&'static str, Spread>,
+    /// System calls per request by kind (our count), medians over runs.
+    pub syscalls_per_request: BTreeMap<String, f64>,
+    /// Where our count and the kernel's disagree by more than 1%.
+    pub disagreements: Vec<String>,
+    /// Measurement warnings: large spread, saturated client, errors.
+    pub warnings: Vec<String>,
+}
+
+pub fn summarise(all: &[SubjectRuns]) -> Vec<Summary> {
+    all.iter().map(summarise_one).collect()
+}
+
+fn summarise_one(s: &SubjectRuns) -> Summary {
+    let figures = FIGURES
+        .iter()
+        .filter_map(|f| {
+            let values = s.runs.iter().filter_map(|r| (f.value)(r)).collect();
+            Spread::of(values).map(|spread| (f.key, spread))
+        })
+        .collect::<BTreeMap<_, _>>();
+    let mut kinds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for r in &s.runs {
+        for (kind, n) in &r.server.own.syscalls {
+            if let Some(v) = per_request(r, *n as f64) {
+                kinds.entry(kind.clone()).or_default().push(v);
+            }
+        }
+    }
+    let syscalls_per_request = kinds
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, Spread::of(v)?.median)))
+        .collect();
+
+    let mut disagreements = Vec::new();
+    for r in &s.runs {
+        let own = &r.server.own;
+        let mut check = |what: &str, ours: u64, kernel: u64, source: &str| {
+            let diff = ours.abs_diff(kernel) as f64 / (kernel.max(1)) as f64;
+            if diff > 0.01 {
+                disagreements.push(format!(
+                    "{} run {}: {what}: our count {ours}, the kernel's ({source}) {kernel} ({:+.1}%)",
+                    s.subject,
+                    r.run + 1,
+                    (ours as f64 - kernel as f64) / kernel.max(1) as f64 * 100.0
+                ));
+            }
+        };
+        check(
+            "read calls",
+            own.syscalls.get("read").copied().unwrap_or(0),
+            r.server.proc.syscr,
+            "/proc syscr",
+        );
+        check(
+            "write calls",
+            own.syscalls.get("write").copied().unwrap_or(0),
+            r.server.proc.syscw,
+            "/proc syscw",
+        );
+        if let Some(perf) = r.server.perf {
+            check(
+                "all system calls",
+                own.syscalls_total,
+                perf.syscalls,
+                "raw_syscalls:sys_enter",
+            );
+        }
+    }
+
+    let mut warnings = Vec::new();
+    if let Some(rps) = figures.get("requests_per_s")
+        && s.runs.len() > 1
+        && rps.relative_range() > 0.25
+    {
+        warnings.push(format!(
+            "{}: requests/s varied by {:.0}% between runs (min {:.0}, max {:.0}): compare ratios within a run, or add --runs",
+            s.subject,
+            rps.relative_range() * 100.0,
+            rps.min,
+            rps.max
+        ));
+    }
+    for r in &s.runs {
+        if r.load.errors() > 0 {
+            warnings.push(format!(
+                "{} run {}: {} mismatched bytes, {} lost bytes, {} unexpected closes",
+                s.subject,
+                r.run + 1,
+                r.load.mismatched_bytes,
+                r.load.lost_bytes,
+                r.load.unexpected_closes
+            ));
+        }
+        if let Some(reason) = &r.server.perf_unavailable {
+            warnings.push(format!(
+                "{}: kernel count: unavailable ({reason})",
+                s.subject
+            ));
+        }
+    }
+    warnings.dedup();
+    Summary {
+        subject: s.subject.clone(),
+        not_applicable: s.not_applicable.clone(),
+        runs: s.runs.len(),
+        figures,
+        syscalls_per_request,
+        disagreements,
+        warnings,
+    }
+}

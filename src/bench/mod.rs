@@ -1,0 +1,200 @@
+//! Measured runs: a server child process on one CPU, the load generator on another,
+//! and for the measured window only, the server's own counts beside the kernel's.
+//! `run` and `compare` are this, for one backend or several, interleaved.
+
+mod figures;
+mod server_process;
+
+pub use figures::{FIGURES, Spread, Summary, summarise};
+
+use crate::backend::Backend;
+use crate::load::{self, LoadConfig, LoadReport, WindowHooks};
+use crate::metrics::{Counts, PerfCounters, PerfSample, ProcSample, ServerStats};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use server_process::ServerProcess;
+use std::time::Duration;
+
+/// One measured combination; more kinds (models, external servers) come later.
+#[derive(Clone, Debug, Serialize)]
+pub struct Subject {
+    pub backend: Backend,
+}
+
+impl Subject {
+    pub fn name(&self) -> String {
+        self.backend.name().to_string()
+    }
+
+    /// Why this subject cannot run the workload, if it cannot.
+    pub fn cannot_run(&self, load: &LoadConfig) -> Option<String> {
+        // stdin/out/err, listener, wake pipe, reserve descriptor: the first
+        // connection gets descriptor 7.
+        const FIRST_CONN_FD: usize = 7;
+        let highest = FIRST_CONN_FD + load.connections + load.idle_connections - 1;
+        (self.backend == Backend::Select && highest >= libc::FD_SETSIZE)
+            .then(|| format!("n/a (fd limit {})", libc::FD_SETSIZE))
+    }
+}
+
+/// Everything a bench needs besides the subjects.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchPlan {
+    pub subjects: Vec<Subject>,
+    pub runs: usize,
+    /// The workload; its target is replaced by each server's address.
+    pub load: LoadConfig,
+    pub server_cpu: Option<usize>,
+    /// Further `serve` flags (read strategy, buffer size, ...).
+    pub server_args: Vec<String>,
+    pub kernel_counts: bool,
+}
+
+/// The server's side of one measured window.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerWindow {
+    /// Our own counts (the counting layer), all threads.
+    pub own: Counts,
+    /// /proc for the same window.
+    pub proc: ProcSample,
+    /// perf_event_open counts, with `--kernel-counts`.
+    pub perf: Option<PerfSample>,
+    /// Why there are no perf counts, when asked for and refused.
+    pub perf_unavailable: Option<String>,
+}
+
+/// One run of one subject.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunResult {
+    pub subject: String,
+    pub run: usize,
+    pub load: LoadReport,
+    pub server: ServerWindow,
+}
+
+/// What a bench produced for one subject, run by run.
+#[derive(Clone, Debug, Serialize)]
+pub struct SubjectRuns {
+    pub subject: String,
+    /// Set when the subject cannot run this workload (then `runs` is empty).
+    pub not_applicable: Option<String>,
+    pub runs: Vec<RunResult>,
+}
+
+/// Runs every subject `plan.runs` times, interleaved (A B C A B C ...), so that slow
+/// drifts of a noisy machine spread over all of them. `progress` hears how many runs
+/// are done and which one starts.
+pub fn run(plan: &BenchPlan, progress: &mut dyn FnMut(usize, &str)) -> Result<Vec<SubjectRuns>> {
+    let mut out: Vec<SubjectRuns> = plan
+        .subjects
+        .iter()
+        .map(|s| SubjectRuns {
+            subject: s.name(),
+            not_applicable: s.cannot_run(&plan.load),
+            runs: Vec::new(),
+        })
+        .collect();
+    let mut done = 0;
+    for run in 0..plan.runs {
+        for (subject, result) in plan.subjects.iter().zip(out.iter_mut()) {
+            if result.not_applicable.is_some() {
+                continue;
+            }
+            progress(
+                done,
+                &format!("run {}/{}: {}", run + 1, plan.runs, subject.name()),
+            );
+            let measured = measure(plan, subject, run)
+                .with_context(|| format!("{} (run {})", subject.name(), run + 1))?;
+            result.runs.push(measured);
+            done += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult> {
+    let mut args = vec!["--backend".to_string(), subject.backend.name().to_string()];
+    args.extend(plan.server_args.iter().cloned());
+    // Long enough for the run, short enough that nothing lingers if all else fails.
+    let window = plan.load.duration.unwrap_or(Duration::from_secs(60));
+    let lifetime = plan.load.warmup + window + Duration::from_secs(120);
+    let mut server = ServerProcess::start(&args, plan.server_cpu, lifetime)?;
+    let (perf, perf_unavailable) = if plan.kernel_counts {
+        match PerfCounters::open(server.pid()) {
+            Ok(p) => (Some(p), None),
+            Err(reason) => (None, Some(reason)),
+        }
+    } else {
+        (None, None)
+    };
+    let mut load = plan.load.clone();
+    load.target = server.addr;
+    let mut hooks = Window {
+        server: &mut server,
+        perf,
+        edges: Vec::new(),
+    };
+    let report = load::run(&load, &mut hooks)?;
+    let [start, end] = <[Edge; 2]>::try_from(std::mem::take(&mut hooks.edges))
+        .map_err(|_| anyhow::anyhow!("the measured window has no two edges"))?;
+    server.stop()?;
+    Ok(RunResult {
+        subject: subject.name(),
+        run,
+        load: report,
+        server: ServerWindow {
+            own: end.own.totals.since(&start.own.totals),
+            proc: end.proc.since(&start.proc),
+            perf: match (end.perf, start.perf) {
+                (Some(e), Some(s)) => Some(e.since(&s)),
+                _ => None,
+            },
+            perf_unavailable,
+        },
+    })
+}
+
+/// The server's figures at one edge of the window.
+struct Edge {
+    own: ServerStats,
+    proc: ProcSample,
+    perf: Option<PerfSample>,
+}
+
+struct Window<'a> {
+    server: &'a mut ServerProcess,
+    perf: Option<PerfCounters>,
+    edges: Vec<Edge>,
+}
+
+impl Window<'_> {
+    fn edge(&mut self) -> Result<()> {
+        let own = self.server.snapshot()?;
+        let proc = ProcSample::read(self.server.pid())?;
+        let perf = self.perf.as_mut().map(PerfCounters::read).transpose()?;
+        self.edges.push(Edge { own, proc, perf });
+        Ok(())
+    }
+}
+
+impl WindowHooks for Window<'_> {
+    fn window_start(&mut self) -> Result<()> {
+        self.edge()
+    }
+    fn window_end(&mut self) -> Result<()> {
+        self.edge()
+    }
+}
+
+/// Everything a bench produced, as exported: the machine, the exact command, the
+/// plan, the summaries and every run's raw figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub machine: crate::metrics::Machine,
+    pub command: String,
+    pub plan: BenchPlan,
+    pub baseline: String,
+    pub summaries: Vec<Summary>,
+    pub runs: Vec<SubjectRuns>,
+}

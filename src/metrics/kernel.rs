@@ -1,0 +1,189 @@
+//! What the kernel says about another process, for a measured window: /proc (free,
+//! always), and with `--kernel-counts` perf_event_open counters on every thread: all
+//! system calls (the raw_syscalls:sys_enter tracepoint) and context switches.
+
+use anyhow::{Context, Result, anyhow};
+use perf_event::events::{Software, Tracepoint};
+use perf_event::{Builder, Counter};
+use serde::{Deserialize, Serialize};
+use std::fs;
+
+/// A reading of /proc/PID for the whole process (all threads).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct ProcSample {
+    pub user_s: f64,
+    pub sys_s: f64,
+    pub voluntary_cs: u64,
+    pub involuntary_cs: u64,
+    /// read-family system calls (/proc/PID/io syscr)
+    pub syscr: u64,
+    /// write-family system calls (/proc/PID/io syscw)
+    pub syscw: u64,
+    pub peak_rss_kib: u64,
+    pub rss_kib: u64,
+}
+
+impl ProcSample {
+    pub fn read(pid: i32) -> Result<ProcSample> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("process {pid} is gone"))?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| -> Result<f64> {
+            let v: f64 = fields
+                .get(i)
+                .and_then(|f| f.parse().ok())
+                .ok_or_else(|| anyhow!("unexpected /proc/{pid}/stat"))?;
+            Ok(v / clock_ticks_per_second())
+        };
+        let mut s = ProcSample {
+            // utime and stime are the 14th and 15th fields; 12th and 13th after ')'.
+            user_s: ticks(11)?,
+            sys_s: ticks(12)?,
+            ..ProcSample::default()
+        };
+        let io = fs::read_to_string(format!("/proc/{pid}/io"))
+            .with_context(|| format!("reading /proc/{pid}/io"))?;
+        s.syscr = field(&io, "syscr:").unwrap_or(0);
+        s.syscw = field(&io, "syscw:").unwrap_or(0);
+        let status = fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("reading /proc/{pid}/status"))?;
+        s.peak_rss_kib = field(&status, "VmHWM:").unwrap_or(0);
+        s.rss_kib = field(&status, "VmRSS:").unwrap_or(0);
+        // Context switches are per thread: add up every task.
+        for tid in threads(pid)? {
+            if let Ok(status) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")) {
+                s.voluntary_cs += field(&status, "voluntary_ctxt_switches:").unwrap_or(0);
+                s.involuntary_cs += field(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+            }
+        }
+        Ok(s)
+    }
+
+    /// The change from `earlier` to `self` (peak and current RSS: the later value).
+    pub fn since(&self, earlier: &ProcSample) -> ProcSample {
+        ProcSample {
+            user_s: self.user_s - earlier.user_s,
+            sys_s: self.sys_s - earlier.sys_s,
+            voluntary_cs: self.voluntary_cs - earlier.voluntary_cs,
+            involuntary_cs: self.involuntary_cs - earlier.involuntary_cs,
+            syscr: self.syscr - earlier.syscr,
+            syscw: self.syscw - earlier.syscw,
+            peak_rss_kib: self.peak_rss_kib,
+            rss_kib: self.rss_kib,
+        }
+    }
+}
+
+fn field(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    line[name.len()..].split_whitespace().next()?.parse().ok()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf takes no pointers and only reads a constant.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
+}
+
+fn threads(pid: i32) -> Result<Vec<i32>> {
+    let dir = fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("listing the threads of process {pid}"))?;
+    Ok(dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect())
+}
+
+/// perf_event_open counters on every thread of a process.
+pub struct PerfCounters {
+    syscalls: Vec<Counter>,
+    switches: Vec<Counter>,
+}
+
+/// Kernel counts read from perf counters.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct PerfSample {
+    pub syscalls: u64,
+    pub context_switches: u64,
+}
+
+impl PerfCounters {
+    /// Opens the counters on every thread `pid` has now (a server starts all its
+    /// threads before it says `listening on`). Err says why the kernel refused.
+    pub fn open(pid: i32) -> Result<PerfCounters, String> {
+        let id = sys_enter_id()?;
+        let mut counters = PerfCounters {
+            syscalls: Vec::new(),
+            switches: Vec::new(),
+        };
+        for tid in threads(pid).map_err(|e| format!("{e:#}"))? {
+            let open = |b: &mut Builder| -> Result<Counter, String> {
+                let mut c = b
+                    .observe_pid(tid)
+                    .any_cpu()
+                    .include_kernel()
+                    .build()
+                    .map_err(|e| format!("perf_event_open: {e}"))?;
+                c.enable()
+                    .map_err(|e| format!("enabling a perf counter: {e}"))?;
+                Ok(c)
+            };
+            counters
+                .syscalls
+                .push(open(&mut Builder::new(Tracepoint::with_id(id)))?);
+            counters
+                .switches
+                .push(open(&mut Builder::new(Software::CONTEXT_SWITCHES))?);
+        }
+        Ok(counters)
+    }
+
+    pub fn read(&mut self) -> Result<PerfSample> {
+        let mut s = PerfSample::default();
+        for c in &mut self.syscalls {
+            s.syscalls += c.read().context("reading a perf counter")?;
+        }
+        for c in &mut self.switches {
+            s.context_switches += c.read().context("reading a perf counter")?;
+        }
+        Ok(s)
+    }
+}
+
+impl PerfSample {
+    pub fn since(&self, earlier: &PerfSample) -> PerfSample {
+        PerfSample {
+            syscalls: self.syscalls - earlier.syscalls,
+            context_switches: self.context_switches - earlier.context_switches,
+        }
+    }
+}
+
+/// The id of the raw_syscalls:sys_enter tracepoint. perf-event2's `with_name` looks
+/// only under /sys/kernel/debug/tracing, so read it ourselves; mount tracefs (as perf
+/// does) when it is not mounted yet.
+fn sys_enter_id() -> Result<u64, String> {
+    const TRACEFS: &str = "/sys/kernel/tracing";
+    const REL: &str = "events/raw_syscalls/sys_enter/id";
+    let read = |dir: &str| fs::read_to_string(format!("{dir}/{REL}")).ok();
+    let text = read(TRACEFS)
+        .or_else(|| read("/sys/kernel/debug/tracing"))
+        .or_else(|| {
+            nix::mount::mount(
+                Some("nodev"),
+                TRACEFS,
+                Some("tracefs"),
+                nix::mount::MsFlags::empty(),
+                None::<&str>,
+            )
+            .ok()?;
+            read(TRACEFS)
+        })
+        .ok_or_else(|| "the raw_syscalls:sys_enter tracepoint is not available (tracefs is not mounted and could not be)".to_string())?;
+    text.trim()
+        .parse()
+        .map_err(|_| format!("unexpected tracepoint id {text:?}"))
+}

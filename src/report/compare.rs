@@ -1,0 +1,85 @@
+//! The side-by-side table `run` and `compare` print, with the notes a reader needs.
+
+use super::grid::grid;
+use crate::bench::BenchReport;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+
+pub fn render(report: &BenchReport) -> String {
+    let g = grid(report);
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(g.header.clone());
+    for (label, cells) in &g.rows {
+        let mut row = vec![Cell::new(label)];
+        row.extend(cells.iter().map(|c| {
+            let text = match &c.range {
+                Some(r) => format!("{}\n({r})", c.main),
+                None => c.main.clone(),
+            };
+            Cell::new(text).set_alignment(CellAlignment::Right)
+        }));
+        t.add_row(row);
+    }
+    let load = &report.plan.load;
+    let mut out = format!(
+        "{} connections ({} idle), {} B payload, pipeline {}, {} per run after {} warm-up, {}\n",
+        load.connections,
+        load.idle_connections,
+        load.payload,
+        load.pipeline,
+        load.duration.map_or_else(
+            || format!("{} requests", load.requests.unwrap_or(0)),
+            |d| format!("{:.1} s", d.as_secs_f64())
+        ),
+        format_args!("{:.1} s", load.warmup.as_secs_f64()),
+        match load.rate {
+            Some(r) => format!("open loop at {r:.0} requests/s"),
+            None => "closed loop".to_string(),
+        }
+    );
+    out += &format!("{t}\n");
+    out += "Median over runs, (min–max) below it. Per-request figures divide by the requests \
+            the client completed in the window. A user/kernel mode switch (two per system call) \
+            is not a context switch (the scheduler changing threads).\n";
+    let saturated: Vec<&str> = report
+        .summaries
+        .iter()
+        .filter(|s| {
+            s.figures
+                .get("client_cpu_percent")
+                .is_some_and(|c| c.median > 90.0)
+        })
+        .map(|s| s.subject.as_str())
+        .collect();
+    if !saturated.is_empty() {
+        out += &format!(
+            "warning: the client used over 90% of its CPU ({}): it, not the server, may have set \
+             the pace; compare the per-request costs\n",
+            saturated.join(", ")
+        );
+    }
+    for s in &report.summaries {
+        for w in &s.warnings {
+            out += &format!("warning: {w}\n");
+        }
+        for d in &s.disagreements {
+            out += &format!("disagreement: {d}\n");
+        }
+    }
+    if report
+        .summaries
+        .iter()
+        .any(|s| s.subject == "polling" && !s.disagreements.is_empty())
+    {
+        out += "note: the polling crate makes system calls of its own inside each wait \
+                (timerfd_settime, epoll_ctl, an eventfd read): our layer counts the calls into \
+                the crate, the kernel counts them all.\n";
+    }
+    if report.plan.kernel_counts {
+        out += "note: kernel counts use the raw_syscalls:sys_enter tracepoint, which itself costs \
+                the server CPU (15-20% at high rates here).\n";
+    }
+    out
+}
