@@ -252,6 +252,15 @@ fn summarise_one(s: &SubjectRuns) -> Summary {
 
     let mut disagreements = Vec::new();
     for r in &s.runs {
+        let client_bytes = r.load.requests_total * r.load.payload as u64;
+        if client_bytes != r.server.lifetime_bytes_out {
+            disagreements.push(format!(
+                "{} run {}: the client completed {client_bytes} bytes of echo, the server wrote {}",
+                s.subject,
+                r.run + 1,
+                r.server.lifetime_bytes_out
+            ));
+        }
         let own = &r.server.own;
         let mut check = |what: &str, ours: u64, kernel: u64, source: &str| {
             let diff = ours.abs_diff(kernel) as f64 / (kernel.max(1)) as f64;

@@ -61,6 +61,9 @@ pub struct ServerWindow {
     pub perf: Option<PerfSample>,
     /// Why there are no perf counts, when asked for and refused.
     pub perf_unavailable: Option<String>,
+    /// Bytes the server echoed over its whole life (warm-up and drain included):
+    /// exactly the client's completed requests times the payload when nothing is lost.
+    pub lifetime_bytes_out: u64,
 }
 
 /// One run of one subject.
@@ -138,7 +141,7 @@ fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult>
     let report = load::run(&load, &mut hooks)?;
     let [start, end] = <[Edge; 2]>::try_from(std::mem::take(&mut hooks.edges))
         .map_err(|_| anyhow::anyhow!("the measured window has no two edges"))?;
-    server.stop()?;
+    let last = server.stop()?;
     Ok(RunResult {
         subject: subject.name(),
         run,
@@ -151,6 +154,7 @@ fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult>
                 _ => None,
             },
             perf_unavailable,
+            lifetime_bytes_out: last.totals.counter(crate::sys::Stat::BytesOut),
         },
     })
 }
@@ -169,10 +173,20 @@ struct Window<'a> {
 }
 
 impl Window<'_> {
+    /// The server's own snapshot, with the kernel's counters read just before and
+    /// just after it: their midpoint is the kernel's count at the moment of the
+    /// snapshot, so that the two counts cover the same window.
     fn edge(&mut self) -> Result<()> {
+        let pid = self.server.pid();
+        let perf_before = self.perf.as_mut().map(PerfCounters::read).transpose()?;
+        let io_before = ProcSample::read_io(pid)?;
         let own = self.server.snapshot()?;
-        let proc = ProcSample::read(self.server.pid())?;
-        let perf = self.perf.as_mut().map(PerfCounters::read).transpose()?;
+        let io_after = ProcSample::read_io(pid)?;
+        let perf_after = self.perf.as_mut().map(PerfCounters::read).transpose()?;
+        let mut proc = ProcSample::read(pid)?;
+        proc.syscr = (io_before.0 + io_after.0) / 2;
+        proc.syscw = (io_before.1 + io_after.1) / 2;
+        let perf = perf_before.zip(perf_after).map(|(b, a)| b.midpoint(&a));
         self.edges.push(Edge { own, proc, perf });
         Ok(())
     }

@@ -256,7 +256,8 @@ impl Worker<'_> {
             return false;
         }
         if self.plan.quota.is_some_and(|q| self.started >= q) {
-            self.stop_sending();
+            // Requests already queued still go out: they are part of the quota.
+            self.sending = false;
             return false;
         }
         self.started += 1;

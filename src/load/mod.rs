@@ -73,6 +73,8 @@ pub struct LoadReport {
     pub requests: u64,
     /// Echoes completed in all, warm-up and drain included.
     pub requests_total: u64,
+    /// Bytes per request.
+    pub payload: usize,
     pub window_s: f64,
     pub requests_per_s: f64,
     pub mb_per_s: f64,
@@ -258,6 +260,7 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
     Ok(LoadReport {
         requests,
         requests_total: total,
+        payload: cfg.payload,
         window_s,
         requests_per_s: if window_s > 0.0 {
             requests as f64 / window_s

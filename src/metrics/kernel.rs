@@ -45,10 +45,7 @@ impl ProcSample {
             sys_s: ticks(12)?,
             ..ProcSample::default()
         };
-        let io = fs::read_to_string(format!("/proc/{pid}/io"))
-            .with_context(|| format!("reading /proc/{pid}/io"))?;
-        s.syscr = field(&io, "syscr:").unwrap_or(0);
-        s.syscw = field(&io, "syscw:").unwrap_or(0);
+        (s.syscr, s.syscw) = Self::read_io(pid)?;
         let status = fs::read_to_string(format!("/proc/{pid}/status"))
             .with_context(|| format!("reading /proc/{pid}/status"))?;
         s.peak_rss_kib = field(&status, "VmHWM:").unwrap_or(0);
@@ -61,6 +58,17 @@ impl ProcSample {
             }
         }
         Ok(s)
+    }
+
+    /// Read and write system calls so far (/proc/PID/io syscr, syscw): cheap enough
+    /// to read right before and right after a snapshot.
+    pub fn read_io(pid: i32) -> Result<(u64, u64)> {
+        let io = fs::read_to_string(format!("/proc/{pid}/io"))
+            .with_context(|| format!("reading /proc/{pid}/io"))?;
+        Ok((
+            field(&io, "syscr:").unwrap_or(0),
+            field(&io, "syscw:").unwrap_or(0),
+        ))
     }
 
     /// The change from `earlier` to `self` (peak and current RSS: the later value).
@@ -154,6 +162,15 @@ impl PerfCounters {
 }
 
 impl PerfSample {
+    /// Halfway between two readings: the best estimate of the counts at a moment
+    /// between them.
+    pub fn midpoint(&self, other: &PerfSample) -> PerfSample {
+        PerfSample {
+            syscalls: (self.syscalls + other.syscalls) / 2,
+            context_switches: (self.context_switches + other.context_switches) / 2,
+        }
+    }
+
     pub fn since(&self, earlier: &PerfSample) -> PerfSample {
         PerfSample {
             syscalls: self.syscalls - earlier.syscalls,

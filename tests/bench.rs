@@ -1,0 +1,212 @@
+//! `compare` and `run` end to end: real server processes, real load, and the
+//! figures checked against each other and against the kernel's.
+
+use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn iobench() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_iobench"))
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("iobench-{}-{name}", std::process::id()))
+}
+
+fn figure(summary: &Value, key: &str) -> f64 {
+    summary["figures"][key]["median"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {key} in {summary}"))
+}
+
+#[test]
+fn compare_all_backends_gives_a_complete_consistent_table() {
+    let (json, csv, md) = (temp("c.json"), temp("c.csv"), temp("c.md"));
+    let out = iobench()
+        .args([
+            "compare",
+            "--runs",
+            "1",
+            "--duration",
+            "1s",
+            "--warmup",
+            "200ms",
+        ])
+        .args(["--connections", "16", "--kernel-counts"])
+        .arg("--export-json")
+        .arg(&json)
+        .arg("--export-csv")
+        .arg(&csv)
+        .arg("--export-markdown")
+        .arg(&md)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for b in ["select", "poll", "epoll-lt", "epoll-et", "polling"] {
+        assert!(
+            stdout.contains(&format!("{b} (1 runs)")),
+            "{b} missing: {stdout}"
+        );
+    }
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(
+        report["machine"]["kernel"]
+            .as_str()
+            .unwrap()
+            .starts_with("Linux")
+    );
+    assert!(report["command"].as_str().unwrap().contains("compare"));
+    let perf_available = !stdout.contains("kernel count: unavailable");
+    for s in report["summaries"].as_array().unwrap() {
+        let name = s["subject"].as_str().unwrap();
+        assert!(figure(s, "requests_per_s") > 0.0, "{name}");
+        assert!(figure(s, "server_cpu_us_per_request") > 0.0, "{name}");
+        assert!(figure(s, "wakeups_per_request") > 0.0, "{name}");
+        if perf_available && name != "polling" {
+            let ours = figure(s, "syscalls_per_request");
+            let kernel = figure(s, "kernel_syscalls_per_request");
+            assert!(
+                (ours - kernel).abs() / kernel < 0.01,
+                "{name}: {ours} vs {kernel}"
+            );
+        }
+    }
+    for subject in report["runs"].as_array().unwrap() {
+        let name = subject["subject"].as_str().unwrap();
+        for run in subject["runs"].as_array().unwrap() {
+            // Every request the client completed is a message the server echoed.
+            let client = run["load"]["requests_total"].as_u64().unwrap();
+            let echoed = run["server"]["lifetime_bytes_out"].as_u64().unwrap() / 64;
+            assert_eq!(client, echoed, "{name}");
+            // In the window too, up to the skew of its edges: the server's snapshot
+            // waits for its control thread to get the (busy) CPU.
+            let client = run["load"]["requests"].as_f64().unwrap();
+            let own = &run["server"]["own"];
+            let echoed = own["counters"]["bytes_out"].as_f64().unwrap() / 64.0;
+            assert!(
+                (client - echoed).abs() / client < 0.02,
+                "{name}: {client} vs {echoed}"
+            );
+            // Our read/write counts against /proc/PID/io. polling reads its own eventfd
+            // inside every wait, so there the kernel's count is higher, and flagged.
+            let proc = &run["server"]["proc"];
+            for (call, kernel) in [("read", "syscr"), ("write", "syscw")] {
+                let ours = own["syscalls"][call].as_f64().unwrap();
+                let theirs = proc[kernel].as_f64().unwrap();
+                let diff = (ours - theirs).abs() / theirs;
+                if name == "polling" && call == "read" {
+                    assert!(theirs > ours, "polling: {ours} vs {theirs}");
+                } else {
+                    assert!(diff < 0.01, "{name} {call}: ours {ours}, kernel {theirs}");
+                }
+            }
+        }
+    }
+    let polling = &report["summaries"].as_array().unwrap()[4];
+    assert!(
+        !polling["disagreements"].as_array().unwrap().is_empty(),
+        "{polling}"
+    );
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(csv.lines().count(), 6, "{csv}");
+    assert!(
+        csv.starts_with("subject,runs,not_applicable,requests_per_s_median"),
+        "{csv}"
+    );
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains("| requests/s |"), "{md}");
+    for f in [json, md.into(), temp("c.csv")] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+#[test]
+fn idle_connections_cost_select_and_poll_not_epoll() {
+    let json = temp("idle.json");
+    let out = iobench()
+        .args([
+            "compare",
+            "--backends",
+            "select,poll,epoll-et",
+            "--runs",
+            "1",
+        ])
+        .args([
+            "--duration",
+            "400ms",
+            "--warmup",
+            "200ms",
+            "--connections",
+            "8",
+        ])
+        .args(["--idle-connections", "2000", "--export-json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("n/a (fd limit 1024)"), "{stdout}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let s = report["summaries"].as_array().unwrap();
+    assert_eq!(s[0]["not_applicable"], "n/a (fd limit 1024)");
+    assert!(figure(&s[1], "fds_handed_per_wakeup") >= 2000.0, "{}", s[1]);
+    assert!(
+        figure(&s[1], "fds_scanned_per_wakeup") >= 2000.0,
+        "{}",
+        s[1]
+    );
+    assert!(figure(&s[2], "events_per_wakeup") <= 8.0, "{}", s[2]);
+    assert_eq!(figure(&s[2], "fds_handed_per_wakeup"), 0.0);
+    let _ = std::fs::remove_file(json);
+}
+
+/// The server child is killed mid-run: `run` says so and exits non-zero.
+#[test]
+fn a_server_that_dies_mid_run_is_reported() {
+    let run = iobench()
+        .args([
+            "run",
+            "--backend",
+            "epoll-lt",
+            "--runs",
+            "1",
+            "--duration",
+            "3s",
+        ])
+        .args(["--warmup", "200ms", "--connections", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let children = format!("/proc/{0}/task/{0}/children", run.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let server: i32 = loop {
+        let text = std::fs::read_to_string(&children).unwrap_or_default();
+        if let Some(pid) = text.split_whitespace().next() {
+            break pid.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no server child appeared");
+        thread::sleep(Duration::from_millis(20));
+    };
+    thread::sleep(Duration::from_millis(700));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    let out = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("died mid-run"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

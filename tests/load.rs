@@ -1,0 +1,225 @@
+//! The load generator against servers written here to misbehave: one that corrupts
+//! a byte, one that stalls; and its errors on bad input.
+
+mod common;
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn iobench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iobench"))
+        .args(args)
+        .output()
+        .expect("run iobench")
+}
+
+/// A thread-per-connection echo server; `fiddle` sees each chunk before it goes back
+/// and runs under one lock, so a sleep in it stalls every connection. The listener
+/// stays open until the test ends (the process exits).
+fn echo_server(fiddle: impl Fn(&mut [u8]) + Send + Sync + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let fiddle = Arc::new(Mutex::new(fiddle));
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let fiddle = Arc::clone(&fiddle);
+            thread::spawn(move || {
+                s.set_nodelay(true).unwrap();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    (fiddle.lock().unwrap())(&mut buf[..n]);
+                    if s.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_server_that_corrupts_one_byte_makes_load_fail() {
+    let corrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&corrupted);
+    let started = Instant::now();
+    let addr = echo_server(move |chunk| {
+        if started.elapsed() > Duration::from_millis(300) && !flag.swap(true, Ordering::SeqCst) {
+            chunk[0] ^= 0x20;
+        }
+    });
+    let out = iobench(&[
+        "load",
+        "--target",
+        &addr,
+        "--connections",
+        "4",
+        "--duration",
+        "600ms",
+        "--warmup",
+        "100ms",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        corrupted.load(Ordering::SeqCst),
+        "the server never corrupted a byte"
+    );
+    assert!(
+        !out.status.success(),
+        "load passed a corrupted echo: {stdout}"
+    );
+    assert!(stdout.contains("1 mismatched bytes"), "{stdout}");
+    assert!(stderr.contains("mismatched"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_correct_server_passes_and_every_request_is_checked() {
+    let addr = echo_server(|_| {});
+    let out = iobench(&[
+        "load",
+        "--target",
+        &addr,
+        "--connections",
+        "3",
+        "--requests",
+        "3000",
+        "--pipeline",
+        "4",
+        "--payload",
+        "1000",
+        "--warmup",
+        "0s",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["requests_total"], 3000, "{r}");
+    assert_eq!(r["mismatched_bytes"], 0);
+    assert_eq!(r["lost_bytes"], 0);
+}
+
+/// Open loop at 2,000 requests/s while the server stalls once for 200 ms: the
+/// requests due during the stall wait, and only latency measured from their intended
+/// send time shows it; from the actual send time only the few in flight do.
+#[test]
+fn open_loop_shows_a_stall_only_in_corrected_latency() {
+    let stalled = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stalled);
+    let started = Instant::now();
+    let addr = echo_server(move |_| {
+        if started.elapsed() > Duration::from_millis(500) && !flag.swap(true, Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let out = iobench(&[
+        "load",
+        "--target",
+        &addr,
+        "--connections",
+        "4",
+        "--rate",
+        "2000",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stalled.load(Ordering::SeqCst));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let corrected = r["latency"]["p99"].as_f64().unwrap();
+    let uncorrected = r["uncorrected"]["p99"].as_f64().unwrap();
+    assert!(
+        corrected > 100_000.0,
+        "corrected p99 {corrected} us misses the stall: {r}"
+    );
+    assert!(
+        uncorrected < 50_000.0,
+        "uncorrected p99 {uncorrected} us shows the stall: {r}"
+    );
+    // The few requests in flight when it stalled do see it.
+    assert!(r["uncorrected"]["max"].as_f64().unwrap() > 150_000.0, "{r}");
+}
+
+fn fails_with(args: &[&str], message: &str) {
+    let out = iobench(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let first = stderr.lines().next().unwrap_or("");
+    assert!(
+        first.contains(message),
+        "{args:?}: the first line should say it: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    // Our own errors are one line; clap adds a hint line after a bad flag.
+    if out.status.code() != Some(2) {
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{args:?}: one clear line: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_gets_one_clear_line() {
+    // A port nobody listens on: bind one, note it, close it.
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    fails_with(
+        &["load", "--target", &free, "--duration", "100ms"],
+        "cannot connect",
+    );
+    let addr = echo_server(|_| {});
+    fails_with(
+        &["load", "--target", &addr, "--payload", "0"],
+        "--payload must be at least 1",
+    );
+    fails_with(
+        &[
+            "load",
+            "--target",
+            &addr,
+            "--connections",
+            "5000000",
+            "--duration",
+            "100ms",
+        ],
+        "RLIMIT_NOFILE",
+    );
+    fails_with(&["load", "--target", "nowhere"], "invalid value");
+    fails_with(&["serve", "--buffer-size", "12Q"], "unknown unit");
+    // A port in use.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    fails_with(&["serve", "--listen", &port], "the port is in use");
+    fails_with(
+        &["serve", "--backend", "epoll-et", "--read-strategy", "once"],
+        "strands data",
+    );
+    drop(TcpStream::connect(&addr).unwrap());
+}
