@@ -66,6 +66,7 @@ fn top_syscalls(s: &Summary) -> GridCell {
     kinds.sort_by(|a, b| b.1.total_cmp(a.1));
     let parts: Vec<String> = kinds
         .iter()
+        .filter(|(_, v)| **v >= 0.005)
         .take(4)
         .map(|(k, v)| format!("{k} {v:.2}"))
         .collect();
