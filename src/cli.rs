@@ -314,6 +314,9 @@ pub struct ServeArgs {
     /// Print statistics as one JSON object per line instead of tables
     #[arg(long)]
     pub json: bool,
+    /// Print every system call of the event loop on stderr as it happens
+    #[arg(long)]
+    pub trace: bool,
 }
 
 impl ServeArgs {
@@ -353,6 +356,7 @@ impl ServeArgs {
             cpu: self.cpu,
             duration: self.duration,
             json: self.json,
+            trace: self.trace,
         })
     }
 }

@@ -3,7 +3,11 @@
 //! (kept on a ready list), so a wakeup costs in proportion to what is *ready*, not to
 //! what is watched. With EPOLLET a descriptor is reported once per change of state.
 
-use super::{Event, Interest, Multiplexer, Trigger, WaitStats, ready_count, timeout_ms};
+use super::{
+    Event, Interest, Multiplexer, Trigger, WaitStats, describe_events, describe_interest,
+    describe_timeout, ready_count, timeout_ms,
+};
+use crate::sys::outcome;
 use crate::sys::{Call, Sys};
 use nix::errno::Errno;
 use nix::sys::epoll::{self, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -45,6 +49,23 @@ impl Epoll {
 }
 
 impl Epoll {
+    fn trace_ctl(&self, op: &str, fd: BorrowedFd<'_>, interest: Interest, r: &io::Result<()>) {
+        self.sys.trace(|| {
+            let et = if self.trigger == Trigger::Edge {
+                "|ET"
+            } else {
+                ""
+            };
+            let r = r.as_ref().map(|_| 0);
+            format!(
+                "epoll_ctl({op}, fd {}, {}{et}) {}",
+                fd.as_raw_fd(),
+                describe_interest(interest),
+                outcome(&r)
+            )
+        });
+    }
+
     fn wait_precise(&mut self, t: Duration) -> io::Result<usize> {
         let ts = libc::timespec {
             tv_sec: t.as_secs() as libc::time_t,
@@ -81,19 +102,28 @@ impl Multiplexer for Epoll {
 
     fn register(&mut self, fd: BorrowedFd<'_>, interest: Interest) -> io::Result<()> {
         let event = self.event(fd, interest);
-        self.sys
-            .counted(Call::EpollCtl, || Ok(self.epoll.add(fd, event)?))
+        let r = self
+            .sys
+            .counted(Call::EpollCtl, || Ok(self.epoll.add(fd, event)?));
+        self.trace_ctl("ADD", fd, interest, &r);
+        r
     }
 
     fn modify(&mut self, fd: BorrowedFd<'_>, interest: Interest) -> io::Result<()> {
         let mut event = self.event(fd, interest);
-        self.sys
-            .counted(Call::EpollCtl, || Ok(self.epoll.modify(fd, &mut event)?))
+        let r = self
+            .sys
+            .counted(Call::EpollCtl, || Ok(self.epoll.modify(fd, &mut event)?));
+        self.trace_ctl("MOD", fd, interest, &r);
+        r
     }
 
     fn deregister(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        self.sys
-            .counted(Call::EpollCtl, || Ok(self.epoll.delete(fd)?))
+        let r = self
+            .sys
+            .counted(Call::EpollCtl, || Ok(self.epoll.delete(fd)?));
+        self.trace_ctl("DEL", fd, Interest::default(), &r);
+        r
     }
 
     fn wait(
@@ -127,6 +157,14 @@ impl Multiplexer for Epoll {
                 hangup: error || flags.contains(EpollFlags::EPOLLRDHUP),
             });
         }
+        self.sys.trace(|| {
+            format!(
+                "epoll_wait(max={}, timeout={}) = {n} {}",
+                self.ready.len(),
+                describe_timeout(timeout),
+                describe_events(events)
+            )
+        });
         Ok(WaitStats {
             handed: 0,
             scanned: n,

@@ -130,6 +130,42 @@ impl Backend {
     }
 }
 
+/// Events as a trace shows them: `[fd 5: IN, fd 7: IN|OUT]`.
+fn describe_events(events: &[Event]) -> String {
+    let list: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let mut what = Vec::new();
+            if e.readable {
+                what.push("IN");
+            }
+            if e.writable {
+                what.push("OUT");
+            }
+            if e.hangup {
+                what.push("HUP");
+            }
+            format!("fd {}: {}", e.fd, what.join("|"))
+        })
+        .collect();
+    format!("[{}]", list.join(", "))
+}
+
+/// An interest as a trace shows it.
+fn describe_interest(i: Interest) -> &'static str {
+    match (i.read, i.write) {
+        (true, true) => "IN|OUT",
+        (true, false) => "IN",
+        (false, true) => "OUT",
+        (false, false) => "-",
+    }
+}
+
+/// A timeout as a trace shows it.
+fn describe_timeout(timeout: Option<Duration>) -> String {
+    timeout.map_or("-1".into(), |t| format!("{}us", t.as_micros()))
+}
+
 /// A wait timeout in milliseconds as poll(2) and epoll_wait(2) take it: -1 is forever;
 /// a sub-millisecond remainder rounds up so that a short timeout never spins.
 fn timeout_ms(timeout: Option<Duration>) -> i32 {

@@ -3,7 +3,10 @@
 //! call, which checks each entry, and we scan it afterwards for non-zero `revents`.
 
 use super::dense::Dense;
-use super::{Event, Interest, Multiplexer, Trigger, WaitStats, ready_count, timeout_ms};
+use super::{
+    Event, Interest, Multiplexer, Trigger, WaitStats, describe_events, describe_timeout,
+    ready_count, timeout_ms,
+};
 use crate::sys::{Call, Sys};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -99,8 +102,16 @@ impl Multiplexer for Poll {
                 hangup,
             });
         }
+        let nfds = pfds.len();
+        self.sys.trace(|| {
+            format!(
+                "poll(nfds={nfds}, timeout={}) = {ready} {}",
+                describe_timeout(timeout),
+                describe_events(events)
+            )
+        });
         Ok(WaitStats {
-            handed: pfds.len(),
+            handed: nfds,
             scanned,
             ready,
         })

@@ -5,7 +5,10 @@
 //! not. An fd_set has FD_SETSIZE (1024) bits: descriptor 1024 cannot be watched at all.
 
 use super::dense::Dense;
-use super::{Event, Interest, Multiplexer, Trigger, WaitStats, ready_count};
+use super::{
+    Event, Interest, Multiplexer, Trigger, WaitStats, describe_events, describe_timeout,
+    ready_count,
+};
 use crate::sys::{Call, Sys};
 use std::io;
 use std::mem::MaybeUninit;
@@ -136,6 +139,25 @@ impl Multiplexer for Select {
                 });
             }
         }
+        self.sys.trace(|| {
+            let set = |want: fn(&Interest) -> bool| -> String {
+                let fds: Vec<String> = self
+                    .watched
+                    .iter()
+                    .filter(|(_, i)| want(i))
+                    .map(|(fd, _)| fd.to_string())
+                    .collect();
+                format!("{{{}}}", fds.join(","))
+            };
+            format!(
+                "select(nfds={}, read={}, write={}, timeout={}) = {ready} {}",
+                max_fd + 1,
+                set(|i| i.read),
+                set(|i| i.write),
+                describe_timeout(timeout),
+                describe_events(events)
+            )
+        });
         Ok(WaitStats {
             handed: self.watched.len(),
             scanned,

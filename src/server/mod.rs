@@ -8,7 +8,7 @@ mod listener;
 
 use crate::backend::{Backend, Trigger};
 use crate::metrics::ServerStats;
-use crate::sys::{Registry, Sys};
+use crate::sys::{Registry, Sys, Tracer};
 use anyhow::{Context, Result, bail};
 use event_loop::EventLoop;
 use listener::Listener;
@@ -74,6 +74,8 @@ pub struct ServeConfig {
     pub cpu: Option<usize>,
     pub duration: Option<Duration>,
     pub json: bool,
+    /// Print every system call of the event loop on stderr.
+    pub trace: bool,
 }
 
 /// Runs the server until SIGINT/SIGTERM or the end of `duration`, then prints its
@@ -86,7 +88,10 @@ pub fn serve(cfg: &ServeConfig) -> Result<()> {
     crate::sys::raise_nofile_limit()?;
 
     let registry = Registry::new();
-    let sys = Sys::new(registry.register("main"));
+    let tracer = cfg
+        .trace
+        .then(|| Arc::new(Tracer::new(Box::new(std::io::stderr()))));
+    let sys = Sys::new(registry.register("main")).traced(tracer);
     let listener = Listener::bind(cfg.listen)?;
     let addr = listener.local_addr();
     if !addr.ip().is_loopback() {

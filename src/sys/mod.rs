@@ -1,12 +1,15 @@
 //! The counting layer: every system call an event loop makes goes through a [`Sys`]
 //! handle, which counts it by kind in the calling thread's [`Counters`] and then makes
-//! it. Backends count their own multiplexer calls with [`Sys::counted`].
+//! it. Backends count their own multiplexer calls with [`Sys::counted`]. With a
+//! [`Tracer`] attached, each call is also printed as it happens, strace-like.
 
 mod counters;
 mod limits;
+mod trace;
 
 pub use counters::{Call, Counters, Registry, Stat, ThreadCounts};
 pub use limits::raise_nofile_limit;
+pub use trace::{Tracer, outcome, shown};
 
 use nix::sys::socket::{setsockopt, sockopt};
 use std::io;
@@ -17,11 +20,28 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Sys {
     counters: Arc<Counters>,
+    tracer: Option<Arc<Tracer>>,
 }
 
 impl Sys {
     pub fn new(counters: Arc<Counters>) -> Self {
-        Sys { counters }
+        Sys {
+            counters,
+            tracer: None,
+        }
+    }
+
+    /// The same counters, with every call also printed by `tracer`.
+    pub fn traced(self, tracer: Option<Arc<Tracer>>) -> Self {
+        Sys { tracer, ..self }
+    }
+
+    /// Prints one trace line when tracing; `describe` runs only then.
+    #[inline]
+    pub fn trace(&self, describe: impl FnOnce() -> String) {
+        if let Some(t) = &self.tracer {
+            t.line(&describe());
+        }
     }
 
     pub fn counters(&self) -> &Counters {
@@ -37,20 +57,40 @@ impl Sys {
 
     #[inline]
     pub fn read(&self, fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-        self.counted(Call::Read, || Ok(nix::unistd::read(fd, buf)?))
+        let r = self.counted(Call::Read, || Ok(nix::unistd::read(fd, &mut *buf)?));
+        self.trace(|| {
+            let data = r.as_ref().map_or(String::new(), |&n| shown(&buf[..n]));
+            format!(
+                "read(fd {}, {}) {}{data}",
+                fd.as_raw_fd(),
+                buf.len(),
+                outcome(&r)
+            )
+        });
+        r
     }
 
     /// write(2), not send(2): /proc/PID/io counts read/write calls, so using them keeps
     /// our counts comparable with the kernel's. SIGPIPE is ignored by the server.
     #[inline]
     pub fn write(&self, fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-        self.counted(Call::Write, || Ok(nix::unistd::write(fd, buf)?))
+        let r = self.counted(Call::Write, || Ok(nix::unistd::write(fd, buf)?));
+        self.trace(|| {
+            let data = r.as_ref().map_or(String::new(), |&n| shown(&buf[..n]));
+            format!(
+                "write(fd {}, {}) {}{data}",
+                fd.as_raw_fd(),
+                buf.len(),
+                outcome(&r)
+            )
+        });
+        r
     }
 
     /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC: the new descriptor is ready for an
     /// event loop without a further fcntl call.
     pub fn accept4(&self, listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-        self.counted(Call::Accept4, || {
+        let r = self.counted(Call::Accept4, || {
             let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
             // SAFETY: null address pointers are allowed (we do not want the peer
             // address); the listener is a valid descriptor for the call's duration.
@@ -67,13 +107,26 @@ impl Sys {
             }
             // SAFETY: accept4 just returned this descriptor; nothing else owns it.
             Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-        })
+        });
+        self.trace(|| {
+            let fd = r.as_ref().map(|fd| fd.as_raw_fd());
+            format!("accept4(fd {}) {}", listener.as_raw_fd(), outcome(&fd))
+        });
+        r
     }
 
     pub fn set_nodelay(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        self.counted(Call::Setsockopt, || {
+        let r = self.counted(Call::Setsockopt, || {
             Ok(setsockopt(&fd, sockopt::TcpNoDelay, &true)?)
-        })
+        });
+        self.trace(|| {
+            format!(
+                "setsockopt(fd {}, TCP_NODELAY) {}",
+                fd.as_raw_fd(),
+                outcome(&r.as_ref().map(|_| 0))
+            )
+        });
+        r
     }
 
     /// SO_SNDBUF: the kernel doubles the value for its own bookkeeping.
@@ -86,7 +139,9 @@ impl Sys {
     /// Closes a descriptor, counted (dropping an `OwnedFd` would close it uncounted).
     pub fn close(&self, fd: OwnedFd) {
         self.counters.call(Call::Close);
+        let raw = fd.as_raw_fd();
         drop(fd);
+        self.trace(|| format!("close(fd {raw}) = 0"));
     }
 
     /// Opens /dev/null: the reserve descriptor that lets a server out of EMFILE.
