@@ -2,6 +2,7 @@
 
 use crate::backend::Backend;
 use crate::bench::{BenchPlan, Subject};
+use crate::demo::{EtLtOptions, Mode};
 use crate::load::LoadConfig;
 use crate::server::{LoopOptions, ReadStrategy, ServeConfig};
 use anyhow::{Result, bail};
@@ -30,6 +31,8 @@ pub enum Command {
     Run(RunArgs),
     /// Measure several backends on the same workload, side by side
     Compare(CompareArgs),
+    /// The article's demos, live (no name: the list)
+    Demo(DemoArgs),
     /// Work with saved results
     Report {
         #[command(subcommand)]
@@ -49,6 +52,48 @@ pub enum ReportCommand {
         #[arg(long)]
         hgrm: Option<std::path::PathBuf>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// The demo; without one, the list
+    pub name: Option<String>,
+    /// et-lt: print only the transcript lines, to compare byte for byte with the article
+    #[arg(long)]
+    pub plain: bool,
+    /// et-lt: ET, LT or both
+    #[arg(long, value_enum, default_value = "both")]
+    pub mode: Mode,
+    /// et-lt: what the client sends, one send per --input (default: "A", then
+    /// "ABCDEFGHIJKLMNOPQ")
+    #[arg(long)]
+    pub input: Vec<String>,
+    /// et-lt, et-pitfall: the server's buffer; each read asks for one byte less
+    #[arg(long, default_value_t = 10)]
+    pub buffer_size: usize,
+    /// et-lt: run on this backend instead of epoll (select and poll behave like LT)
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
+    /// Print every system call as it happens
+    #[arg(long)]
+    pub trace: bool,
+}
+
+impl DemoArgs {
+    pub fn et_lt(&self) -> EtLtOptions {
+        let defaults = EtLtOptions::default();
+        EtLtOptions {
+            mode: self.mode,
+            inputs: if self.input.is_empty() {
+                defaults.inputs
+            } else {
+                self.input.clone()
+            },
+            buffer_size: self.buffer_size,
+            backend: self.backend,
+            plain: self.plain,
+        }
+    }
 }
 
 /// The workload: shared by `load`, `run` and `compare`.
@@ -415,6 +460,8 @@ mod tests {
             "iobench serve --backend select --cpu 0 --duration 1s --sndbuf 16K",
             "iobench load --target 127.0.0.1:1 --cpu 1 --rate 1000 --payload 4K --hgrm x",
             "iobench report merge a.hlog b.hlog",
+            "iobench demo et-lt --plain --mode et --input A --input BC --buffer-size 4",
+            "iobench demo",
             "iobench compare --backends select,epoll-et --runs 1 --client-cpu 1 --kernel-counts",
             "iobench run --backend poll --duration 1s --export-json x.json",
         ] {

@@ -3,6 +3,7 @@
 mod backend;
 mod bench;
 mod cli;
+mod demo;
 mod load;
 mod metrics;
 mod report;
@@ -11,7 +12,7 @@ mod sys;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use cli::{BenchArgs, Cli, Command, LoadArgs, ReportCommand};
+use cli::{BenchArgs, Cli, Command, DemoArgs, LoadArgs, ReportCommand};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
         Command::Load(args) => load(&args),
         Command::Run(args) => bench(&[args.backend], None, &args.bench),
         Command::Compare(args) => bench(&args.backends, args.baseline, &args.bench),
+        Command::Demo(args) => demo(&args),
         Command::Report {
             command: ReportCommand::Merge { logs, hgrm },
         } => merge(&logs, hgrm.as_deref()),
@@ -127,4 +129,16 @@ fn bench(
         bail!("{errors} bytes or connections went wrong in the echo: see the warnings above");
     }
     Ok(())
+}
+
+fn demo(args: &DemoArgs) -> Result<()> {
+    let Some(name) = &args.name else {
+        println!("iobench demo NAME: the article's claims, live\n");
+        for (name, what) in demo::DEMOS {
+            println!("  {name:<11} {what}");
+        }
+        return Ok(());
+    };
+    let ctx = demo::DemoContext::new(args.trace, Box::new(std::io::stdout()));
+    demo::run(name, &ctx, &args.et_lt())
 }

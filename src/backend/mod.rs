@@ -194,7 +194,7 @@ mod tests {
     use crate::sys::Registry;
     use std::io::Write;
     use std::net::{TcpListener, TcpStream};
-    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::{AsFd, AsRawFd};
 
     const ALL: [Backend; 5] = [
         Backend::Select,
@@ -301,36 +301,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// A copy of `fd` at exactly descriptor number `at`.
-    fn dup_at(fd: BorrowedFd<'_>, at: i32) -> OwnedFd {
-        crate::sys::raise_nofile_limit().unwrap();
-        // SAFETY: dup2 onto a number this test owns; the result is owned below.
-        let n = unsafe { libc::dup2(fd.as_raw_fd(), at) };
-        assert_eq!(n, at, "dup2: {}", io::Error::last_os_error());
-        // SAFETY: dup2 returned a new descriptor that nothing else owns.
-        unsafe { OwnedFd::from_raw_fd(n) }
-    }
-
-    #[test]
-    fn only_select_refuses_descriptor_1024() {
-        let (_peer, sock) = pair();
-        let high = dup_at(sock.as_fd(), 1024);
-        for backend in ALL {
-            let mut m = mux(backend);
-            let result = m.register(high.as_fd(), Interest::READ);
-            if backend == Backend::Select {
-                let err = result.unwrap_err();
-                assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-                assert!(err.to_string().contains("1024"), "{err}");
-            } else {
-                result.unwrap();
-                m.deregister(high.as_fd()).unwrap();
-            }
-        }
-        let below = dup_at(sock.as_fd(), 1023);
-        let mut m = mux(Backend::Select);
-        m.register(below.as_fd(), Interest::READ).unwrap();
     }
 }

@@ -40,6 +40,7 @@ named_enum! {
         PollingWait => "polling::wait",
         PollingCtl => "polling::add/modify/delete",
         Open => "open",
+        Ioctl => "ioctl",
     }
 }
 

@@ -34,11 +34,13 @@ pub fn outcome<T: Display, E: Borrow<io::Error>>(r: &Result<T, E>) -> String {
         Ok(v) => format!("= {v}"),
         Err(e) => {
             let e = e.borrow();
-            let name = e
-                .raw_os_error()
-                .map(|n| format!("{:?}", nix::errno::Errno::from_raw(n)))
-                .unwrap_or_default();
-            format!("= -1 {name} ({e})")
+            // strerror's words, as strace shows them, without Rust's "(os error N)".
+            let text = e.to_string();
+            let words = text.split(" (os error").next().unwrap_or(&text);
+            match e.raw_os_error() {
+                Some(n) => format!("= -1 {:?} ({words})", nix::errno::Errno::from_raw(n)),
+                None => format!("= -1 ({words})"),
+            }
         }
     }
 }

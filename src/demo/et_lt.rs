@@ -1,0 +1,265 @@
+//! The IO multiplexing article's experiment: an epoll server whose buffer is 10 bytes
+//! (each read asks for 9, leaving room for a terminating NUL), one client that sends
+//! "A" and then "ABCDEFGHIJKLMNOPQ". In ET mode each wakeup reads until EAGAIN; in LT
+//! mode each wakeup reads once. Also the ET pitfall: ET with one read per wakeup.
+//!
+//! Determinism: a send of fewer bytes than the loopback MSS arrives as one segment,
+//! so the first report comes only when all of its bytes are in the socket; after
+//! that, waits with a zero timeout tell whether another report is due.
+
+use super::{DemoContext, MUST_COME, loopback_pair, queued};
+use crate::backend::{Backend, Interest, Multiplexer, Trigger};
+use crate::sys::Sys;
+use anyhow::{Result, bail};
+use std::io::{ErrorKind, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    Et,
+    Lt,
+    Both,
+}
+
+#[derive(Clone, Debug)]
+pub struct EtLtOptions {
+    pub mode: Mode,
+    /// One send each.
+    pub inputs: Vec<String>,
+    pub buffer_size: usize,
+    /// Instead of epoll: select and poll behave like LT.
+    pub backend: Option<Backend>,
+    /// Only the transcript lines.
+    pub plain: bool,
+}
+
+impl Default for EtLtOptions {
+    fn default() -> Self {
+        EtLtOptions {
+            mode: Mode::Both,
+            inputs: vec!["A".into(), "ABCDEFGHIJKLMNOPQ".into()],
+            buffer_size: 10,
+            backend: None,
+            plain: false,
+        }
+    }
+}
+
+/// How many reads a wakeup does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    UntilEagain,
+    One,
+}
+
+pub fn run(ctx: &DemoContext, opts: &EtLtOptions) -> Result<()> {
+    if opts.buffer_size < 2 {
+        bail!("--buffer-size must be at least 2 (one byte is kept for the terminating NUL)");
+    }
+    let backends = match (opts.backend, opts.mode) {
+        (Some(b), _) => vec![b],
+        (None, Mode::Et) => vec![Backend::EpollEt],
+        (None, Mode::Lt) => vec![Backend::EpollLt],
+        (None, Mode::Both) => vec![Backend::EpollEt, Backend::EpollLt],
+    };
+    for backend in backends {
+        let trigger = backend.trigger();
+        if !opts.plain {
+            ctx.say(header(backend, opts.buffer_size));
+        }
+        let sys = ctx.sys();
+        let (mut client, server) = loopback_pair()?;
+        let mut mux = ctx.mux(backend)?;
+        mux.register(server.as_fd(), Interest::READ)?;
+        let reads = match trigger {
+            Trigger::Edge => Reads::UntilEagain,
+            Trigger::Level => Reads::One,
+        };
+        for input in &opts.inputs {
+            if !opts.plain {
+                ctx.say(format!(
+                    "-- the client sends {input:?} ({} bytes)",
+                    input.len()
+                ));
+            }
+            client.write_all(input.as_bytes())?;
+            serve_until_quiet(
+                ctx,
+                &sys,
+                mux.as_mut(),
+                server.as_fd(),
+                opts.buffer_size,
+                trigger,
+                reads,
+            )?;
+        }
+        if !opts.plain {
+            ctx.say("");
+        }
+    }
+    Ok(())
+}
+
+fn header(backend: Backend, buffer: usize) -> String {
+    let how = match backend {
+        Backend::EpollEt => "ET mode (EPOLLET): each wakeup reads until EAGAIN",
+        Backend::EpollLt => "LT mode: each wakeup reads once",
+        Backend::Select | Backend::Poll | Backend::Polling => {
+            "level-triggered like epoll's LT mode (it has no other): each wakeup reads once"
+        }
+    };
+    format!(
+        "== {}: {how}; a {buffer}-byte buffer, so each read asks for {} bytes ==",
+        backend.name(),
+        buffer - 1
+    )
+}
+
+/// Handles reports until a wait after the first one reports nothing.
+fn serve_until_quiet(
+    ctx: &DemoContext,
+    sys: &Sys,
+    mux: &mut dyn Multiplexer,
+    fd: BorrowedFd<'_>,
+    buffer: usize,
+    trigger: Trigger,
+    reads: Reads,
+) -> Result<()> {
+    let mut events = Vec::new();
+    let mut timeout = MUST_COME;
+    loop {
+        mux.wait(&mut events, Some(timeout))?;
+        if events.is_empty() {
+            if timeout == MUST_COME {
+                bail!("no report came within {MUST_COME:?}");
+            }
+            return Ok(());
+        }
+        timeout = Duration::ZERO;
+        ctx.say(match trigger {
+            Trigger::Edge => "-->ET Mode: it was triggered once",
+            Trigger::Level => "-->LT Mode: it was triggered once!",
+        });
+        read_report(ctx, sys, fd, buffer, reads)?;
+    }
+}
+
+/// The reads of one wakeup, as the article's server prints them.
+fn read_report(
+    ctx: &DemoContext,
+    sys: &Sys,
+    fd: BorrowedFd<'_>,
+    buffer: usize,
+    reads: Reads,
+) -> Result<()> {
+    let mut buf = vec![0u8; buffer];
+    loop {
+        match sys.read(fd, &mut buf[..buffer - 1]) {
+            Ok(0) => {
+                ctx.say("(the client closed the connection)");
+                return Ok(());
+            }
+            Ok(n) => {
+                ctx.say(format!(
+                    "get {n} bytes of content: {}",
+                    String::from_utf8_lossy(&buf[..n])
+                ));
+                if reads == Reads::One {
+                    return Ok(());
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                ctx.say("-->wait to read!");
+                return Ok(());
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// ET with one read per wakeup: what one read leaves is stranded until the next
+/// send makes a new edge.
+pub fn pitfall(ctx: &DemoContext, opts: &EtLtOptions) -> Result<()> {
+    let buffer = opts.buffer_size.max(2);
+    ctx.say("Edge-triggered epoll reports a socket once per change of state. A server that reads");
+    ctx.say(format!(
+        "only once per report ({} bytes here) leaves the rest in the socket, and no report",
+        buffer - 1
+    ));
+    ctx.say("comes for it: those bytes are stranded until the client sends again.");
+    ctx.say("");
+    let sys = ctx.sys();
+    let (mut client, server) = loopback_pair()?;
+    let mut mux = ctx.mux(Backend::EpollEt)?;
+    mux.register(server.as_fd(), Interest::READ)?;
+    for input in ["ABCDEFGHIJKLMNOPQ", "R"] {
+        ctx.say(format!(
+            "-- the client sends {input:?} ({} bytes)",
+            input.len()
+        ));
+        client.write_all(input.as_bytes())?;
+        serve_until_quiet(
+            ctx,
+            &sys,
+            mux.as_mut(),
+            server.as_fd(),
+            buffer,
+            Trigger::Edge,
+            Reads::One,
+        )?;
+        // Prove that nothing more is coming: wait a while, not just a poll.
+        let mut events = Vec::new();
+        mux.wait(&mut events, Some(Duration::from_millis(200)))?;
+        let left = queued(&sys, server.as_fd())?;
+        ctx.say(format!(
+            "{} report(s) in the next 200 ms; {left} bytes still in the socket (FIONREAD){}",
+            events.len(),
+            if left > 0 { ": stranded" } else { "" }
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo's output, captured.
+    fn transcript(opts: &EtLtOptions) -> String {
+        #[derive(Clone, Default)]
+        struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture::default();
+        run(&DemoContext::new(false, Box::new(capture.clone())), opts).unwrap();
+        let bytes = capture.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn select_and_poll_behave_like_lt() {
+        let lt = transcript(&EtLtOptions {
+            mode: Mode::Lt,
+            plain: true,
+            ..Default::default()
+        });
+        assert!(lt.starts_with("-->LT Mode"), "{lt}");
+        for backend in [Backend::Select, Backend::Poll] {
+            let opts = EtLtOptions {
+                backend: Some(backend),
+                plain: true,
+                ..Default::default()
+            };
+            assert_eq!(transcript(&opts), lt, "{backend:?}");
+        }
+    }
+}
