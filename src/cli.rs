@@ -233,6 +233,24 @@ pub struct BenchArgs {
     /// Write every figure of every run as JSON
     #[arg(long)]
     pub export_json: Option<std::path::PathBuf>,
+    /// Also measure anyone's echo server: NAME='COMMAND ... {port}' (repeatable). It
+    /// is started with a free port for {port}, driven and measured like ours, from the
+    /// kernel's side (our own counts are n/a for it)
+    #[arg(long, value_parser = parse_external)]
+    pub external: Vec<(String, String)>,
+}
+
+/// `NAME=COMMAND`, the command holding `{port}`.
+fn parse_external(text: &str) -> Result<(String, String), String> {
+    let (name, command) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME='COMMAND {{port}}'"))?;
+    if name.trim().is_empty() || !command.contains("{port}") {
+        return Err(format!(
+            "`{text}`: give a name and a command that listens on {{port}}, e.g. ys='./echo_epoll {{port}}'"
+        ));
+    }
+    Ok((name.trim().to_string(), command.to_string()))
 }
 
 impl BenchArgs {
@@ -259,7 +277,15 @@ impl BenchArgs {
         Ok(BenchPlan {
             subjects: backends
                 .iter()
-                .map(|&backend| Subject { backend })
+                .map(|&backend| Subject::Ours { backend })
+                .chain(
+                    self.external
+                        .iter()
+                        .map(|(name, command)| Subject::External {
+                            name: name.clone(),
+                            command: command.clone(),
+                        }),
+                )
                 .collect(),
             runs: self.runs,
             load: self.workload.config(placeholder, client_cpus, false)?,
@@ -464,6 +490,7 @@ mod tests {
             "iobench demo",
             "iobench compare --backends select,epoll-et --runs 1 --client-cpu 1 --kernel-counts",
             "iobench run --backend poll --duration 1s --export-json x.json",
+            "iobench compare --external ys=./echo_epoll_{port} --external b=x_{port}",
         ] {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
         }

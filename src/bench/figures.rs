@@ -20,15 +20,23 @@ fn per_request(r: &RunResult, x: f64) -> Option<f64> {
 }
 
 fn per_wakeup(r: &RunResult, stat: Stat) -> Option<f64> {
-    let wakeups = r.server.own.counter(Stat::Wakeups);
-    (wakeups > 0).then(|| r.server.own.counter(stat) as f64 / wakeups as f64)
+    let own = r.server.own.as_ref()?;
+    let wakeups = own.counter(Stat::Wakeups);
+    (wakeups > 0).then(|| own.counter(stat) as f64 / wakeups as f64)
 }
 
-fn own_calls(r: &RunResult, calls: &[Call]) -> f64 {
-    calls
-        .iter()
-        .map(|c| r.server.own.syscalls.get(c.name()).copied().unwrap_or(0) as f64)
-        .sum()
+/// Our count of `call` per request (None for an external server).
+fn own_calls(r: &RunResult, call: Call) -> Option<f64> {
+    let own = r.server.own.as_ref()?;
+    per_request(
+        r,
+        own.syscalls.get(call.name()).copied().unwrap_or(0) as f64,
+    )
+}
+
+/// Our count of all system calls (None for an external server).
+fn own_total(r: &RunResult) -> Option<f64> {
+    Some(r.server.own.as_ref()?.syscalls_total as f64)
 }
 
 pub const FIGURES: &[Figure] = &[
@@ -72,7 +80,7 @@ pub const FIGURES: &[Figure] = &[
         key: "syscalls_per_request",
         label: "system calls/request (our count)",
         decimals: 3,
-        value: |r| per_request(r, r.server.own.syscalls_total as f64),
+        value: |r| per_request(r, own_total(r)?),
     },
     Figure {
         key: "kernel_syscalls_per_request",
@@ -84,7 +92,7 @@ pub const FIGURES: &[Figure] = &[
         key: "reads_per_request",
         label: "read calls/request (our count)",
         decimals: 3,
-        value: |r| per_request(r, own_calls(r, &[Call::Read])),
+        value: |r| own_calls(r, Call::Read),
     },
     Figure {
         key: "kernel_reads_per_request",
@@ -96,7 +104,7 @@ pub const FIGURES: &[Figure] = &[
         key: "writes_per_request",
         label: "write calls/request (our count)",
         decimals: 3,
-        value: |r| per_request(r, own_calls(r, &[Call::Write])),
+        value: |r| own_calls(r, Call::Write),
     },
     Figure {
         key: "kernel_writes_per_request",
@@ -106,15 +114,15 @@ pub const FIGURES: &[Figure] = &[
     },
     Figure {
         key: "mode_switches_per_request",
-        label: "user/kernel mode switches/request (2 per call)",
+        label: "user/kernel mode switches/request (2 per call, ours)",
         decimals: 2,
-        value: |r| per_request(r, 2.0 * r.server.own.syscalls_total as f64),
+        value: |r| per_request(r, 2.0 * own_total(r)?),
     },
     Figure {
         key: "wakeups_per_request",
         label: "wakeups/request",
         decimals: 3,
-        value: |r| per_request(r, r.server.own.counter(Stat::Wakeups) as f64),
+        value: |r| per_request(r, r.server.own.as_ref()?.counter(Stat::Wakeups) as f64),
     },
     Figure {
         key: "events_per_wakeup",
@@ -239,7 +247,7 @@ fn summarise_one(s: &SubjectRuns) -> Summary {
         .collect::<BTreeMap<_, _>>();
     let mut kinds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in &s.runs {
-        for (kind, n) in &r.server.own.syscalls {
+        for (kind, n) in r.server.own.iter().flat_map(|own| &own.syscalls) {
             if let Some(v) = per_request(r, *n as f64) {
                 kinds.entry(kind.clone()).or_default().push(v);
             }
@@ -252,16 +260,18 @@ fn summarise_one(s: &SubjectRuns) -> Summary {
 
     let mut disagreements = Vec::new();
     for r in &s.runs {
+        // Our counts against the kernel's: only for our own server.
+        let (Some(own), Some(written)) = (&r.server.own, r.server.lifetime_bytes_out) else {
+            continue;
+        };
         let client_bytes = r.load.requests_total * r.load.payload as u64;
-        if client_bytes != r.server.lifetime_bytes_out {
+        if client_bytes != written {
             disagreements.push(format!(
-                "{} run {}: the client completed {client_bytes} bytes of echo, the server wrote {}",
+                "{} run {}: the client completed {client_bytes} bytes of echo, the server wrote {written}",
                 s.subject,
                 r.run + 1,
-                r.server.lifetime_bytes_out
             ));
         }
-        let own = &r.server.own;
         let mut check = |what: &str, ours: u64, kernel: u64, source: &str| {
             let diff = ours.abs_diff(kernel) as f64 / (kernel.max(1)) as f64;
             if diff > 0.01 {

@@ -15,15 +15,26 @@ use serde::Serialize;
 use server_process::ServerProcess;
 use std::time::Duration;
 
-/// One measured combination; more kinds (models, external servers) come later.
+/// What is measured: our server on one backend, or anyone's server.
 #[derive(Clone, Debug, Serialize)]
-pub struct Subject {
-    pub backend: Backend,
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Subject {
+    Ours {
+        backend: Backend,
+    },
+    /// A command that serves echo on `{port}`; measured from the kernel's side only.
+    External {
+        name: String,
+        command: String,
+    },
 }
 
 impl Subject {
     pub fn name(&self) -> String {
-        self.backend.name().to_string()
+        match self {
+            Subject::Ours { backend } => backend.name().to_string(),
+            Subject::External { name, .. } => name.clone(),
+        }
     }
 
     /// Why this subject cannot run the workload, if it cannot.
@@ -32,7 +43,13 @@ impl Subject {
         // connection gets descriptor 7.
         const FIRST_CONN_FD: usize = 7;
         let highest = FIRST_CONN_FD + load.connections + load.idle_connections - 1;
-        (self.backend == Backend::Select && highest >= libc::FD_SETSIZE)
+        let select = matches!(
+            self,
+            Subject::Ours {
+                backend: Backend::Select
+            }
+        );
+        (select && highest >= libc::FD_SETSIZE)
             .then(|| format!("n/a (fd limit {})", libc::FD_SETSIZE))
     }
 }
@@ -53,8 +70,8 @@ pub struct BenchPlan {
 /// The server's side of one measured window.
 #[derive(Clone, Debug, Serialize)]
 pub struct ServerWindow {
-    /// Our own counts (the counting layer), all threads.
-    pub own: Counts,
+    /// Our own counts (the counting layer), all threads; None for an external server.
+    pub own: Option<Counts>,
     /// /proc for the same window.
     pub proc: ProcSample,
     /// perf_event_open counts, with `--kernel-counts`.
@@ -63,7 +80,8 @@ pub struct ServerWindow {
     pub perf_unavailable: Option<String>,
     /// Bytes the server echoed over its whole life (warm-up and drain included):
     /// exactly the client's completed requests times the payload when nothing is lost.
-    pub lifetime_bytes_out: u64,
+    /// None for an external server.
+    pub lifetime_bytes_out: Option<u64>,
 }
 
 /// One run of one subject.
@@ -117,12 +135,17 @@ pub fn run(plan: &BenchPlan, progress: &mut dyn FnMut(usize, &str)) -> Result<Ve
 }
 
 fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult> {
-    let mut args = vec!["--backend".to_string(), subject.backend.name().to_string()];
-    args.extend(plan.server_args.iter().cloned());
-    // Long enough for the run, short enough that nothing lingers if all else fails.
-    let window = plan.load.duration.unwrap_or(Duration::from_secs(60));
-    let lifetime = plan.load.warmup + window + Duration::from_secs(120);
-    let mut server = ServerProcess::start(&args, plan.server_cpu, lifetime)?;
+    let mut server = match subject {
+        Subject::Ours { backend } => {
+            let mut args = vec!["--backend".to_string(), backend.name().to_string()];
+            args.extend(plan.server_args.iter().cloned());
+            // Long enough for the run, short enough that nothing lingers if all else fails.
+            let window = plan.load.duration.unwrap_or(Duration::from_secs(60));
+            let lifetime = plan.load.warmup + window + Duration::from_secs(120);
+            ServerProcess::start(&args, plan.server_cpu, lifetime)?
+        }
+        Subject::External { command, .. } => ServerProcess::external(command, plan.server_cpu)?,
+    };
     let (perf, perf_unavailable) = if plan.kernel_counts {
         match PerfCounters::open(server.pid()) {
             Ok(p) => (Some(p), None),
@@ -147,21 +170,24 @@ fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult>
         run,
         load: report,
         server: ServerWindow {
-            own: end.own.totals.since(&start.own.totals),
+            own: end
+                .own
+                .zip(start.own)
+                .map(|(e, s)| e.totals.since(&s.totals)),
             proc: end.proc.since(&start.proc),
             perf: match (end.perf, start.perf) {
                 (Some(e), Some(s)) => Some(e.since(&s)),
                 _ => None,
             },
             perf_unavailable,
-            lifetime_bytes_out: last.totals.counter(crate::sys::Stat::BytesOut),
+            lifetime_bytes_out: last.map(|l| l.totals.counter(crate::sys::Stat::BytesOut)),
         },
     })
 }
 
 /// The server's figures at one edge of the window.
 struct Edge {
-    own: ServerStats,
+    own: Option<ServerStats>,
     proc: ProcSample,
     perf: Option<PerfSample>,
 }

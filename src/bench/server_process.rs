@@ -1,5 +1,6 @@
-//! `iobench serve` as a child process: started, asked for snapshots, stopped, and
-//! never left behind (killed by PID on drop; it also dies with its parent).
+//! The measured server as a child process: `iobench serve`, or anyone's server
+//! (`--external`). Started, asked for snapshots (ours only), stopped, and never left
+//! behind (killed by PID on drop; it also dies with its parent).
 
 use crate::metrics::ServerStats;
 use anyhow::{Context, Result, anyhow, bail};
@@ -13,8 +14,30 @@ use std::time::Duration;
 
 pub struct ServerProcess {
     child: Child,
-    stdout: BufReader<ChildStdout>,
+    /// Our server's statistics stream; None for an external server.
+    stdout: Option<BufReader<ChildStdout>>,
     pub addr: SocketAddr,
+}
+
+/// How long an external server may take to accept its first connection.
+const STARTUP: Duration = Duration::from_secs(10);
+
+/// In the forked child before exec: die with the parent; pin to `cpu`.
+fn prepare_child(cmd: &mut Command, cpu: Option<usize>) {
+    // SAFETY: prctl and sched_setaffinity are plain system calls, async-signal-safe,
+    // and run in the forked child only.
+    unsafe {
+        cmd.pre_exec(move || {
+            // If we die (even by SIGKILL), the server goes too.
+            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+            if let Some(cpu) = cpu {
+                let mut set = nix::sched::CpuSet::new();
+                set.set(cpu)?;
+                nix::sched::sched_setaffinity(Pid::from_raw(0), &set)?;
+            }
+            Ok(())
+        });
+    }
 }
 
 impl ServerProcess {
@@ -31,16 +54,7 @@ impl ServerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(cpu) = cpu {
-            cmd.arg("--cpu").arg(cpu.to_string());
-        }
-        // SAFETY: prctl is async-signal-safe and runs in the forked child only.
-        unsafe {
-            cmd.pre_exec(|| {
-                // If we die (even by SIGKILL), the server goes too.
-                nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)
-            });
-        }
+        prepare_child(&mut cmd, cpu);
         let mut child = cmd.spawn().context("starting iobench serve")?;
         let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut line = String::new();
@@ -60,25 +74,76 @@ impl ServerProcess {
             .with_context(|| format!("the server printed {line:?}"))?;
         Ok(ServerProcess {
             child,
-            stdout,
+            stdout: Some(stdout),
             addr,
         })
+    }
+
+    /// Starts `command` (through `sh -c`, with `{port}` replaced by a free port) and
+    /// waits until the port accepts connections.
+    pub fn external(command: &str, cpu: Option<usize>) -> Result<Self> {
+        if !command.contains("{port}") {
+            bail!("the external command must say where to listen with {{port}}: {command}");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("finding a free port")?
+            .port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut cmd = Command::new("sh");
+        // exec: the shell becomes the server, so its PID is the server's.
+        cmd.arg("-c")
+            .arg(format!(
+                "exec {}",
+                command.replace("{port}", &port.to_string())
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        prepare_child(&mut cmd, cpu);
+        let child = cmd.spawn().with_context(|| format!("starting {command}"))?;
+        let mut server = ServerProcess {
+            child,
+            stdout: None,
+            addr,
+        };
+        let deadline = std::time::Instant::now() + STARTUP;
+        while std::net::TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(server.died(status));
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("{command}: nothing accepted connections on port {port} within {STARTUP:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(server)
     }
 
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 
-    /// The server's statistics now (SIGUSR1).
-    pub fn snapshot(&mut self) -> Result<ServerStats> {
+    /// Our server's statistics now (SIGUSR1); None for an external server, which
+    /// is only checked to be alive.
+    pub fn snapshot(&mut self) -> Result<Option<ServerStats>> {
+        if self.stdout.is_none() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(self.died(status));
+            }
+            return Ok(None);
+        }
         self.signal(Signal::SIGUSR1)?;
-        self.next_stats()
+        self.next_stats().map(Some)
     }
 
-    /// Stops the server (SIGTERM) and returns its final statistics.
-    pub fn stop(mut self) -> Result<ServerStats> {
+    /// Stops the server (SIGTERM) and returns its final statistics (ours only).
+    pub fn stop(mut self) -> Result<Option<ServerStats>> {
         self.signal(Signal::SIGTERM)?;
-        let stats = self.next_stats()?;
+        let stats = match self.stdout {
+            Some(_) => Some(self.next_stats()?),
+            None => None,
+        };
         self.child.wait().context("waiting for the server")?;
         Ok(stats)
     }
@@ -93,8 +158,11 @@ impl ServerProcess {
 
     fn next_stats(&mut self) -> Result<ServerStats> {
         let mut line = String::new();
-        let n = self
+        let stdout = self
             .stdout
+            .as_mut()
+            .expect("only our server has statistics");
+        let n = stdout
             .read_line(&mut line)
             .context("reading the server's statistics")?;
         if n == 0 {
