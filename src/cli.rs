@@ -4,6 +4,7 @@ use crate::backend::Backend;
 use crate::bench::{BenchPlan, Subject};
 use crate::demo::{EtLtOptions, Mode};
 use crate::load::LoadConfig;
+use crate::protocol::Protocol;
 use crate::server::{LoopOptions, ReadStrategy, ServeConfig};
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -105,9 +106,13 @@ pub struct WorkloadArgs {
     /// Connections opened first and left silent for the whole run
     #[arg(long, default_value_t = 0)]
     pub idle_connections: usize,
-    /// Bytes per request (e.g. 64, 4K)
+    /// Bytes per request (e.g. 64, 4K): raw bytes, a line with its `\n`, or a TLV
+    /// value (which starts with an 8-byte sequence number)
     #[arg(long, default_value = "64", value_parser = parse_size)]
     pub payload: usize,
+    /// How requests are framed (the server must speak the same): raw, line, tlv
+    #[arg(long, value_enum, default_value = "raw")]
+    pub protocol: Protocol,
     /// Requests in flight per connection
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
@@ -140,9 +145,6 @@ impl WorkloadArgs {
         } else {
             (Duration::from_millis(1500), Duration::from_millis(500))
         };
-        if self.payload == 0 {
-            bail!("--payload must be at least 1 byte: an empty request has no echo to wait for");
-        }
         if self.connections == 0 {
             bail!("--connections must be at least 1");
         }
@@ -172,6 +174,7 @@ impl WorkloadArgs {
             threads: self.threads.max(1),
             cpus,
             rate: self.rate,
+            protocol: self.protocol,
         })
     }
 }
@@ -274,6 +277,10 @@ impl BenchArgs {
         if let Some(b) = self.buffer_size {
             server_args.extend(["--buffer-size".to_string(), b.to_string()]);
         }
+        server_args.extend([
+            "--protocol".to_string(),
+            self.workload.protocol.name().to_string(),
+        ]);
         Ok(BenchPlan {
             subjects: backends
                 .iter()
@@ -376,6 +383,13 @@ pub struct ServeArgs {
     /// SO_SNDBUF for each accepted socket (e.g. 16K); default: the kernel autotunes
     #[arg(long, value_parser = parse_size)]
     pub sndbuf: Option<usize>,
+    /// How the byte stream is cut into messages: raw (echo bytes as they come), line
+    /// (echo each `\n`-terminated line), tlv ([type u16][length u32][value], big-endian)
+    #[arg(long, value_enum, default_value = "raw")]
+    pub protocol: Protocol,
+    /// Longest line or TLV value accepted; longer closes that connection
+    #[arg(long, default_value = "1M", value_parser = parse_size)]
+    pub max_frame: usize,
     /// Pin the server to this CPU
     #[arg(long)]
     pub cpu: Option<usize>,
@@ -423,6 +437,8 @@ impl ServeArgs {
                 max_pending: self.max_pending.max(1),
                 max_conns: self.max_conns,
                 send_buffer: self.sndbuf,
+                protocol: self.protocol,
+                max_frame: self.max_frame.max(1),
             },
             cpu: self.cpu,
             duration: self.duration,

@@ -6,6 +6,7 @@ mod cli;
 mod demo;
 mod load;
 mod metrics;
+mod protocol;
 mod report;
 mod server;
 mod sys;

@@ -218,26 +218,46 @@ fn an_external_server_is_measured_beside_ours() {
     let exe = env!("CARGO_BIN_EXE_iobench");
     let json = temp("ext.json");
     let out = iobench()
-        .args(["compare", "--backends", "epoll-lt", "--runs", "1", "--duration", "400ms"])
+        .args([
+            "compare",
+            "--backends",
+            "epoll-lt",
+            "--runs",
+            "1",
+            "--duration",
+            "400ms",
+        ])
         .args(["--warmup", "200ms", "--connections", "8", "--external"])
-        .arg(format!("outsider={exe} serve --backend poll --listen 127.0.0.1:{{port}}"))
+        .arg(format!(
+            "outsider={exe} serve --backend poll --listen 127.0.0.1:{{port}}"
+        ))
         .arg("--export-json")
         .arg(&json)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let outsider = &report["summaries"][1];
     assert_eq!(outsider["subject"], "outsider");
     assert!(figure(outsider, "requests_per_s") > 0.0);
     assert!(figure(outsider, "server_cpu_us_per_request") > 0.0);
     assert!(figure(outsider, "kernel_reads_per_request") >= 1.0);
-    assert!(outsider["figures"]["syscalls_per_request"].is_null(), "{outsider}");
+    assert!(
+        outsider["figures"]["syscalls_per_request"].is_null(),
+        "{outsider}"
+    );
     assert!(stdout.contains("outsider (1 runs)"), "{stdout}");
     let _ = std::fs::remove_file(json);
     // A command without {port} is refused before anything starts.
-    let bad = iobench().args(["compare", "--external", "x=sleep 1"]).output().unwrap();
+    let bad = iobench()
+        .args(["compare", "--external", "x=sleep 1"])
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("{port}"));
 }

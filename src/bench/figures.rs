@@ -264,7 +264,7 @@ fn summarise_one(s: &SubjectRuns) -> Summary {
         let (Some(own), Some(written)) = (&r.server.own, r.server.lifetime_bytes_out) else {
             continue;
         };
-        let client_bytes = r.load.requests_total * r.load.payload as u64;
+        let client_bytes = r.load.requests_total * r.load.wire_size as u64;
         if client_bytes != written {
             disagreements.push(format!(
                 "{} run {}: the client completed {client_bytes} bytes of echo, the server wrote {written}",

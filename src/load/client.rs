@@ -105,6 +105,8 @@ struct Worker<'a> {
     /// Connection index by descriptor number.
     index: Vec<u32>,
     res: ThreadResult,
+    /// Where a framed request is assembled for writing.
+    scratch: Vec<u8>,
     started: u64,
     sending: bool,
 }
@@ -135,6 +137,7 @@ pub fn run_thread(plan: &ThreadPlan<'_>, registry: &Registry) -> Result<ThreadRe
             last_completion: None,
             counts: ThreadCounts::default(),
         },
+        scratch: Vec::new(),
         started: 0,
         sending: true,
     };
@@ -245,7 +248,7 @@ impl Worker<'_> {
             }
         }
         for c in &self.conns {
-            let size = self.plan.payload.size() as u64;
+            let size = self.plan.payload.wire_size() as u64;
             self.res.lost_bytes += c.in_flight.len() as u64 * size - c.rx_off as u64;
         }
     }
@@ -289,7 +292,8 @@ impl Worker<'_> {
                     actual: now,
                 });
             }
-            let req = &self.plan.payload.request(conn.id, conn.tx_seq)[conn.tx_off..];
+            let msg = self.plan.payload.request(conn.id, conn.tx_seq);
+            let req = msg.bytes_from(conn.tx_off, &mut self.scratch);
             match self.sys.write(conn.fd.as_fd(), req) {
                 Ok(n) if n == req.len() => {
                     conn.tx_off = 0;
@@ -330,7 +334,7 @@ impl Worker<'_> {
         };
         self.sys.counters().add(Stat::BytesIn, n as u64);
         let payload = self.plan.payload;
-        let size = payload.size();
+        let size = payload.wire_size();
         let mut data = &rx[..n];
         let mut completed = 0;
         while !data.is_empty() {
@@ -340,15 +344,10 @@ impl Worker<'_> {
                 self.res.mismatched_bytes += data.len() as u64;
                 break;
             }
-            let expected = &payload.request(conn.id, conn.rx_seq)[conn.rx_off..];
-            let k = expected.len().min(data.len());
-            if data[..k] != expected[..k] {
-                self.res.mismatched_bytes += data[..k]
-                    .iter()
-                    .zip(expected)
-                    .filter(|(a, b)| a != b)
-                    .count() as u64;
-            }
+            let k = (size - conn.rx_off).min(data.len());
+            self.res.mismatched_bytes += payload
+                .response(conn.id, conn.rx_seq)
+                .mismatches(conn.rx_off, &data[..k]);
             data = &data[k..];
             conn.rx_off += k;
             if conn.rx_off < size {
@@ -388,7 +387,7 @@ impl Worker<'_> {
 
     /// The server closed or reset a connection we still expected echoes on.
     fn lose(&mut self, c: usize) {
-        let size = self.plan.payload.size() as u64;
+        let size = self.plan.payload.wire_size() as u64;
         let conn = &mut self.conns[c];
         if !conn.open {
             return;

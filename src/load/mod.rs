@@ -9,6 +9,7 @@ pub use client::connect;
 pub use histogram_files::{merge_logs, write_hgrm, write_interval_log};
 
 use crate::metrics::ProcessUsage;
+use crate::protocol::Protocol;
 use crate::sys::Registry;
 use anyhow::{Context, Result, bail};
 use client::{Pace, ThreadPlan, Timing, new_histogram};
@@ -35,6 +36,7 @@ pub struct LoadConfig {
     pub cpus: Vec<usize>,
     /// Open loop: total requests per second. None: closed loop.
     pub rate: Option<f64>,
+    pub protocol: Protocol,
 }
 
 /// Latency percentiles in microseconds.
@@ -73,8 +75,8 @@ pub struct LoadReport {
     pub requests: u64,
     /// Echoes completed in all, warm-up and drain included.
     pub requests_total: u64,
-    /// Bytes per request.
-    pub payload: usize,
+    /// Bytes per request on the wire (with framing).
+    pub wire_size: usize,
     pub window_s: f64,
     pub requests_per_s: f64,
     pub mb_per_s: f64,
@@ -131,9 +133,6 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
     if cfg.connections == 0 {
         bail!("--connections must be at least 1");
     }
-    if cfg.payload == 0 {
-        bail!("--payload must be at least 1 byte: an empty request has no echo to wait for");
-    }
     let limit = crate::sys::raise_nofile_limit()?;
     let needed = (cfg.connections + cfg.idle_connections) as u64 + 64;
     if needed > limit {
@@ -149,7 +148,7 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
         .collect::<Result<_>>()
         .context("opening idle connections")?;
 
-    let payload = Payload::new(cfg.payload);
+    let payload = Payload::new(cfg.payload, cfg.protocol)?;
     let threads = cfg.threads.clamp(1, cfg.connections);
     let start = Instant::now();
     let measure_from = start + cfg.warmup;
@@ -260,7 +259,7 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
     Ok(LoadReport {
         requests,
         requests_total: total,
-        payload: cfg.payload,
+        wire_size: payload.wire_size(),
         window_s,
         requests_per_s: if window_s > 0.0 {
             requests as f64 / window_s
@@ -268,7 +267,7 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
             0.0
         },
         mb_per_s: if window_s > 0.0 {
-            requests as f64 * cfg.payload as f64 / window_s / 1e6
+            requests as f64 * payload.wire_size() as f64 / window_s / 1e6
         } else {
             0.0
         },

@@ -9,6 +9,7 @@ pub use kernel::{PerfCounters, PerfSample, ProcSample};
 pub use machine::Machine;
 pub use process::ProcessUsage;
 
+use crate::protocol::Protocol;
 use crate::server::ServeConfig;
 use crate::sys::{Call, Registry, Stat, ThreadCounts};
 use serde::{Deserialize, Serialize};
@@ -90,6 +91,7 @@ pub struct ServerStats {
     pub trigger: String,
     pub model: String,
     pub read_strategy: String,
+    pub protocol: Protocol,
     pub buffer_size: usize,
     pub max_pending: usize,
     pub elapsed_s: f64,
@@ -114,6 +116,7 @@ impl ServerStats {
             trigger: format!("{:?}", cfg.backend.trigger()).to_lowercase(),
             model: "reactor".to_string(),
             read_strategy: opts.read_strategy.name().to_string(),
+            protocol: opts.protocol,
             buffer_size: opts.buffer_size,
             max_pending: opts.max_pending,
             elapsed_s: started.elapsed().as_secs_f64(),

@@ -56,6 +56,7 @@ pub fn render(s: &ServerStats) -> String {
         .chain([
             Stat::Resets,
             Stat::IoErrors,
+            Stat::ProtocolErrors,
             Stat::BytesIn,
             Stat::BytesOut,
             Stat::PartialWrites,

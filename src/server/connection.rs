@@ -7,6 +7,7 @@
 
 use super::ReadStrategy;
 use crate::backend::{Event, Interest, Trigger};
+use crate::protocol::{self, Protocol};
 use crate::sys::{Stat, Sys};
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -18,6 +19,10 @@ pub struct Io<'a> {
     pub strategy: ReadStrategy,
     /// Output bytes past which a connection is not read any more (backpressure).
     pub max_pending: usize,
+    pub protocol: Protocol,
+    pub max_frame: usize,
+    /// Scratch space for the replies to one read's messages.
+    pub replies: &'a mut Vec<u8>,
 }
 
 /// What happened to a connection after an event.
@@ -35,6 +40,9 @@ pub struct Connection {
     fd: OwnedFd,
     /// Output the kernel has not taken yet: `out[sent..]`.
     out: Vec<u8>,
+    /// The start of a message not complete yet (framed protocols only); bounded by
+    /// the protocol's frame limit.
+    input: Vec<u8>,
     sent: usize,
     /// The peer has half-closed: no more input will come.
     eof: bool,
@@ -52,6 +60,7 @@ impl Connection {
         Connection {
             fd,
             out: Vec::new(),
+            input: Vec::new(),
             sent: 0,
             eof: false,
             hup_seen: false,
@@ -124,6 +133,12 @@ impl Connection {
         } else if ev.readable && !self.paused && !self.eof {
             self.read(io)?;
         }
+        if self.eof && !self.input.is_empty() {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                "truncated message: the peer closed in the middle of one",
+            ));
+        }
         Ok(())
     }
 
@@ -141,7 +156,7 @@ impl Connection {
                 Err(e) => return Err(e),
             };
             io.sys.counters().add(Stat::BytesIn, n as u64);
-            self.echo(io.sys, &io.buf[..n])?;
+            self.process(io, n)?;
             if self.pending() >= io.max_pending {
                 self.paused = true;
                 io.sys.counters().add(Stat::ReadPauses, 1);
@@ -157,6 +172,49 @@ impl Connection {
                 _ => {}
             }
         }
+    }
+
+    /// Hands `n` bytes just read to the protocol and the echo processor, and sends
+    /// the replies. Raw bytes go straight back, without a copy.
+    fn process(&mut self, io: &mut Io<'_>, n: usize) -> io::Result<()> {
+        if io.protocol == Protocol::Raw {
+            return self.echo(io.sys, &io.buf[..n]);
+        }
+        let mut input = std::mem::take(&mut self.input);
+        let data: &[u8] = if input.is_empty() {
+            &io.buf[..n]
+        } else {
+            input.extend_from_slice(&io.buf[..n]);
+            &input
+        };
+        io.replies.clear();
+        let mut used = 0;
+        let decoded = loop {
+            match protocol::decode(io.protocol, &data[used..], io.max_frame) {
+                Ok(Some((frame, len))) => {
+                    protocol::echo_reply(&frame, io.replies);
+                    used += len;
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        // Keep the start of an incomplete message for the next read.
+        let rest = data[used..].to_vec();
+        self.input = rest;
+        if !io.replies.is_empty() {
+            let replies = std::mem::take(io.replies);
+            let sent = self.echo(io.sys, &replies);
+            *io.replies = replies;
+            sent?;
+        }
+        decoded.map_err(|e| {
+            if let Some(line) = protocol::error_reply(io.protocol, &e) {
+                // Best effort: the connection is closed either way.
+                let _ = write_some(io.sys, self.fd.as_fd(), line.as_bytes());
+            }
+            io::Error::new(ErrorKind::InvalidData, e)
+        })
     }
 
     /// Writes `data` back at once when nothing is queued before it, else queues it.

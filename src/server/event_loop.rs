@@ -29,6 +29,7 @@ pub struct EventLoop {
     /// Accepting stopped (out of descriptors and no reserve); resumes on a close.
     accept_paused: bool,
     buf: Box<[u8]>,
+    replies: Vec<u8>,
     events: Vec<Event>,
 }
 
@@ -58,6 +59,7 @@ impl EventLoop {
             wake,
             stop,
             buf: vec![0; opts.buffer_size].into_boxed_slice(),
+            replies: Vec::new(),
             opts,
             conns: Vec::new(),
             open: 0,
@@ -107,6 +109,9 @@ impl EventLoop {
             buf: &mut self.buf,
             strategy: self.opts.read_strategy,
             max_pending: self.opts.max_pending,
+            protocol: self.opts.protocol,
+            max_frame: self.opts.max_frame,
+            replies: &mut self.replies,
         };
         match conn.on_event(ev, &mut io) {
             Outcome::Open => {
@@ -125,6 +130,10 @@ impl EventLoop {
             Outcome::Failed(e) => {
                 let stat = match e.kind() {
                     ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => Stat::Resets,
+                    ErrorKind::InvalidData => {
+                        log_once("protocol", &format!("closing a connection: {e}"));
+                        Stat::ProtocolErrors
+                    }
                     _ => {
                         log_once("io-error", &format!("closing a connection after: {e}"));
                         Stat::IoErrors

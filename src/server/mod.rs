@@ -8,6 +8,7 @@ mod listener;
 
 use crate::backend::{Backend, Trigger};
 use crate::metrics::ServerStats;
+use crate::protocol::Protocol;
 use crate::sys::{Registry, Sys, Tracer};
 use anyhow::{Context, Result, bail};
 use event_loop::EventLoop;
@@ -63,6 +64,9 @@ pub struct LoopOptions {
     pub max_conns: usize,
     /// SO_SNDBUF for accepted sockets; None leaves the kernel's autotuning alone.
     pub send_buffer: Option<usize>,
+    pub protocol: Protocol,
+    /// Longest line or TLV value accepted; longer is a protocol error.
+    pub max_frame: usize,
 }
 
 /// A validated `serve` configuration.

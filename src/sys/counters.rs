@@ -59,6 +59,7 @@ named_enum! {
         RefusedNoFds => "refused_out_of_fds",
         Resets => "resets",
         IoErrors => "io_errors",
+        ProtocolErrors => "protocol_errors",
         BytesIn => "bytes_in",
         BytesOut => "bytes_out",
         PartialWrites => "partial_writes",
