@@ -5,7 +5,7 @@ use crate::bench::{BenchPlan, Subject};
 use crate::demo::{EtLtOptions, Mode};
 use crate::load::LoadConfig;
 use crate::protocol::Protocol;
-use crate::server::{LoopOptions, ReadStrategy, ServeConfig};
+use crate::server::{LoopOptions, Model, ReadStrategy, ServeConfig};
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -257,7 +257,16 @@ fn parse_external(text: &str) -> Result<(String, String), String> {
 }
 
 impl BenchArgs {
-    pub fn plan(&self, backends: &[Backend]) -> Result<BenchPlan> {
+    /// Every backend with every model, then the external servers.
+    pub fn plan(
+        &self,
+        backends: &[Backend],
+        models: &[Model],
+        threads: usize,
+    ) -> Result<BenchPlan> {
+        if threads == 0 {
+            bail!("--server-threads must be at least 1");
+        }
         if self.runs == 0 {
             bail!("--runs must be at least 1");
         }
@@ -284,7 +293,13 @@ impl BenchArgs {
         Ok(BenchPlan {
             subjects: backends
                 .iter()
-                .map(|&backend| Subject::Ours { backend })
+                .flat_map(|&backend| {
+                    models.iter().map(move |&model| Subject::Ours {
+                        backend,
+                        model,
+                        threads: if model == Model::Reactor { 1 } else { threads },
+                    })
+                })
                 .chain(
                     self.external
                         .iter()
@@ -308,6 +323,12 @@ pub struct RunArgs {
     /// The backend
     #[arg(long, value_enum, default_value = "epoll-et")]
     pub backend: Backend,
+    /// The threading model
+    #[arg(long, value_enum, default_value = "reactor")]
+    pub model: Model,
+    /// Threads of the model (`serve --threads`; --threads is the client's)
+    #[arg(long, default_value_t = 2)]
+    pub server_threads: usize,
     #[command(flatten)]
     pub bench: BenchArgs,
 }
@@ -322,9 +343,17 @@ pub struct CompareArgs {
         default_value = "select,poll,epoll-lt,epoll-et,polling"
     )]
     pub backends: Vec<Backend>,
-    /// The backend the ratio column compares with (default: the first)
-    #[arg(long, value_enum)]
-    pub baseline: Option<Backend>,
+    /// Threading models, comma-separated: each backend runs with each
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "reactor")]
+    pub models: Vec<Model>,
+    /// Threads of the models other than the reactor (`serve --threads`; --threads is
+    /// the client's)
+    #[arg(long, default_value_t = 2)]
+    pub server_threads: usize,
+    /// The subject the ratio column compares with, by its name in the table (default:
+    /// the first)
+    #[arg(long)]
+    pub baseline: Option<String>,
     #[command(flatten)]
     pub bench: BenchArgs,
 }
@@ -360,6 +389,13 @@ pub struct ServeArgs {
     /// The multiplexer
     #[arg(long, value_enum, default_value = "epoll-et")]
     pub backend: Backend,
+    /// The threading model
+    #[arg(long, value_enum, default_value = "reactor")]
+    pub model: Model,
+    /// Threads of the model: dispatch workers, io-threads (main included), reuseport
+    /// reactors
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
     /// Address to listen on (port 0 picks a free one; printed as `listening on IP:PORT`)
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
@@ -428,8 +464,13 @@ impl ServeArgs {
         if self.max_conns == 0 {
             bail!("--max-conns must be at least 1");
         }
+        if self.threads == 0 {
+            bail!("--threads must be at least 1");
+        }
         Ok(ServeConfig {
             backend: self.backend,
+            model: self.model,
+            threads: self.threads,
             listen: self.listen,
             loop_options: LoopOptions {
                 buffer_size: self.buffer_size,
@@ -507,6 +548,8 @@ mod tests {
             "iobench compare --backends select,epoll-et --runs 1 --client-cpu 1 --kernel-counts",
             "iobench run --backend poll --duration 1s --export-json x.json",
             "iobench compare --external ys=./echo_epoll_{port} --external b=x_{port}",
+            "iobench compare --backends epoll-et --models reactor,dispatch,io-threads --server-threads 2",
+            "iobench serve --model reuseport --threads 4 --protocol tlv --max-frame 64K",
         ] {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
         }

@@ -22,8 +22,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => args.config().and_then(|cfg| server::serve(&cfg)),
         Command::Load(args) => load(&args),
-        Command::Run(args) => bench(&[args.backend], None, &args.bench),
-        Command::Compare(args) => bench(&args.backends, args.baseline, &args.bench),
+        Command::Run(args) => args
+            .bench
+            .plan(&[args.backend], &[args.model], args.server_threads)
+            .and_then(|plan| bench(plan, None, &args.bench)),
+        Command::Compare(args) => args
+            .bench
+            .plan(&args.backends, &args.models, args.server_threads)
+            .and_then(|plan| bench(plan, args.baseline.clone(), &args.bench)),
         Command::Demo(args) => demo(&args),
         Command::Report {
             command: ReportCommand::Merge { logs, hgrm },
@@ -94,12 +100,16 @@ fn merge(logs: &[std::path::PathBuf], hgrm: Option<&std::path::Path>) -> Result<
     Ok(())
 }
 
-fn bench(
-    backends: &[backend::Backend],
-    baseline: Option<backend::Backend>,
-    args: &BenchArgs,
-) -> Result<()> {
-    let plan = args.plan(backends)?;
+fn bench(plan: bench::BenchPlan, baseline: Option<String>, args: &BenchArgs) -> Result<()> {
+    if let Some(b) = &baseline
+        && !plan.subjects.iter().any(|s| &s.name() == b)
+    {
+        let names: Vec<String> = plan.subjects.iter().map(|s| s.name()).collect();
+        bail!(
+            "--baseline {b} is not one of the subjects: {}",
+            names.join(", ")
+        );
+    }
     let total = plan.runs * plan.subjects.len();
     let progress = report::progress::Progress::new(total as u64);
     let runs = bench::run(&plan, &mut |done, what| progress.show(done, what))?;
@@ -108,7 +118,7 @@ fn bench(
     let report = bench::BenchReport {
         machine: metrics::Machine::describe(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
-        baseline: baseline.unwrap_or(backends[0]).name().to_string(),
+        baseline: baseline.unwrap_or_else(|| plan.subjects[0].name()),
         plan,
         summaries,
         runs,

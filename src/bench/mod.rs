@@ -10,6 +10,7 @@ pub use figures::{FIGURES, Spread, Summary, summarise};
 use crate::backend::Backend;
 use crate::load::{self, LoadConfig, LoadReport, WindowHooks};
 use crate::metrics::{Counts, PerfCounters, PerfSample, ProcSample, ServerStats};
+use crate::server::Model;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use server_process::ServerProcess;
@@ -21,18 +22,26 @@ use std::time::Duration;
 pub enum Subject {
     Ours {
         backend: Backend,
+        model: Model,
+        threads: usize,
     },
     /// A command that serves echo on `{port}`; measured from the kernel's side only.
-    External {
-        name: String,
-        command: String,
-    },
+    External { name: String, command: String },
 }
 
 impl Subject {
     pub fn name(&self) -> String {
         match self {
-            Subject::Ours { backend } => backend.name().to_string(),
+            Subject::Ours {
+                backend,
+                model: Model::Reactor,
+                ..
+            } => backend.name().to_string(),
+            Subject::Ours {
+                backend,
+                model,
+                threads,
+            } => format!("{}/{} x{threads}", backend.name(), model.name()),
             Subject::External { name, .. } => name.clone(),
         }
     }
@@ -46,7 +55,8 @@ impl Subject {
         let select = matches!(
             self,
             Subject::Ours {
-                backend: Backend::Select
+                backend: Backend::Select,
+                ..
             }
         );
         (select && highest >= libc::FD_SETSIZE)
@@ -136,8 +146,21 @@ pub fn run(plan: &BenchPlan, progress: &mut dyn FnMut(usize, &str)) -> Result<Ve
 
 fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult> {
     let mut server = match subject {
-        Subject::Ours { backend } => {
-            let mut args = vec!["--backend".to_string(), backend.name().to_string()];
+        Subject::Ours {
+            backend,
+            model,
+            threads,
+        } => {
+            let mut args: Vec<String> = [
+                "--backend",
+                backend.name(),
+                "--model",
+                model.name(),
+                "--threads",
+                &threads.to_string(),
+            ]
+            .map(String::from)
+            .into();
             args.extend(plan.server_args.iter().cloned());
             // Long enough for the run, short enough that nothing lingers if all else fails.
             let window = plan.load.duration.unwrap_or(Duration::from_secs(60));

@@ -114,7 +114,7 @@ impl ServerStats {
             is_final,
             backend: cfg.backend.name().to_string(),
             trigger: format!("{:?}", cfg.backend.trigger()).to_lowercase(),
-            model: "reactor".to_string(),
+            model: cfg.model.name().to_string(),
             read_strategy: opts.read_strategy.name().to_string(),
             protocol: opts.protocol,
             buffer_size: opts.buffer_size,

@@ -5,7 +5,7 @@
 //! buffer, which is allocated then and freed when it drains. An idle connection costs
 //! this struct and nothing more.
 
-use super::ReadStrategy;
+use super::{LoopOptions, ReadStrategy};
 use crate::backend::{Event, Interest, Trigger};
 use crate::protocol::{self, Protocol};
 use crate::sys::{Stat, Sys};
@@ -23,6 +23,34 @@ pub struct Io<'a> {
     pub max_frame: usize,
     /// Scratch space for the replies to one read's messages.
     pub replies: &'a mut Vec<u8>,
+}
+
+/// A thread's buffers for connection I/O: the read buffer and the replies scratch.
+pub struct Workspace {
+    buf: Box<[u8]>,
+    replies: Vec<u8>,
+}
+
+impl Workspace {
+    pub fn new(opts: &LoopOptions) -> Workspace {
+        Workspace {
+            buf: vec![0; opts.buffer_size].into_boxed_slice(),
+            replies: Vec::new(),
+        }
+    }
+
+    /// What a connection gets to work with, on this thread.
+    pub fn io<'a>(&'a mut self, sys: &'a Sys, opts: &LoopOptions) -> Io<'a> {
+        Io {
+            sys,
+            buf: &mut self.buf,
+            strategy: opts.read_strategy,
+            max_pending: opts.max_pending,
+            protocol: opts.protocol,
+            max_frame: opts.max_frame,
+            replies: &mut self.replies,
+        }
+    }
 }
 
 /// What happened to a connection after an event.
@@ -111,39 +139,66 @@ impl Connection {
         self.out.len() - self.sent
     }
 
-    /// Handles one readiness report.
+    /// Handles one readiness report: reads, answers and writes at once.
     pub fn on_event(&mut self, ev: &Event, io: &mut Io<'_>) -> Outcome {
-        match self.service(ev, io) {
+        let result = self.io_step(ev, io, Step::Answer);
+        self.outcome(result)
+    }
+
+    /// What a step's result means for the connection.
+    pub fn outcome(&self, result: io::Result<()>) -> Outcome {
+        match result {
+            Ok(()) if self.eof && !self.input.is_empty() => Outcome::Failed(io::Error::new(
+                ErrorKind::InvalidData,
+                "truncated message: the peer closed in the middle of one",
+            )),
             Ok(()) if self.eof && self.pending() == 0 => Outcome::Finished,
             Ok(()) => Outcome::Open,
             Err(e) => Outcome::Failed(e),
         }
     }
 
-    fn service(&mut self, ev: &Event, io: &mut Io<'_>) -> io::Result<()> {
+    /// The I/O of one readiness report: flush on writability, then read. With
+    /// `Step::Answer` each read is answered at once; with `Step::Keep` (an I/O
+    /// thread's share of the reads) it is only kept, for `answer_kept` later.
+    pub fn io_step(&mut self, ev: &Event, io: &mut Io<'_>, step: Step) -> io::Result<()> {
         self.hup_seen |= ev.hangup;
         if ev.writable && self.pending() > 0 {
-            self.flush(io)?;
+            self.flush(io.sys)?;
         }
         if self.paused && self.pending() < io.max_pending {
             // Output drained: resume. Under ET no new edge may come for input that
             // arrived while paused, so read now rather than wait for a report.
             self.paused = false;
-            self.read(io)?;
+            self.read(io, step)?;
         } else if ev.readable && !self.paused && !self.eof {
-            self.read(io)?;
-        }
-        if self.eof && !self.input.is_empty() {
-            return Err(io::Error::new(
-                ErrorKind::InvalidData,
-                "truncated message: the peer closed in the middle of one",
-            ));
+            self.read(io, step)?;
         }
         Ok(())
     }
 
-    /// Reads and echoes according to the read strategy.
-    fn read(&mut self, io: &mut Io<'_>) -> io::Result<()> {
+    /// Answers what `Step::Keep` kept, queueing the replies (the io-threads model's
+    /// "commands", run by the main thread alone).
+    pub fn answer_kept(&mut self, io: &mut Io<'_>) -> io::Result<()> {
+        let input = std::mem::take(&mut self.input);
+        io.replies.clear();
+        let (used, decoded) = answer(io.protocol, io.max_frame, &input, io.replies);
+        self.input = input[used..].to_vec();
+        self.out.extend_from_slice(io.replies);
+        decoded
+    }
+
+    /// Writes pending output (an I/O thread's share of the writes).
+    pub fn write_pending(&mut self, sys: &Sys) -> io::Result<()> {
+        self.flush(sys)
+    }
+
+    pub fn has_pending_output(&self) -> bool {
+        self.pending() > 0
+    }
+
+    /// Reads according to the read strategy.
+    fn read(&mut self, io: &mut Io<'_>, step: Step) -> io::Result<()> {
         loop {
             let n = match io.sys.read(self.fd.as_fd(), io.buf) {
                 Ok(0) => {
@@ -156,8 +211,11 @@ impl Connection {
                 Err(e) => return Err(e),
             };
             io.sys.counters().add(Stat::BytesIn, n as u64);
-            self.process(io, n)?;
-            if self.pending() >= io.max_pending {
+            match step {
+                Step::Answer => self.process(io, n)?,
+                Step::Keep => self.input.extend_from_slice(&io.buf[..n]),
+            }
+            if self.pending() + self.input.len() >= io.max_pending {
                 self.paused = true;
                 io.sys.counters().add(Stat::ReadPauses, 1);
                 return Ok(());
@@ -188,33 +246,16 @@ impl Connection {
             &input
         };
         io.replies.clear();
-        let mut used = 0;
-        let decoded = loop {
-            match protocol::decode(io.protocol, &data[used..], io.max_frame) {
-                Ok(Some((frame, len))) => {
-                    protocol::echo_reply(&frame, io.replies);
-                    used += len;
-                }
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
+        let (used, decoded) = answer(io.protocol, io.max_frame, data, io.replies);
         // Keep the start of an incomplete message for the next read.
-        let rest = data[used..].to_vec();
-        self.input = rest;
+        self.input = data[used..].to_vec();
         if !io.replies.is_empty() {
             let replies = std::mem::take(io.replies);
             let sent = self.echo(io.sys, &replies);
             *io.replies = replies;
             sent?;
         }
-        decoded.map_err(|e| {
-            if let Some(line) = protocol::error_reply(io.protocol, &e) {
-                // Best effort: the connection is closed either way.
-                let _ = write_some(io.sys, self.fd.as_fd(), line.as_bytes());
-            }
-            io::Error::new(ErrorKind::InvalidData, e)
-        })
+        decoded
     }
 
     /// Writes `data` back at once when nothing is queued before it, else queues it.
@@ -232,9 +273,9 @@ impl Connection {
     }
 
     /// Writes pending output until it is gone or the kernel's buffer is full.
-    fn flush(&mut self, io: &mut Io<'_>) -> io::Result<()> {
+    fn flush(&mut self, sys: &Sys) -> io::Result<()> {
         while self.pending() > 0 {
-            let written = write_some(io.sys, self.fd.as_fd(), &self.out[self.sent..])?;
+            let written = write_some(sys, self.fd.as_fd(), &self.out[self.sent..])?;
             if written == 0 {
                 return Ok(());
             }
@@ -245,6 +286,44 @@ impl Connection {
         self.out = Vec::new();
         self.sent = 0;
         Ok(())
+    }
+}
+
+/// Whether a read is answered at once or kept for later.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Answer,
+    Keep,
+}
+
+/// Runs the echo processor over the complete messages at the start of `data`, the
+/// replies going to `io.replies`; returns the bytes used, and a protocol error as an
+/// InvalidData error (after telling the peer, where the protocol has a way to).
+fn answer(
+    protocol: Protocol,
+    max_frame: usize,
+    data: &[u8],
+    replies: &mut Vec<u8>,
+) -> (usize, io::Result<()>) {
+    if protocol == Protocol::Raw {
+        replies.extend_from_slice(data);
+        return (data.len(), Ok(()));
+    }
+    let mut used = 0;
+    loop {
+        match protocol::decode(protocol, &data[used..], max_frame) {
+            Ok(Some((frame, len))) => {
+                protocol::echo_reply(&frame, replies);
+                used += len;
+            }
+            Ok(None) => return (used, Ok(())),
+            Err(e) => {
+                if let Some(line) = protocol::error_reply(protocol, &e) {
+                    replies.extend_from_slice(line.as_bytes());
+                }
+                return (used, Err(io::Error::new(ErrorKind::InvalidData, e)));
+            }
+        }
     }
 }
 

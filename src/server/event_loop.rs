@@ -1,8 +1,12 @@
 //! One event loop: a multiplexer, the connections it owns, and (in the reactor) the
 //! listener. It knows nothing of any particular system call: everything goes through
-//! the `Multiplexer` trait and the counting layer.
+//! the `Multiplexer` trait and the counting layer. The threading models give a loop
+//! a role: hand accepted connections to workers (dispatch), take them from an inbox
+//! (a dispatch worker), or share reads and writes with I/O threads (io-threads).
 
-use super::connection::{Connection, Io, Outcome};
+use super::connection::{Connection, Outcome, Workspace};
+use super::dispatch::{Dispatcher, Inbox};
+use super::io_threads::{IoPool, Item, Phase};
 use super::listener::Listener;
 use super::{LoopOptions, log_once};
 use crate::backend::{Event, Interest, Multiplexer};
@@ -28,9 +32,15 @@ pub struct EventLoop {
     reserve: Option<OwnedFd>,
     /// Accepting stopped (out of descriptors and no reserve); resumes on a close.
     accept_paused: bool,
-    buf: Box<[u8]>,
-    replies: Vec<u8>,
+    space: Workspace,
     events: Vec<Event>,
+    /// dispatch, main thread: accepted connections go to the workers.
+    dispatcher: Option<Dispatcher>,
+    /// dispatch, worker: connections handed over by the main thread.
+    inbox: Option<Arc<Inbox>>,
+    /// io-threads: the I/O threads, and this wakeup's ready connections.
+    io_pool: Option<IoPool>,
+    pending: Vec<Event>,
 }
 
 impl EventLoop {
@@ -58,15 +68,36 @@ impl EventLoop {
             listener,
             wake,
             stop,
-            buf: vec![0; opts.buffer_size].into_boxed_slice(),
-            replies: Vec::new(),
+            space: Workspace::new(&opts),
             opts,
             conns: Vec::new(),
             open: 0,
             reserve,
             accept_paused: false,
             events: Vec::with_capacity(1024),
+            dispatcher: None,
+            inbox: None,
+            io_pool: None,
+            pending: Vec::new(),
         })
+    }
+
+    /// This loop accepts, and hands every connection to the dispatcher's workers.
+    pub fn with_dispatcher(mut self, d: Dispatcher) -> Self {
+        self.dispatcher = Some(d);
+        self
+    }
+
+    /// This loop takes its connections from `inbox` (its wake pipe says when).
+    pub fn with_inbox(mut self, inbox: Arc<Inbox>) -> Self {
+        self.inbox = Some(inbox);
+        self
+    }
+
+    /// This loop shares its reads and writes with I/O threads.
+    pub fn with_io_threads(mut self, pool: IoPool) -> Self {
+        self.io_pool = Some(pool);
+        self
     }
 
     /// Runs until the stop flag is set (and the wake pipe says so).
@@ -86,6 +117,9 @@ impl EventLoop {
                 let ev = self.events[i];
                 self.dispatch(&ev);
             }
+            if !self.pending.is_empty() {
+                self.serve_pending();
+            }
         }
         Ok(())
     }
@@ -101,19 +135,70 @@ impl EventLoop {
     }
 
     fn serve(&mut self, ev: &Event) {
+        if self.io_pool.is_some() {
+            // io-threads: clients are queued and served together after the wait.
+            self.pending.push(*ev);
+            return;
+        }
+        self.serve_now(ev);
+    }
+
+    fn serve_now(&mut self, ev: &Event) {
         let Some(conn) = self.conns.get_mut(ev.fd as usize).and_then(Option::as_mut) else {
             return; // closed earlier in this batch
         };
-        let mut io = Io {
-            sys: &self.sys,
-            buf: &mut self.buf,
-            strategy: self.opts.read_strategy,
-            max_pending: self.opts.max_pending,
-            protocol: self.opts.protocol,
-            max_frame: self.opts.max_frame,
-            replies: &mut self.replies,
+        let outcome = conn.on_event(ev, &mut self.space.io(&self.sys, &self.opts));
+        self.settle(ev.fd, outcome);
+    }
+
+    /// io-threads: with enough ready clients (twice the threads, as Redis decides),
+    /// their reads are split over the I/O threads, the main thread answers every
+    /// request in arrival order, and the writes are split the same way. Otherwise the
+    /// main thread serves them alone.
+    fn serve_pending(&mut self) {
+        let batch = std::mem::take(&mut self.pending);
+        let pool = self.io_pool.take().expect("pending only with io-threads");
+        if batch.len() < 2 * pool.threads() {
+            for ev in &batch {
+                self.serve_now(ev);
+            }
+            self.io_pool = Some(pool);
+            return;
+        }
+        let mut items: Vec<Item> = batch
+            .iter()
+            .filter_map(|ev| {
+                let conn = self.conns.get_mut(ev.fd as usize)?.take()?;
+                Some(Item::new(*ev, conn))
+            })
+            .collect();
+        let mut io = self.space.io(&self.sys, &self.opts);
+        pool.run(Phase::Read, &mut items, &mut io);
+        for item in items.iter_mut() {
+            item.answer(&mut io);
+        }
+        let writes = items.iter().filter(|i| i.wants_write()).count();
+        if writes >= 2 * pool.threads() {
+            pool.run(Phase::Write, &mut items, &mut io);
+        } else {
+            for item in items.iter_mut() {
+                item.step(Phase::Write, &mut io);
+            }
+        }
+        self.io_pool = Some(pool);
+        for item in items {
+            let (fd, conn, outcome) = item.finish();
+            self.conns[fd as usize] = Some(conn);
+            self.settle(fd, outcome);
+        }
+    }
+
+    /// After a connection's turn: watch what it now needs, or close it.
+    fn settle(&mut self, fd: RawFd, outcome: Outcome) {
+        let Some(conn) = self.conns.get_mut(fd as usize).and_then(Option::as_mut) else {
+            return;
         };
-        match conn.on_event(ev, &mut io) {
+        match outcome {
             Outcome::Open => {
                 let wanted = conn.wanted(self.mux.trigger());
                 if wanted != conn.registered() {
@@ -121,12 +206,12 @@ impl EventLoop {
                         Ok(()) => conn.set_registered(wanted),
                         Err(e) => {
                             log_once("modify", &format!("cannot change interest: {e}"));
-                            self.close(ev.fd);
+                            self.close(fd);
                         }
                     }
                 }
             }
-            Outcome::Finished => self.close(ev.fd),
+            Outcome::Finished => self.close(fd),
             Outcome::Failed(e) => {
                 let stat = match e.kind() {
                     ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => Stat::Resets,
@@ -140,7 +225,7 @@ impl EventLoop {
                     }
                 };
                 self.sys.counters().add(stat, 1);
-                self.close(ev.fd);
+                self.close(fd);
             }
         }
     }
@@ -160,12 +245,19 @@ impl EventLoop {
         }
     }
 
+    /// Empties the wake pipe; a dispatch worker then takes its new connections.
     fn drain_wake(&mut self) {
         let mut byte = [0u8; 16];
         while let Ok(n) = self.sys.read(self.wake.as_fd(), &mut byte) {
             if n == 0 {
                 break;
             }
+        }
+        let Some(inbox) = self.inbox.clone() else {
+            return;
+        };
+        while let Some(fd) = inbox.pop() {
+            self.admit(fd);
         }
     }
 
@@ -174,7 +266,10 @@ impl EventLoop {
     fn accept_all(&mut self) {
         while let Some(listener) = &self.listener {
             match self.sys.accept4(listener.fd()) {
-                Ok(fd) => self.admit(fd),
+                Ok(fd) => match &mut self.dispatcher {
+                    Some(d) => d.hand_off(&self.sys, fd),
+                    None => self.admit(fd),
+                },
                 Err(e) => match e.kind() {
                     ErrorKind::WouldBlock => return,
                     ErrorKind::Interrupted | ErrorKind::ConnectionAborted => continue,

@@ -18,7 +18,9 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub fn bind(addr: SocketAddr) -> Result<Listener> {
+    /// Binds and listens; with `reuse_port`, several listeners may share the port
+    /// (SO_REUSEPORT: the kernel spreads connections over them).
+    pub fn bind(addr: SocketAddr, reuse_port: bool) -> Result<Listener> {
         let family = match addr {
             SocketAddr::V4(_) => AddressFamily::Inet,
             SocketAddr::V6(_) => AddressFamily::Inet6,
@@ -26,6 +28,9 @@ impl Listener {
         let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
         let fd = socket(family, SockType::Stream, flags, None).context("socket")?;
         setsockopt(&fd, sockopt::ReuseAddr, &true).context("setsockopt(SO_REUSEADDR)")?;
+        if reuse_port {
+            setsockopt(&fd, sockopt::ReusePort, &true).context("setsockopt(SO_REUSEPORT)")?;
+        }
         if let Err(e) = bind(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
             let hint = match e {
                 nix::errno::Errno::EADDRINUSE => {

@@ -1,9 +1,15 @@
-//! The echo server: a backend, a listener and connections, assembled into a
-//! threading model. `reactor` is one thread, one multiplexer, everything in one loop.
+//! The echo server: a backend, a protocol and the echo processor, assembled into a
+//! threading model:
+//! - `reactor`: one thread, one multiplexer, everything in one loop (Redis before 6);
+//! - `dispatch`: memcached's acceptor thread and workers (dispatch.rs);
+//! - `io-threads`: Redis 6's threaded I/O around one main loop (io_threads.rs);
+//! - `reuseport`: N independent reactors, each with its own SO_REUSEPORT listener.
 
 mod connection;
 mod control;
+mod dispatch;
 mod event_loop;
+mod io_threads;
 mod listener;
 
 use crate::backend::{Backend, Trigger};
@@ -16,7 +22,7 @@ use listener::Listener;
 use std::collections::HashSet;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,6 +60,31 @@ impl ReadStrategy {
     }
 }
 
+/// How the server uses threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Model {
+    /// one thread, one multiplexer, everything in one loop
+    Reactor,
+    /// memcached: the main thread accepts, workers (--threads) own the connections
+    Dispatch,
+    /// Redis 6: one main loop, reads and writes split over --threads I/O threads
+    IoThreads,
+    /// --threads independent reactors, each with its own SO_REUSEPORT listener
+    Reuseport,
+}
+
+impl Model {
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Reactor => "reactor",
+            Model::Dispatch => "dispatch",
+            Model::IoThreads => "io-threads",
+            Model::Reuseport => "reuseport",
+        }
+    }
+}
+
 /// What every event loop of a server is configured with.
 #[derive(Clone, Copy, Debug)]
 pub struct LoopOptions {
@@ -73,6 +104,10 @@ pub struct LoopOptions {
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub backend: Backend,
+    pub model: Model,
+    /// dispatch: workers; io-threads: threads including the main one; reuseport:
+    /// reactors. The reactor has one.
+    pub threads: usize,
     pub listen: SocketAddr,
     pub loop_options: LoopOptions,
     pub cpu: Option<usize>,
@@ -83,7 +118,8 @@ pub struct ServeConfig {
 }
 
 /// Runs the server until SIGINT/SIGTERM or the end of `duration`, then prints its
-/// statistics. The first line on stdout is `listening on IP:PORT`.
+/// statistics. The first line on stdout is `listening on IP:PORT`, printed once every
+/// thread runs.
 pub fn serve(cfg: &ServeConfig) -> Result<()> {
     control::block_signals()?;
     if let Some(cpu) = cfg.cpu {
@@ -95,56 +131,142 @@ pub fn serve(cfg: &ServeConfig) -> Result<()> {
     let tracer = cfg
         .trace
         .then(|| Arc::new(Tracer::new(Box::new(std::io::stderr()))));
-    let sys = Sys::new(registry.register("main")).traced(tracer);
-    let listener = Listener::bind(cfg.listen)?;
+    let maker = LoopMaker {
+        registry: registry.clone(),
+        tracer,
+        cfg,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let reuse_port = cfg.model == Model::Reuseport;
+    let listener = Listener::bind(cfg.listen, reuse_port)?;
     let addr = listener.local_addr();
     if !addr.ip().is_loopback() {
         eprintln!(
             "warning: listening on {addr}, which is not a loopback address: this echo server has no authentication"
         );
     }
-    let mux = cfg
-        .backend
-        .create(sys.clone())
-        .with_context(|| format!("creating the {} backend", cfg.backend.name()))?;
-    let (wake_rx, wake_tx) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
-            .context("creating the wake pipe")?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let report_sys = sys.clone();
-    let mut event_loop = EventLoop::new(
-        sys,
-        mux,
-        Some(listener),
-        wake_rx,
-        Arc::clone(&stop),
-        cfg.loop_options,
-    )?;
+    let threads = cfg.threads.max(1);
+    let mut wakers = Vec::new();
+    let mut loops = Vec::new();
+    match cfg.model {
+        Model::Reactor => loops.push(maker.make("main", Some(listener), &mut wakers)?),
+        Model::Reuseport => {
+            loops.push(maker.make("reactor-0", Some(listener), &mut wakers)?);
+            for i in 1..threads {
+                let more = Listener::bind(addr, true)?;
+                loops.push(maker.make(&format!("reactor-{i}"), Some(more), &mut wakers)?);
+            }
+        }
+        Model::Dispatch => {
+            let mut inboxes = Vec::new();
+            let mut workers = Vec::new();
+            for i in 0..threads {
+                let worker = maker.make(&format!("worker-{i}"), None, &mut wakers)?;
+                let notify = wakers
+                    .last()
+                    .expect("made above")
+                    .try_clone()
+                    .context("duplicating a notification pipe")?;
+                let inbox = dispatch::Inbox::new(notify);
+                inboxes.push(Arc::clone(&inbox));
+                workers.push(worker.with_inbox(inbox));
+            }
+            let main = maker.make("main", Some(listener), &mut wakers)?;
+            loops.push(main.with_dispatcher(dispatch::Dispatcher::new(inboxes)));
+            loops.extend(workers);
+        }
+        Model::IoThreads => {
+            let pool =
+                io_threads::IoPool::start(threads, |name| maker.sys(name), cfg.loop_options)?;
+            loops.push(
+                maker
+                    .make("main", Some(listener), &mut wakers)?
+                    .with_io_threads(pool),
+            );
+        }
+    }
 
-    let started = Instant::now();
     let report = Reporter {
         cfg: cfg.clone(),
         registry: registry.clone(),
-        started,
+        started: Instant::now(),
     };
-    let control_sys = Sys::new(registry.register("control"));
+    let report_sys = maker.sys("report");
+    let control_sys = maker.sys("control");
     let stopper = control::Stopper {
-        flag: stop,
-        wakers: vec![wake_tx],
+        flag: Arc::clone(&maker.stop),
+        wakers,
     };
     let snapshot_report = report.clone();
     control::spawn(control_sys, stopper, cfg.duration, move |sys| {
         snapshot_report.print(sys, false)
     })?;
+    let mut main = loops.remove(0);
+    let others: Vec<_> = loops
+        .into_iter()
+        .map(|mut l| {
+            std::thread::Builder::new()
+                .name("event-loop".into())
+                .spawn(move || l.run())
+                .context("starting an event loop thread")
+        })
+        .collect::<Result<_>>()?;
     // Only now: every thread of the server runs, so a parent that opens per-thread
     // kernel counters when it reads this line misses none.
     println!("listening on {addr}");
     std::io::stdout().flush().context("writing to stdout")?;
 
-    event_loop.run()?;
-    drop(event_loop); // closes every client before the final report
+    let result = main.run();
+    maker.stop.store(true, std::sync::atomic::Ordering::Release);
+    for t in others {
+        t.join().expect("event loop thread panicked")?;
+    }
+    result?;
+    drop(main); // closes every client before the final report
     report.print(&report_sys, true);
     Ok(())
+}
+
+/// Builds event loops that share one configuration, registry and stop flag.
+struct LoopMaker<'a> {
+    registry: Registry,
+    tracer: Option<Arc<Tracer>>,
+    cfg: &'a ServeConfig,
+    stop: Arc<AtomicBool>,
+}
+
+impl LoopMaker<'_> {
+    /// A counted (and maybe traced) door to the kernel for thread `name`.
+    fn sys(&self, name: &str) -> Sys {
+        Sys::new(self.registry.register(name)).traced(self.tracer.clone())
+    }
+
+    /// A loop for thread `name`, with its own multiplexer and wake pipe (whose write
+    /// end goes to `wakers`).
+    fn make(
+        &self,
+        name: &str,
+        listener: Option<Listener>,
+        wakers: &mut Vec<OwnedFd>,
+    ) -> Result<EventLoop> {
+        let sys = self.sys(name);
+        let backend = self.cfg.backend;
+        let mux = backend
+            .create(sys.clone())
+            .with_context(|| format!("creating the {} backend", backend.name()))?;
+        let (wake_rx, wake_tx) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+                .context("creating a wake pipe")?;
+        wakers.push(wake_tx);
+        EventLoop::new(
+            sys,
+            mux,
+            listener,
+            wake_rx,
+            Arc::clone(&self.stop),
+            self.cfg.loop_options,
+        )
+    }
 }
 
 /// Prints statistics in the configured format; shared by SIGUSR1 snapshots and

@@ -53,6 +53,7 @@ named_enum! {
         Handed => "fds_handed",
         Scanned => "fds_scanned",
         Accepted => "accepted",
+        Dispatched => "dispatched",
         Closed => "closed",
         RefusedFdLimit => "refused_backend_limit",
         RefusedMaxConns => "refused_max_conns",
