@@ -9,7 +9,7 @@ pub use figures::{FIGURES, Spread, Summary, summarise};
 
 use crate::backend::Backend;
 use crate::load::{self, LoadConfig, LoadReport, WindowHooks};
-use crate::metrics::{Counts, PerfCounters, PerfSample, ProcSample, ServerStats};
+use crate::metrics::{Counts, PerfCounters, PerfSample, ProcSample, ServerStats, ThreadStats};
 use crate::server::Model;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -82,6 +82,8 @@ pub struct BenchPlan {
 pub struct ServerWindow {
     /// Our own counts (the counting layer), all threads; None for an external server.
     pub own: Option<Counts>,
+    /// The same per thread, with each thread's context switches.
+    pub threads: Vec<ThreadStats>,
     /// /proc for the same window.
     pub proc: ProcSample,
     /// perf_event_open counts, with `--kernel-counts`.
@@ -195,8 +197,18 @@ fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult>
         server: ServerWindow {
             own: end
                 .own
-                .zip(start.own)
+                .as_ref()
+                .zip(start.own.as_ref())
                 .map(|(e, s)| e.totals.since(&s.totals)),
+            threads: match (&end.own, &start.own) {
+                (Some(e), Some(s)) => e
+                    .threads
+                    .iter()
+                    .zip(&s.threads)
+                    .map(|(e, s)| e.since(s))
+                    .collect(),
+                _ => Vec::new(),
+            },
             proc: end.proc.since(&start.proc),
             perf: match (end.perf, start.perf) {
                 (Some(e), Some(s)) => Some(e.since(&s)),

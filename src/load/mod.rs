@@ -10,7 +10,7 @@ pub use histogram_files::{merge_logs, write_hgrm, write_interval_log};
 
 use crate::metrics::ProcessUsage;
 use crate::protocol::Protocol;
-use crate::sys::Registry;
+use crate::sys::{Registry, Sys};
 use anyhow::{Context, Result, bail};
 use client::{Pace, ThreadPlan, Timing, new_histogram};
 use hdrhistogram::Histogram;
@@ -199,13 +199,14 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
             .collect();
         // The coordinator: mark the window's edges while the threads work.
         sleep_until(measure_from);
-        let before = ProcessUsage::now();
+        let coordinator = Sys::new(registry.register("coordinator"));
+        let before = ProcessUsage::now(&coordinator);
         hooks.window_start()?;
         let mut after = None;
         if let Some(end) = timing.end {
             sleep_until(end);
             hooks.window_end()?;
-            after = Some(ProcessUsage::now());
+            after = Some(ProcessUsage::now(&coordinator));
         }
         let results = handles
             .into_iter()
@@ -213,7 +214,7 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
             .collect::<Result<Vec<_>>>()?;
         if after.is_none() {
             hooks.window_end()?;
-            after = Some(ProcessUsage::now());
+            after = Some(ProcessUsage::now(&coordinator));
         }
         Ok((results, (before, after.expect("set above"))))
     })?;

@@ -11,7 +11,7 @@ pub use process::ProcessUsage;
 
 use crate::protocol::Protocol;
 use crate::server::ServeConfig;
-use crate::sys::{Call, Registry, Stat, ThreadCounts};
+use crate::sys::{Call, Registry, Stat, Sys, ThreadCounts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -79,6 +79,24 @@ pub struct ThreadStats {
     pub thread: String,
     #[serde(flatten)]
     pub counts: Counts,
+    /// The kernel's count for this thread (/proc/self/task/TID/status).
+    pub voluntary_cs: u64,
+    pub involuntary_cs: u64,
+    /// Connections this thread took on over its whole life.
+    pub connections: u64,
+}
+
+impl ThreadStats {
+    /// The change from `earlier` (the same thread) to `self`.
+    pub fn since(&self, earlier: &ThreadStats) -> ThreadStats {
+        ThreadStats {
+            thread: self.thread.clone(),
+            counts: self.counts.since(&earlier.counts),
+            voluntary_cs: self.voluntary_cs - earlier.voluntary_cs,
+            involuntary_cs: self.involuntary_cs - earlier.involuntary_cs,
+            connections: self.connections,
+        }
+    }
 }
 
 /// Everything `serve` reports, as printed by `--json` (one object per line).
@@ -101,14 +119,16 @@ pub struct ServerStats {
 }
 
 impl ServerStats {
+    /// Collects everything; `sys` makes (and counts) the calls this takes.
     pub fn collect(
         cfg: &ServeConfig,
         registry: &Registry,
         started: Instant,
         is_final: bool,
+        sys: &Sys,
     ) -> ServerStats {
         let threads = registry.snapshot();
-        let process = ProcessUsage::now();
+        let process = ProcessUsage::now(sys);
         let opts = &cfg.loop_options;
         ServerStats {
             is_final,
@@ -123,12 +143,38 @@ impl ServerStats {
             totals: Counts::from_threads(&threads),
             threads: threads
                 .iter()
-                .map(|t| ThreadStats {
-                    thread: t.thread.clone(),
-                    counts: Counts::from_threads([t]),
+                .map(|t| {
+                    let (voluntary_cs, involuntary_cs) = thread_switches(sys, t.tid);
+                    ThreadStats {
+                        thread: t.thread.clone(),
+                        counts: Counts::from_threads([t]),
+                        voluntary_cs,
+                        involuntary_cs,
+                        connections: t.stat(Stat::Accepted),
+                    }
                 })
                 .collect(),
             process,
         }
     }
+}
+
+/// Context switches of one of our threads, from /proc (zeros for one that never ran).
+fn thread_switches(sys: &Sys, tid: i32) -> (u64, u64) {
+    if tid == 0 {
+        return (0, 0);
+    }
+    let status = sys
+        .read_file(&format!("/proc/self/task/{tid}/status"))
+        .unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("voluntary_ctxt_switches:"),
+        field("nonvoluntary_ctxt_switches:"),
+    )
 }

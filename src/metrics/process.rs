@@ -2,6 +2,7 @@
 //! context switches (the scheduler changing threads, not user/kernel mode switches)
 //! and memory.
 
+use crate::sys::Sys;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -17,10 +18,10 @@ pub struct ProcessUsage {
 }
 
 impl ProcessUsage {
-    /// getrusage(RUSAGE_SELF) plus the current resident set from /proc/self/status.
-    pub fn now() -> ProcessUsage {
-        use nix::sys::resource::{UsageWho, getrusage};
-        let Ok(ru) = getrusage(UsageWho::RUSAGE_SELF) else {
+    /// getrusage(RUSAGE_SELF) plus the current resident set from /proc/self/status,
+    /// through `sys` so that these calls are counted too.
+    pub fn now(sys: &Sys) -> ProcessUsage {
+        let Ok(ru) = sys.getrusage() else {
             return ProcessUsage::default();
         };
         let secs = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
@@ -30,13 +31,13 @@ impl ProcessUsage {
             voluntary_cs: ru.voluntary_context_switches() as u64,
             involuntary_cs: ru.involuntary_context_switches() as u64,
             max_rss_kib: ru.max_rss() as u64,
-            rss_kib: current_rss_kib().unwrap_or(0),
+            rss_kib: current_rss_kib(sys).unwrap_or(0),
         }
     }
 }
 
-fn current_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+fn current_rss_kib(sys: &Sys) -> Option<u64> {
+    let status = sys.read_file("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }

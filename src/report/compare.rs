@@ -2,6 +2,7 @@
 
 use super::grid::grid;
 use crate::bench::BenchReport;
+use crate::sys::Stat;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
@@ -43,6 +44,7 @@ pub fn render(report: &BenchReport) -> String {
     out += "Median over runs, (min–max) below it. Per-request figures divide by the requests \
             the client completed in the window. A user/kernel mode switch (two per system call) \
             is not a context switch (the scheduler changing threads).\n";
+    out += &threads_section(report);
     let saturated: Vec<&str> = report
         .summaries
         .iter()
@@ -80,6 +82,41 @@ pub fn render(report: &BenchReport) -> String {
     if report.plan.kernel_counts {
         out += "note: kernel counts use the raw_syscalls:sys_enter tracepoint, which itself costs \
                 the server CPU (15-20% at high rates here).\n";
+    }
+    out
+}
+
+/// For models with several threads: how the work was spread, from the first run.
+fn threads_section(report: &BenchReport) -> String {
+    let mut out = String::new();
+    for subject in &report.runs {
+        let Some(run) = subject.runs.first() else {
+            continue;
+        };
+        let busy: Vec<_> = run
+            .server
+            .threads
+            .iter()
+            .filter(|t| {
+                t.counts.syscalls_total > 0 && t.thread != "control" && t.thread != "report"
+            })
+            .collect();
+        if busy.len() < 2 {
+            continue;
+        }
+        out += &format!("per thread, {} (run 1):\n", subject.subject);
+        let requests = run.load.requests.max(1) as f64;
+        for t in busy {
+            out += &format!(
+                "  {:<10} {:>6} connections, {:>6.3} system calls/request, {:>9} wakeups, {} voluntary + {} involuntary context switches\n",
+                t.thread,
+                t.connections,
+                t.counts.syscalls_total as f64 / requests,
+                t.counts.counter(Stat::Wakeups),
+                t.voluntary_cs,
+                t.involuntary_cs
+            );
+        }
     }
     out
 }

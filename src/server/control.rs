@@ -59,6 +59,7 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("control".into())
         .spawn(move || {
+            sys.counters().mark_thread();
             let set = control_signals();
             // Anything but SIGUSR1 (SIGINT, SIGTERM, or the deadline) means stop.
             while let Some(Signal::SIGUSR1) = wait_signal(&set, deadline) {

@@ -102,6 +102,7 @@ impl EventLoop {
 
     /// Runs until the stop flag is set (and the wake pipe says so).
     pub fn run(&mut self) -> Result<()> {
+        self.sys.counters().mark_thread();
         while !self.stop.load(Ordering::Acquire) {
             let cost = self
                 .mux

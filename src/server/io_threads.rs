@@ -183,6 +183,7 @@ impl Drop for IoPool {
 }
 
 fn io_thread(slot: &Slot, sys: &Sys, opts: &LoopOptions) {
+    sys.counters().mark_thread();
     let mut space = Workspace::new(opts);
     loop {
         let phase = match wait_for_work(slot) {

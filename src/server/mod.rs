@@ -280,7 +280,7 @@ struct Reporter {
 
 impl Reporter {
     fn print(&self, sys: &Sys, is_final: bool) {
-        let stats = ServerStats::collect(&self.cfg, &self.registry, self.started, is_final);
+        let stats = ServerStats::collect(&self.cfg, &self.registry, self.started, is_final, sys);
         let text = if self.cfg.json {
             let mut line = serde_json::to_string(&stats).expect("statistics serialise");
             line.push('\n');

@@ -41,6 +41,7 @@ named_enum! {
         PollingCtl => "polling::add/modify/delete",
         Open => "open",
         Ioctl => "ioctl",
+        Getrusage => "getrusage",
     }
 }
 
@@ -71,6 +72,8 @@ named_enum! {
 /// The counters of one thread.
 pub struct Counters {
     thread: String,
+    /// The kernel's id of the thread, once it runs (0 before).
+    tid: AtomicU64,
     calls: [AtomicU64; Call::COUNT],
     stats: [AtomicU64; Stat::COUNT],
 }
@@ -86,9 +89,17 @@ impl Counters {
         bump(&self.stats[stat as usize], n);
     }
 
+    /// Records the calling thread as the one these counters are for, so that the
+    /// kernel's per-thread figures (/proc/self/task/TID) can be shown beside ours.
+    pub fn mark_thread(&self) {
+        self.tid
+            .store(nix::unistd::gettid().as_raw() as u64, Relaxed);
+    }
+
     pub fn snapshot(&self) -> ThreadCounts {
         ThreadCounts {
             thread: self.thread.clone(),
+            tid: self.tid.load(Relaxed) as i32,
             calls: self.calls.iter().map(|c| c.load(Relaxed)).collect(),
             stats: self.stats.iter().map(|c| c.load(Relaxed)).collect(),
         }
@@ -106,6 +117,8 @@ fn bump(cell: &AtomicU64, n: u64) {
 #[derive(Clone, Debug, Default)]
 pub struct ThreadCounts {
     pub thread: String,
+    /// 0 when the thread never ran.
+    pub tid: i32,
     pub calls: Vec<u64>,
     pub stats: Vec<u64>,
 }
@@ -139,6 +152,7 @@ impl Registry {
     pub fn register(&self, thread: &str) -> Arc<Counters> {
         let counters = Arc::new(Counters {
             thread: thread.to_string(),
+            tid: AtomicU64::new(0),
             calls: std::array::from_fn(|_| AtomicU64::new(0)),
             stats: std::array::from_fn(|_| AtomicU64::new(0)),
         });

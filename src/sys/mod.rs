@@ -13,7 +13,7 @@ pub use trace::{Tracer, outcome, shown};
 
 use nix::sys::socket::{setsockopt, sockopt};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 /// One thread's door to the kernel: counts, then calls.
@@ -142,6 +142,30 @@ impl Sys {
         let raw = fd.as_raw_fd();
         drop(fd);
         self.trace(|| format!("close(fd {raw}) = 0"));
+    }
+
+    /// A whole (small) file, every call counted: the statistics a server reports
+    /// read /proc, and those reads must be in our count as they are in the kernel's.
+    pub fn read_file(&self, path: &str) -> io::Result<String> {
+        let file: OwnedFd = self.counted(Call::Open, || Ok(std::fs::File::open(path)?.into()))?;
+        let mut text = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let result = loop {
+            match self.read(file.as_fd(), &mut chunk) {
+                Ok(0) => break Ok(()),
+                Ok(n) => text.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            }
+        };
+        self.close(file);
+        result.map(|()| String::from_utf8_lossy(&text).into_owned())
+    }
+
+    /// getrusage(RUSAGE_SELF), counted.
+    pub fn getrusage(&self) -> io::Result<nix::sys::resource::Usage> {
+        use nix::sys::resource::{UsageWho, getrusage};
+        self.counted(Call::Getrusage, || Ok(getrusage(UsageWho::RUSAGE_SELF)?))
     }
 
     /// Opens /dev/null: the reserve descriptor that lets a server out of EMFILE.

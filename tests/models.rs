@@ -1,0 +1,132 @@
+//! The threading models on every backend, and what makes each one itself: dispatch
+//! spreads connections round-robin, io-threads uses its threads only when there is
+//! enough work.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::process::Command;
+
+const MODELS: [&str; 4] = ["reactor", "dispatch", "io-threads", "reuseport"];
+
+fn load(server: &Server, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
+        .args([
+            "load",
+            "--target",
+            &server.addr.to_string(),
+            "--warmup",
+            "0s",
+            "--json",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn thread<'a>(stats: &'a Value, name: &str) -> &'a Value {
+    stats["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["thread"] == name)
+        .unwrap_or_else(|| panic!("no thread {name} in {stats}"))
+}
+
+#[test]
+fn every_model_on_every_backend_echoes_exactly() {
+    for model in MODELS {
+        for backend in BACKENDS {
+            let server = Server::start(&["--backend", backend, "--model", model, "--threads", "2"]);
+            let r = load(
+                &server,
+                &[
+                    "--connections",
+                    "24",
+                    "--pipeline",
+                    "2",
+                    "--payload",
+                    "200",
+                    "--requests",
+                    "3000",
+                ],
+            );
+            let ctx = format!("{model}/{backend}");
+            assert_eq!(r["requests_total"], 3000, "{ctx}: {r}");
+            let (stats, _) = server.stop();
+            assert_eq!(stats["model"], model, "{ctx}");
+            assert_eq!(counter(&stats, "bytes_out"), 3000 * 200, "{ctx}");
+            assert_eq!(counter(&stats, "accepted"), 24, "{ctx}");
+        }
+    }
+}
+
+#[test]
+fn dispatch_hands_connections_round_robin() {
+    let mut server = Server::start(&["--model", "dispatch", "--threads", "3"]);
+    let mut clients: Vec<_> = (0..9).map(|_| server.connect()).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        // One round trip each: the worker owns it by then.
+        assert_eq!(round_trip(c, &pattern(i as u64, 10)), pattern(i as u64, 10));
+    }
+    let stats = server.snapshot();
+    assert_eq!(
+        thread(&stats, "main")["counters"]["dispatched"],
+        9,
+        "{stats}"
+    );
+    assert_eq!(thread(&stats, "main")["counters"]["accepted"], 0, "{stats}");
+    for w in ["worker-0", "worker-1", "worker-2"] {
+        assert_eq!(thread(&stats, w)["counters"]["accepted"], 3, "{w}: {stats}");
+        // Woken through its pipe: it read the notification bytes.
+        assert!(thread(&stats, w)["syscalls"]["read"].as_u64().unwrap() > 0);
+    }
+    assert_eq!(
+        thread(&stats, "main")["syscalls"]["write"],
+        9,
+        "one byte per hand-off: {stats}"
+    );
+    drop(clients);
+    server.stop();
+}
+
+#[test]
+fn io_threads_are_used_only_above_the_threshold() {
+    // One client, one request at a time: never twice as many ready clients as
+    // threads, so the main thread does everything.
+    let server = Server::start(&["--model", "io-threads", "--threads", "2"]);
+    load(&server, &["--connections", "1", "--requests", "300"]);
+    let (stats, _) = server.stop();
+    let io = thread(&stats, "io-1");
+    assert_eq!(io["syscalls_total"], 0, "{stats}");
+    assert_eq!(counter(&stats, "bytes_out"), 300 * 64);
+
+    // Many clients: the I/O thread reads and writes its share.
+    let server = Server::start(&["--model", "io-threads", "--threads", "2"]);
+    load(
+        &server,
+        &[
+            "--connections",
+            "48",
+            "--pipeline",
+            "2",
+            "--requests",
+            "20000",
+        ],
+    );
+    let (stats, _) = server.stop();
+    let io = thread(&stats, "io-1");
+    assert!(io["syscalls"]["read"].as_u64().unwrap_or(0) > 0, "{stats}");
+    assert!(io["syscalls"]["write"].as_u64().unwrap_or(0) > 0, "{stats}");
+    assert_eq!(
+        io["counters"]["accepted"], 0,
+        "the main thread owns every client"
+    );
+}
