@@ -426,6 +426,10 @@ pub struct ServeArgs {
     /// Longest line or TLV value accepted; longer closes that connection
     #[arg(long, default_value = "1M", value_parser = parse_size)]
     pub max_frame: usize,
+    /// Close a connection that completes no message for this long (silent clients,
+    /// slowloris tricklers); default: never
+    #[arg(long, value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
     /// Pin the server to this CPU
     #[arg(long)]
     pub cpu: Option<usize>,
@@ -480,6 +484,7 @@ impl ServeArgs {
                 send_buffer: self.sndbuf,
                 protocol: self.protocol,
                 max_frame: self.max_frame.max(1),
+                idle_timeout: self.idle_timeout.filter(|t| !t.is_zero()),
             },
             cpu: self.cpu,
             duration: self.duration,

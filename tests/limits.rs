@@ -98,8 +98,12 @@ fn select_refuses_descriptors_past_fd_setsize_and_keeps_serving() {
 /// and service resumes as soon as descriptors are freed.
 #[test]
 fn out_of_descriptors_no_busy_loop_and_recovery() {
-    for backend in BACKENDS {
-        let mut server = Server::start_with(&["--backend", backend], |cmd| {
+    for (backend, model) in BACKENDS
+        .iter()
+        .flat_map(|b| ["reactor", "dispatch", "io-threads", "reuseport"].map(|m| (*b, m)))
+    {
+        let args = ["--backend", backend, "--model", model, "--threads", "2"];
+        let mut server = Server::start_with(&args, |cmd| {
             // SAFETY: setrlimit in the forked child before exec, async-signal-safe.
             unsafe {
                 cmd.pre_exec(|| {
@@ -118,12 +122,17 @@ fn out_of_descriptors_no_busy_loop_and_recovery() {
         let mut refused = 0;
         for i in 0..100 {
             let mut c = server.connect();
+            // Short: with reuseport a client can also wait in the backlog of a
+            // reactor that lost its reserve descriptor to the other one.
+            c.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
             if echoes(&mut c, &pattern(i, 64)) {
                 served.push(c);
             } else {
                 refused += 1;
             }
         }
+        let backend = format!("{backend}/{model}");
         assert!(served.len() > 30, "{backend}: only {} served", served.len());
         assert!(refused > 0, "{backend}: the limit was never reached");
 
@@ -157,10 +166,14 @@ fn out_of_descriptors_no_busy_loop_and_recovery() {
             );
         }
         let (stats, _) = server.stop();
-        assert_eq!(
-            counter(&stats, "refused_out_of_fds"),
-            refused,
-            "{backend}: {stats}"
-        );
+        let shed = counter(&stats, "refused_out_of_fds");
+        if model == "reuseport" {
+            assert!(
+                shed > 0 && shed <= refused,
+                "{backend}: {shed} of {refused}: {stats}"
+            );
+        } else {
+            assert_eq!(shed, refused, "{backend}: {stats}");
+        }
     }
 }

@@ -57,6 +57,7 @@ pub fn render(s: &ServerStats) -> String {
             Stat::Resets,
             Stat::IoErrors,
             Stat::ProtocolErrors,
+            Stat::IdleTimeouts,
             Stat::BytesIn,
             Stat::BytesOut,
             Stat::PartialWrites,

@@ -11,6 +11,7 @@ use crate::protocol::{self, Protocol};
 use crate::sys::{Stat, Sys};
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 /// What the event loop lends a connection while it handles one event.
 pub struct Io<'a> {
@@ -23,12 +24,16 @@ pub struct Io<'a> {
     pub max_frame: usize,
     /// Scratch space for the replies to one read's messages.
     pub replies: &'a mut Vec<u8>,
+    /// The time of this wakeup, when connections' progress is timed (--idle-timeout).
+    pub now: Option<Instant>,
 }
 
 /// A thread's buffers for connection I/O: the read buffer and the replies scratch.
 pub struct Workspace {
     buf: Box<[u8]>,
     replies: Vec<u8>,
+    /// Set once per wakeup by the loop when idle connections are timed.
+    pub now: Option<Instant>,
 }
 
 impl Workspace {
@@ -36,6 +41,7 @@ impl Workspace {
         Workspace {
             buf: vec![0; opts.buffer_size].into_boxed_slice(),
             replies: Vec::new(),
+            now: None,
         }
     }
 
@@ -49,6 +55,7 @@ impl Workspace {
             protocol: opts.protocol,
             max_frame: opts.max_frame,
             replies: &mut self.replies,
+            now: self.now,
         }
     }
 }
@@ -81,10 +88,14 @@ pub struct Connection {
     paused: bool,
     /// What the multiplexer currently watches this descriptor for.
     registered: Interest,
+    /// When a message was last answered (or the connection opened); kept only when
+    /// idle connections are timed.
+    last_progress: Option<Instant>,
 }
 
 impl Connection {
-    pub fn new(fd: OwnedFd, registered: Interest) -> Self {
+    /// A new connection; `now` starts its idle clock (None: not timed).
+    pub fn new(fd: OwnedFd, registered: Interest, now: Option<Instant>) -> Self {
         Connection {
             fd,
             out: Vec::new(),
@@ -94,6 +105,7 @@ impl Connection {
             hup_seen: false,
             paused: false,
             registered,
+            last_progress: now,
         }
     }
 
@@ -185,6 +197,9 @@ impl Connection {
         let (used, decoded) = answer(io.protocol, io.max_frame, &input, io.replies);
         self.input = input[used..].to_vec();
         self.out.extend_from_slice(io.replies);
+        if !io.replies.is_empty() {
+            self.progressed(io);
+        }
         decoded
     }
 
@@ -195,6 +210,18 @@ impl Connection {
 
     pub fn has_pending_output(&self) -> bool {
         self.pending() > 0
+    }
+
+    /// Whether no message has been answered for `timeout` (never, when untimed).
+    pub fn idle_for(&self, timeout: Duration, now: Instant) -> bool {
+        self.last_progress
+            .is_some_and(|t| now.saturating_duration_since(t) >= timeout)
+    }
+
+    fn progressed(&mut self, io: &Io<'_>) {
+        if io.now.is_some() {
+            self.last_progress = io.now;
+        }
     }
 
     /// Reads according to the read strategy.
@@ -236,6 +263,7 @@ impl Connection {
     /// the replies. Raw bytes go straight back, without a copy.
     fn process(&mut self, io: &mut Io<'_>, n: usize) -> io::Result<()> {
         if io.protocol == Protocol::Raw {
+            self.progressed(io);
             return self.echo(io.sys, &io.buf[..n]);
         }
         let mut input = std::mem::take(&mut self.input);
@@ -250,6 +278,7 @@ impl Connection {
         // Keep the start of an incomplete message for the next read.
         self.input = data[used..].to_vec();
         if !io.replies.is_empty() {
+            self.progressed(io);
             let replies = std::mem::take(io.replies);
             let sent = self.echo(io.sys, &replies);
             *io.replies = replies;

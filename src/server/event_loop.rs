@@ -16,6 +16,7 @@ use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 pub struct EventLoop {
     sys: Sys,
@@ -30,8 +31,9 @@ pub struct EventLoop {
     open: usize,
     /// A spare descriptor, given up to accept-and-close one client when out of them.
     reserve: Option<OwnedFd>,
-    /// Accepting stopped (out of descriptors and no reserve); resumes on a close.
-    accept_paused: bool,
+    /// Accepting stopped (out of descriptors and no reserve): retried when one of
+    /// our connections closes, or at this time (another thread may free one).
+    accept_retry: Option<Instant>,
     space: Workspace,
     events: Vec<Event>,
     /// dispatch, main thread: accepted connections go to the workers.
@@ -41,6 +43,8 @@ pub struct EventLoop {
     /// io-threads: the I/O threads, and this wakeup's ready connections.
     io_pool: Option<IoPool>,
     pending: Vec<Event>,
+    /// With --idle-timeout: when idle connections are next looked for.
+    next_sweep: Option<Instant>,
 }
 
 impl EventLoop {
@@ -73,12 +77,15 @@ impl EventLoop {
             conns: Vec::new(),
             open: 0,
             reserve,
-            accept_paused: false,
+            accept_retry: None,
             events: Vec::with_capacity(1024),
             dispatcher: None,
             inbox: None,
             io_pool: None,
             pending: Vec::new(),
+            next_sweep: opts
+                .idle_timeout
+                .map(|t| Instant::now() + sweep_interval(t)),
         })
     }
 
@@ -104,10 +111,18 @@ impl EventLoop {
     pub fn run(&mut self) -> Result<()> {
         self.sys.counters().mark_thread();
         while !self.stop.load(Ordering::Acquire) {
+            let next_timer = match (self.next_sweep, self.accept_retry) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = next_timer.map(|t| t.saturating_duration_since(Instant::now()));
             let cost = self
                 .mux
-                .wait(&mut self.events, None)
+                .wait(&mut self.events, timeout)
                 .with_context(|| format!("{} wait failed", self.mux.name()))?;
+            if self.next_sweep.is_some() {
+                self.space.now = Some(Instant::now());
+            }
             let c = self.sys.counters();
             c.add(Stat::Waits, 1);
             c.add(Stat::Wakeups, (cost.ready > 0) as u64);
@@ -121,8 +136,36 @@ impl EventLoop {
             if !self.pending.is_empty() {
                 self.serve_pending();
             }
+            if let (Some(at), Some(now)) = (self.next_sweep, self.space.now)
+                && now >= at
+            {
+                self.close_idle(now);
+            }
+            if self.accept_retry.is_some_and(|at| Instant::now() >= at) {
+                self.resume_accepting();
+            }
         }
         Ok(())
+    }
+
+    /// Closes every connection that has not completed a message for --idle-timeout:
+    /// silent clients and slowloris tricklers.
+    fn close_idle(&mut self, now: Instant) {
+        let Some(timeout) = self.opts.idle_timeout else {
+            return;
+        };
+        let idle: Vec<RawFd> = self
+            .conns
+            .iter()
+            .flatten()
+            .filter(|c| c.idle_for(timeout, now))
+            .map(|c| c.fd().as_raw_fd())
+            .collect();
+        for fd in idle {
+            self.sys.counters().add(Stat::IdleTimeouts, 1);
+            self.close(fd);
+        }
+        self.next_sweep = Some(now + sweep_interval(timeout));
     }
 
     fn dispatch(&mut self, ev: &Event) {
@@ -241,7 +284,7 @@ impl EventLoop {
         self.sys.close(conn.into_fd());
         self.open -= 1;
         self.sys.counters().add(Stat::Closed, 1);
-        if self.accept_paused {
+        if self.accept_retry.is_some() {
             self.resume_accepting();
         }
     }
@@ -321,7 +364,8 @@ impl EventLoop {
         if slot >= self.conns.len() {
             self.conns.resize_with(slot + 1, || None);
         }
-        self.conns[slot] = Some(Connection::new(fd, interest));
+        let clock = self.opts.idle_timeout.map(|_| Instant::now());
+        self.conns[slot] = Some(Connection::new(fd, interest, clock));
         self.open += 1;
         self.sys.counters().add(Stat::Accepted, 1);
     }
@@ -358,13 +402,14 @@ impl EventLoop {
         more
     }
 
-    /// Without a reserve descriptor, stop watching the listener until a connection
-    /// closes: better a queue in the kernel's backlog than a busy loop.
+    /// Without a reserve descriptor (another thread took the one we freed), stop
+    /// watching the listener until one of our connections closes or a retry 100 ms
+    /// later: better a queue in the kernel's backlog than a busy loop.
     fn pause_accepting(&mut self) {
         if let Some(l) = &self.listener
             && self.mux.modify(l.fd(), Interest::default()).is_ok()
         {
-            self.accept_paused = true;
+            self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
         }
     }
 
@@ -372,12 +417,26 @@ impl EventLoop {
         if self.reserve.is_none() {
             self.reserve = self.sys.open_dev_null().ok();
         }
+        if self.reserve.is_none() {
+            // Still out of descriptors: try again later.
+            self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+            return;
+        }
         if let Some(l) = &self.listener
             && self.mux.modify(l.fd(), Interest::READ).is_ok()
         {
-            self.accept_paused = false;
+            self.accept_retry = None;
         }
     }
+}
+
+/// How soon a loop out of descriptors tries to accept again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// How often idle connections are looked for: a quarter of the timeout, so that
+/// none lives more than 25% past it.
+fn sweep_interval(timeout: Duration) -> Duration {
+    (timeout / 4).max(Duration::from_millis(10))
 }
 
 fn is_out_of_fds(e: &io::Error) -> bool {

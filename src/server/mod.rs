@@ -98,6 +98,8 @@ pub struct LoopOptions {
     pub protocol: Protocol,
     /// Longest line or TLV value accepted; longer is a protocol error.
     pub max_frame: usize,
+    /// Close connections that complete no message for this long.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// A validated `serve` configuration.

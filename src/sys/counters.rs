@@ -62,6 +62,7 @@ named_enum! {
         Resets => "resets",
         IoErrors => "io_errors",
         ProtocolErrors => "protocol_errors",
+        IdleTimeouts => "idle_timeouts",
         BytesIn => "bytes_in",
         BytesOut => "bytes_out",
         PartialWrites => "partial_writes",

@@ -1,0 +1,191 @@
+//! Hostile clients against every backend and model, while normal clients run
+//! verified load: each is survived, the normal clients keep getting exact echoes,
+//! memory stays bounded, nothing panics. Every loop here is bounded in time and count.
+
+mod common;
+
+use common::*;
+use nix::sys::socket::{setsockopt, sockopt};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const MODELS: [&str; 4] = ["reactor", "dispatch", "io-threads", "reuseport"];
+const REQUESTS: u64 = 5000;
+
+/// True once the server has closed (or reset) the connection; false after `limit`.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 65536];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+fn survive(backend: &str, model: &str) {
+    let ctx = format!("{backend}/{model}");
+    let mut server = Server::start(&[
+        "--backend",
+        backend,
+        "--model",
+        model,
+        "--threads",
+        "2",
+        "--idle-timeout",
+        "400ms",
+    ]);
+    let addr = server.addr;
+    let load = Command::new(env!("CARGO_BIN_EXE_iobench"))
+        .args([
+            "load",
+            "--target",
+            &addr.to_string(),
+            "--connections",
+            "6",
+            "--pipeline",
+            "2",
+        ])
+        .args([
+            "--requests",
+            &REQUESTS.to_string(),
+            "--warmup",
+            "0s",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // Silent clients (slowloris that sends nothing): closed by the idle timeout.
+    let mut silent: Vec<TcpStream> = (0..3).map(|_| server.connect()).collect();
+    // A client that sends and never reads: the server stops reading it at the bound.
+    let mut hog = server.connect();
+    hog.set_nonblocking(true).unwrap();
+    let chunk = pattern(9, 64 * 1024);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut stalls = 0;
+    while Instant::now() < deadline && stalls < 5 {
+        match hog.write(&chunk) {
+            Ok(_) => stalls = 0,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                stalls += 1;
+                thread::sleep(Duration::from_millis(20));
+            }
+            Err(_) => break,
+        }
+    }
+    // A reset in the middle of a large echo.
+    let mut rst = server.connect();
+    rst.write_all(&pattern(5, 256 * 1024)).unwrap();
+    let mut some = [0u8; 1024];
+    rst.read_exact(&mut some).unwrap();
+    setsockopt(
+        &rst,
+        sockopt::Linger,
+        &libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        },
+    )
+    .unwrap();
+    drop(rst);
+    // Half-close: everything sent comes back, then the end.
+    let mut half = server.connect();
+    let data = pattern(6, 100_000);
+    half.write_all(&data).unwrap();
+    assert!(finish(half) == data, "{ctx}: half-close");
+    // A connect-and-close storm.
+    for _ in 0..200 {
+        drop(TcpStream::connect(addr).unwrap());
+    }
+
+    for s in silent.iter_mut() {
+        assert!(
+            closed_within(s, Duration::from_secs(5)),
+            "{ctx}: a silent client was not timed out"
+        );
+    }
+    assert!(
+        closed_within(&mut hog, Duration::from_secs(5)),
+        "{ctx}: the hog was not timed out"
+    );
+
+    let out = load.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{ctx}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["requests_total"], REQUESTS, "{ctx}: {r}");
+
+    let snapshot = server.snapshot();
+    assert!(
+        counter(&snapshot, "read_pauses") >= 1,
+        "{ctx}: the hog was never paused: {snapshot}"
+    );
+    let (stats, err) = server.stop();
+    assert!(counter(&stats, "idle_timeouts") >= 4, "{ctx}: {stats}");
+    assert!(
+        counter(&stats, "resets") + counter(&stats, "io_errors") >= 1,
+        "{ctx}: {stats}"
+    );
+    let rss = stats["process"]["max_rss_kib"].as_u64().unwrap();
+    assert!(rss < 64 * 1024, "{ctx}: {rss} KiB resident");
+    assert!(!err.contains("panicked"), "{ctx}: {err}");
+}
+
+macro_rules! per_backend {
+    ($($name:ident => $backend:literal,)*) => {$(
+        #[test]
+        fn $name() {
+            for model in MODELS {
+                survive($backend, model);
+            }
+        }
+    )*};
+}
+
+per_backend! {
+    select => "select",
+    poll => "poll",
+    epoll_lt => "epoll-lt",
+    epoll_et => "epoll-et",
+    polling => "polling",
+}
+
+/// A line client that trickles a byte at a time and never finishes a line is a
+/// slowloris: the idle timeout counts completed messages, not bytes.
+#[test]
+fn a_trickling_line_client_is_timed_out() {
+    let server = Server::start(&["--protocol", "line", "--idle-timeout", "300ms"]);
+    let mut slow = server.connect();
+    let mut good = server.connect();
+    let start = Instant::now();
+    let mut closed = false;
+    while start.elapsed() < Duration::from_secs(5) {
+        if slow.write_all(b"x").is_err() {
+            closed = true;
+            break;
+        }
+        assert_eq!(round_trip(&mut good, b"ok\n"), b"ok\n");
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        closed || closed_within(&mut slow, Duration::from_secs(1)),
+        "the trickler lived on"
+    );
+    assert!(start.elapsed() < Duration::from_secs(4));
+    let (stats, _) = server.stop();
+    assert_eq!(counter(&stats, "idle_timeouts"), 1, "{stats}");
+}
