@@ -34,6 +34,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// The article's demos, live (no name: the list)
     Demo(DemoArgs),
+    /// Millions of verified requests across every backend and model
+    Soak(SoakArgs),
     /// Work with saved results
     Report {
         #[command(subcommand)]
@@ -53,6 +55,24 @@ pub enum ReportCommand {
         #[arg(long)]
         hgrm: Option<std::path::PathBuf>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct SoakArgs {
+    /// Requests in all, split evenly over every backend and model
+    #[arg(long, default_value_t = 10_000_000)]
+    pub requests: u64,
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    #[arg(long, default_value_t = 4)]
+    pub pipeline: usize,
+    #[arg(long, default_value = "64", value_parser = parse_size)]
+    pub payload: usize,
+    #[arg(long, value_enum, default_value = "raw")]
+    pub protocol: Protocol,
+    /// Write README.md and data.json here (e.g. results/soak)
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -550,6 +570,7 @@ mod tests {
             "iobench report merge a.hlog b.hlog",
             "iobench demo et-lt --plain --mode et --input A --input BC --buffer-size 4",
             "iobench demo",
+            "iobench soak --requests 1000 --out /tmp/x",
             "iobench compare --backends select,epoll-et --runs 1 --client-cpu 1 --kernel-counts",
             "iobench run --backend poll --duration 1s --export-json x.json",
             "iobench compare --external ys=./echo_epoll_{port} --external b=x_{port}",

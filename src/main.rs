@@ -11,9 +11,9 @@ mod report;
 mod server;
 mod sys;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
-use cli::{BenchArgs, Cli, Command, DemoArgs, LoadArgs, ReportCommand};
+use cli::{BenchArgs, Cli, Command, DemoArgs, LoadArgs, ReportCommand, SoakArgs};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             .plan(&args.backends, &args.models, args.server_threads)
             .and_then(|plan| bench(plan, args.baseline.clone(), &args.bench)),
         Command::Demo(args) => demo(&args),
+        Command::Soak(args) => soak(&args),
         Command::Report {
             command: ReportCommand::Merge { logs, hgrm },
         } => merge(&logs, hgrm.as_deref()),
@@ -152,4 +153,44 @@ fn demo(args: &DemoArgs) -> Result<()> {
     };
     let ctx = demo::DemoContext::new(args.trace, Box::new(std::io::stdout()));
     demo::run(name, &ctx, &args.et_lt())
+}
+
+fn soak(args: &SoakArgs) -> Result<()> {
+    let template = load::LoadConfig {
+        target: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        connections: args.connections,
+        idle_connections: 0,
+        payload: args.payload,
+        pipeline: args.pipeline.max(1),
+        duration: None,
+        requests: Some(args.requests),
+        warmup: Duration::ZERO,
+        threads: 1,
+        cpus: Vec::new(),
+        rate: None,
+        protocol: args.protocol,
+    };
+    let progress = report::progress::Progress::new(20);
+    let rows = bench::soak(args.requests, &template, &mut |done, what| {
+        progress.show(done, what)
+    })?;
+    progress.finish();
+    let report = report::soak::SoakReport {
+        machine: metrics::Machine::describe(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        rows,
+    };
+    print!("{}", report::soak::table(&report));
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::write(dir.join("README.md"), report::soak::readme(&report))?;
+        std::fs::write(
+            dir.join("data.json"),
+            serde_json::to_string_pretty(&report)? + "\n",
+        )?;
+    }
+    if report.errors() > 0 {
+        bail!("the soak found {} errors", report.errors());
+    }
+    Ok(())
 }

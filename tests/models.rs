@@ -130,3 +130,31 @@ fn io_threads_are_used_only_above_the_threshold() {
         "the main thread owns every client"
     );
 }
+
+#[test]
+fn a_short_soak_covers_every_backend_and_model() {
+    let dir = std::env::temp_dir().join(format!("iobench-soak-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
+        .args(["soak", "--requests", "4000", "--connections", "8", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("data.json")).unwrap()).unwrap();
+    let rows = data["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), BACKENDS.len() * MODELS.len());
+    let total: u64 = rows.iter().map(|r| r["requests"].as_u64().unwrap()).sum();
+    assert!(total >= 4000);
+    for r in rows {
+        assert_eq!(r["unaccounted_bytes"], 0, "{r}");
+        assert_eq!(r["mismatched_bytes"], 0, "{r}");
+    }
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    assert!(readme.contains("0 errors"), "{readme}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -4,8 +4,10 @@
 
 mod figures;
 mod server_process;
+mod soak;
 
 pub use figures::{FIGURES, Spread, Summary, summarise};
+pub use soak::{SoakRow, run as soak};
 
 use crate::backend::Backend;
 use crate::load::{self, LoadConfig, LoadReport, WindowHooks};

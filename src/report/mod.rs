@@ -6,3 +6,4 @@ mod grid;
 pub mod load;
 pub mod progress;
 pub mod serve;
+pub mod soak;

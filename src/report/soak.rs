@@ -1,0 +1,76 @@
+//! The soak's table, and its record under results/.
+
+use crate::bench::SoakRow;
+use crate::metrics::Machine;
+use comfy_table::presets::ASCII_MARKDOWN;
+use comfy_table::{CellAlignment, Table};
+use serde::Serialize;
+
+#[derive(Serialize)]
+pub struct SoakReport {
+    pub machine: Machine,
+    pub command: String,
+    pub rows: Vec<SoakRow>,
+}
+
+impl SoakReport {
+    pub fn requests(&self) -> u64 {
+        self.rows.iter().map(|r| r.requests).sum()
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.rows.iter().map(SoakRow::errors).sum()
+    }
+}
+
+/// A Markdown table (it reads well in a terminal too).
+pub fn table(report: &SoakReport) -> String {
+    let mut t = Table::new();
+    t.load_style(ASCII_MARKDOWN).set_header(vec![
+        "backend",
+        "model",
+        "requests",
+        "errors",
+        "seconds",
+        "server RSS start (KiB)",
+        "server RSS end (KiB)",
+    ]);
+    for r in &report.rows {
+        t.add_row(vec![
+            r.backend.clone(),
+            r.model.clone(),
+            r.requests.to_string(),
+            r.errors().to_string(),
+            format!("{:.1}", r.seconds),
+            r.server_rss_start_kib.to_string(),
+            r.server_rss_end_kib.to_string(),
+        ]);
+    }
+    for col in 2..7 {
+        if let Some(c) = t.column_mut(col) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let seconds: f64 = report.rows.iter().map(|r| r.seconds).sum();
+    format!(
+        "{t}\n\n{} verified requests in {seconds:.0} s, {} errors (mismatched, lost or unaccounted bytes, unexpected closes).\n",
+        report.requests(),
+        report.errors()
+    )
+}
+
+/// The README of results/soak: what was run, where, and what came out.
+pub fn readme(report: &SoakReport) -> String {
+    format!(
+        "# Soak: verified requests across every backend and model\n\n\
+         Every backend with every threading model served its share of the requests from \
+         64 pipelined connections of `iobench load`, which compared every echoed byte with \
+         what it sent; the server's own count of bytes written must equal the client's \
+         verified bytes. RSS is the server's resident memory right after it started and \
+         right before it stopped.\n\n\
+         Command: `{}`\n\nMachine: {}\n\n{}",
+        report.command,
+        report.machine.one_line(),
+        table(report)
+    )
+}

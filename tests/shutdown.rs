@@ -1,0 +1,127 @@
+//! Shutdown: SIGINT/SIGTERM make `serve` report and close its clients; a `compare`
+//! interrupted with Ctrl-C (SIGINT to its process group) leaves no process and no
+//! listening port behind.
+
+mod common;
+
+use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::io::Read;
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+#[test]
+fn sigint_makes_serve_report_and_close_its_clients() {
+    let server = Server::start(&["--backend", "poll"]);
+    let mut client = server.connect();
+    assert_eq!(round_trip(&mut client, b"hi"), b"hi");
+    kill(server.pid(), Signal::SIGINT).unwrap();
+    let mut rest = Vec::new();
+    client
+        .read_to_end(&mut rest)
+        .expect("the server closes the client");
+    assert!(rest.is_empty());
+    // stop() sends SIGTERM to a process already stopping: it still reports once.
+    let (stats, _) = server.stop();
+    assert_eq!(counter(&stats, "accepted"), 1);
+}
+
+/// The listening TCP ports of process `pid` (its socket inodes, looked up in
+/// /proc/net/tcp, state 0A = LISTEN).
+fn listening_ports(pid: i32) -> Vec<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().to_string();
+                    Some(
+                        l.strip_prefix("socket:[")?
+                            .trim_end_matches(']')
+                            .to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+            let inode = f.get(9)?;
+            (f.get(3)? == &"0A" && inodes.iter().any(|i| i == inode)).then_some(port)
+        })
+        .collect()
+}
+
+/// Gone: no such process, or a zombie nobody has reaped yet.
+fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn ctrl_c_on_compare_leaves_no_process_and_no_port() {
+    let mut compare = Command::new(env!("CARGO_BIN_EXE_iobench"))
+        .args([
+            "compare",
+            "--backends",
+            "epoll-et,poll",
+            "--runs",
+            "3",
+            "--duration",
+            "5s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = compare.id() as i32;
+    let children = format!("/proc/{pgid}/task/{pgid}/children");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (server, ports) = loop {
+        let text = std::fs::read_to_string(&children).unwrap_or_default();
+        if let Some(pid) = text.split_whitespace().next() {
+            let pid: i32 = pid.parse().unwrap();
+            let ports = listening_ports(pid);
+            if !ports.is_empty() {
+                break (pid, ports);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no listening server child appeared"
+        );
+        thread::sleep(Duration::from_millis(20));
+    };
+    thread::sleep(Duration::from_millis(700)); // mid-run
+    kill(Pid::from_raw(-pgid), Signal::SIGINT).unwrap();
+    let status = compare.wait().unwrap();
+    assert!(!status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gone(server) {
+        assert!(
+            Instant::now() < deadline,
+            "server {server} still runs after Ctrl-C"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    for port in ports {
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} still accepts"
+        );
+    }
+}
