@@ -88,8 +88,9 @@ pub struct Connection {
     paused: bool,
     /// What the multiplexer currently watches this descriptor for.
     registered: Interest,
-    /// When a message was last answered (or the connection opened); kept only when
-    /// idle connections are timed.
+    /// When a message was last answered or output last went out (or the connection
+    /// opened); kept only when idle connections are timed. Bytes that complete nothing
+    /// (a slowloris trickle) do not count.
     last_progress: Option<Instant>,
 }
 
@@ -176,7 +177,8 @@ impl Connection {
     pub fn io_step(&mut self, ev: &Event, io: &mut Io<'_>, step: Step) -> io::Result<()> {
         self.hup_seen |= ev.hangup;
         if ev.writable && self.pending() > 0 {
-            self.flush(io.sys)?;
+            // A slow reader that reads is not idle.
+            self.write_pending(io)?;
         }
         if self.paused && self.pending() < io.max_pending {
             // Output drained: resume. Under ET no new edge may come for input that
@@ -204,15 +206,20 @@ impl Connection {
     }
 
     /// Writes pending output (an I/O thread's share of the writes).
-    pub fn write_pending(&mut self, sys: &Sys) -> io::Result<()> {
-        self.flush(sys)
+    pub fn write_pending(&mut self, io: &Io<'_>) -> io::Result<()> {
+        let before = self.pending();
+        self.flush(io.sys)?;
+        if self.pending() < before {
+            self.progressed(io);
+        }
+        Ok(())
     }
 
     pub fn has_pending_output(&self) -> bool {
         self.pending() > 0
     }
 
-    /// Whether no message has been answered for `timeout` (never, when untimed).
+    /// Whether nothing has been answered or sent for `timeout` (never, when untimed).
     pub fn idle_for(&self, timeout: Duration, now: Instant) -> bool {
         self.last_progress
             .is_some_and(|t| now.saturating_duration_since(t) >= timeout)

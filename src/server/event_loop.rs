@@ -213,7 +213,7 @@ impl EventLoop {
             .iter()
             .filter_map(|ev| {
                 let conn = self.conns.get_mut(ev.fd as usize)?.take()?;
-                Some(Item::new(*ev, conn))
+                Some(Item::new(*ev, conn, self.space.now))
             })
             .collect();
         let mut io = self.space.io(&self.sys, &self.opts);

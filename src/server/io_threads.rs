@@ -19,6 +19,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 /// Checks of its state an idle I/O thread makes before it parks (Redis: a million).
 const SPINS: u32 = 1_000_000;
@@ -40,14 +41,17 @@ pub struct Item {
     ev: Event,
     conn: Connection,
     result: io::Result<()>,
+    /// The main loop's time of this wakeup, for the connection's idle clock.
+    now: Option<Instant>,
 }
 
 impl Item {
-    pub fn new(ev: Event, conn: Connection) -> Item {
+    pub fn new(ev: Event, conn: Connection, now: Option<Instant>) -> Item {
         Item {
             ev,
             conn,
             result: Ok(()),
+            now,
         }
     }
 
@@ -56,9 +60,10 @@ impl Item {
         if self.result.is_err() {
             return;
         }
+        io.now = self.now;
         self.result = match phase {
             Phase::Read => self.conn.io_step(&self.ev, io, Step::Keep),
-            Phase::Write => self.conn.write_pending(io.sys),
+            Phase::Write => self.conn.write_pending(io),
         };
     }
 
