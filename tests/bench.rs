@@ -246,7 +246,8 @@ fn an_external_server_is_measured_beside_ours() {
     assert_eq!(outsider["subject"], "outsider");
     assert!(figure(outsider, "requests_per_s") > 0.0);
     assert!(figure(outsider, "server_cpu_us_per_request") > 0.0);
-    assert!(figure(outsider, "kernel_reads_per_request") >= 1.0);
+    // About one read per request (the window edges are not exact: no snapshot here).
+    assert!(figure(outsider, "kernel_reads_per_request") > 0.9);
     assert!(
         outsider["figures"]["syscalls_per_request"].is_null(),
         "{outsider}"
