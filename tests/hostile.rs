@@ -12,7 +12,6 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const MODELS: [&str; 4] = ["reactor", "dispatch", "io-threads", "reuseport"];
 const REQUESTS: u64 = 5000;
 
 /// True once the server has closed (or reset) the connection; false after `limit`.

@@ -37,10 +37,17 @@ fn wait_for_counter(server: &mut Server, name: &str, at_least: u64) -> serde_jso
 }
 
 /// The server starts with descriptors 3..=1010 taken, so its connections soon reach
-/// 1024: select refuses those cleanly and keeps serving the others.
+/// 1024: select refuses those cleanly and keeps serving the others, in every model.
 #[test]
 fn select_refuses_descriptors_past_fd_setsize_and_keeps_serving() {
-    let mut server = Server::start_with(&["--backend", "select"], |cmd| {
+    for model in MODELS {
+        select_past_fd_setsize(model);
+    }
+}
+
+fn select_past_fd_setsize(model: &str) {
+    let args = ["--backend", "select", "--model", model, "--threads", "2"];
+    let mut server = Server::start_with(&args, |cmd| {
         // SAFETY: runs in the forked child before exec; setrlimit and dup are
         // async-signal-safe and touch only the child's own descriptor table.
         unsafe {
@@ -52,7 +59,11 @@ fn select_refuses_descriptors_past_fd_setsize_and_keeps_serving() {
                 if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                while libc::dup(0) < 1010 {}
+                // dup2 onto every number, not dup: descriptors the parent had open
+                // at fork (close-on-exec) would leave holes once exec closes them.
+                for fd in 3..=1010 {
+                    libc::dup2(0, fd);
+                }
                 Ok(())
             });
         }
@@ -69,9 +80,13 @@ fn select_refuses_descriptors_past_fd_setsize_and_keeps_serving() {
     }
     assert!(
         !served.is_empty(),
-        "no client below descriptor 1024 was served"
+        "{model}: no client below descriptor 1024 was served"
     );
-    assert!(refused > 0, "no client reached descriptor 1024");
+    assert!(
+        refused > 0,
+        "{model}: no client reached descriptor 1024 ({} served)",
+        served.len()
+    );
     // Those already served are still served.
     for (i, c) in served.iter_mut().enumerate() {
         assert!(echoes(c, &pattern(100 + i as u64, 1000)));
@@ -84,7 +99,11 @@ fn select_refuses_descriptors_past_fd_setsize_and_keeps_serving() {
     assert!(echoes(&mut late, b"a freed descriptor is reused"));
 
     let (stats, err) = server.stop();
-    assert_eq!(counter(&stats, "refused_backend_limit"), refused, "{stats}");
+    assert_eq!(
+        counter(&stats, "refused_backend_limit"),
+        refused,
+        "{model}: {stats}"
+    );
     assert!(err.contains("select cannot watch descriptor 1024"), "{err}");
     assert_eq!(
         err.matches("select cannot watch").count(),
@@ -98,10 +117,7 @@ fn select_refuses_descriptors_past_fd_setsize_and_keeps_serving() {
 /// and service resumes as soon as descriptors are freed.
 #[test]
 fn out_of_descriptors_no_busy_loop_and_recovery() {
-    for (backend, model) in BACKENDS
-        .iter()
-        .flat_map(|b| ["reactor", "dispatch", "io-threads", "reuseport"].map(|m| (*b, m)))
-    {
+    for (backend, model) in combinations_with_models() {
         let args = ["--backend", backend, "--model", model, "--threads", "2"];
         let mut server = Server::start_with(&args, |cmd| {
             // SAFETY: setrlimit in the forked child before exec, async-signal-safe.

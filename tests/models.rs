@@ -8,8 +8,6 @@ use common::*;
 use serde_json::Value;
 use std::process::Command;
 
-const MODELS: [&str; 4] = ["reactor", "dispatch", "io-threads", "reuseport"];
-
 fn load(server: &Server, args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
         .args([

@@ -59,11 +59,15 @@ fn until_closed(mut s: TcpStream) -> Vec<u8> {
 
 #[test]
 fn garbage_closes_only_its_own_connection() {
-    for backend in BACKENDS {
+    for (backend, model) in combinations_with_models() {
+        let backend = &format!("{backend}/{model}");
+        let (b, m) = backend.split_once('/').unwrap();
         // TLV: an oversized length, an unknown type, a truncated frame.
         let server = Server::start(&[
             "--backend",
-            backend,
+            b,
+            "--model",
+            m,
             "--protocol",
             "tlv",
             "--max-frame",
@@ -98,7 +102,9 @@ fn garbage_closes_only_its_own_connection() {
         // Line: one error line, then closed; others served on.
         let server = Server::start(&[
             "--backend",
-            backend,
+            b,
+            "--model",
+            m,
             "--protocol",
             "line",
             "--max-frame",
@@ -133,10 +139,12 @@ fn random_bytes_never_take_the_server_down() {
         x ^= x << 17;
         x
     };
-    for protocol in ["line", "tlv"] {
+    for (protocol, model) in ["line", "tlv"].iter().flat_map(|p| MODELS.map(|m| (*p, m))) {
         let server = Server::start(&[
             "--backend",
             "epoll-et",
+            "--model",
+            model,
             "--protocol",
             protocol,
             "--max-frame",
@@ -157,6 +165,6 @@ fn random_bytes_never_take_the_server_down() {
         good.read_exact(&mut got).unwrap();
         assert_eq!(got, reply, "{protocol}");
         let (_, err) = server.stop();
-        assert!(!err.contains("panicked"), "{err}");
+        assert!(!err.contains("panicked"), "{protocol}/{model}: {err}");
     }
 }

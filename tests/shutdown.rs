@@ -125,3 +125,19 @@ fn ctrl_c_on_compare_leaves_no_process_and_no_port() {
         );
     }
 }
+
+#[test]
+fn a_non_loopback_listen_address_is_allowed_with_a_warning() {
+    let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--duration", "100ms"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not a loopback address: this echo server has no authentication"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("listening on 0.0.0.0:"), "{stdout}");
+}

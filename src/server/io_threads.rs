@@ -57,10 +57,15 @@ impl Item {
 
     /// This client's share of a phase: read (and keep) its input, or write its replies.
     pub fn step(&mut self, phase: Phase, io: &mut Io<'_>) {
-        if self.result.is_err() {
+        io.now = self.now;
+        if let Err(e) = &self.result {
+            // A protocol error's reply (line: the ERR line) still goes out, best
+            // effort, before the connection is closed.
+            if phase == Phase::Write && e.kind() == io::ErrorKind::InvalidData {
+                let _ = self.conn.write_pending(io);
+            }
             return;
         }
-        io.now = self.now;
         self.result = match phase {
             Phase::Read => self.conn.io_step(&self.ev, io, Step::Keep),
             Phase::Write => self.conn.write_pending(io),

@@ -12,6 +12,15 @@ use std::time::Duration;
 
 pub const BACKENDS: [&str; 5] = ["select", "poll", "epoll-lt", "epoll-et", "polling"];
 pub const STRATEGIES: [&str; 3] = ["drain", "once", "short-read"];
+pub const MODELS: [&str; 4] = ["reactor", "dispatch", "io-threads", "reuseport"];
+
+/// Every backend with every threading model.
+pub fn combinations_with_models() -> Vec<(&'static str, &'static str)> {
+    BACKENDS
+        .iter()
+        .flat_map(|b| MODELS.map(|m| (*b, m)))
+        .collect()
+}
 
 /// Every backend with every read strategy it accepts without a flag.
 pub fn combinations() -> Vec<(&'static str, &'static str)> {
