@@ -168,3 +168,39 @@ fn random_bytes_never_take_the_server_down() {
         assert!(!err.contains("panicked"), "{protocol}/{model}: {err}");
     }
 }
+
+/// Frames larger than the output bound (--max-pending, 64 KiB) on edge-triggered
+/// epoll: a server that paused reading on a half-received frame would wait forever.
+#[test]
+fn frames_larger_than_the_output_bound_get_through() {
+    for model in MODELS {
+        let server = Server::start(&[
+            "--backend",
+            "epoll-et",
+            "--model",
+            model,
+            "--protocol",
+            "tlv",
+        ]);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_iobench"))
+            .args([
+                "load",
+                "--target",
+                &server.addr.to_string(),
+                "--protocol",
+                "tlv",
+            ])
+            .args(["--payload", "200K", "--connections", "6", "--pipeline", "2"])
+            .args(["--requests", "120", "--warmup", "0s", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{model}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["requests_total"], 120, "{model}: {r}");
+        server.stop();
+    }
+}

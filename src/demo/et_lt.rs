@@ -12,6 +12,7 @@ use crate::backend::{Backend, Interest, Multiplexer, Trigger};
 use crate::sys::Sys;
 use anyhow::{Result, bail};
 use std::io::{ErrorKind, Write};
+use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
@@ -76,23 +77,16 @@ pub fn run(ctx: &DemoContext, opts: &EtLtOptions) -> Result<()> {
             Trigger::Edge => Reads::UntilEagain,
             Trigger::Level => Reads::One,
         };
+        let mut server = Server {
+            sys: &sys,
+            mux: mux.as_mut(),
+            fd: server.as_fd(),
+            buffer: opts.buffer_size,
+            trigger,
+            reads,
+        };
         for input in &opts.inputs {
-            if !opts.plain {
-                ctx.say(format!(
-                    "-- the client sends {input:?} ({} bytes)",
-                    input.len()
-                ));
-            }
-            client.write_all(input.as_bytes())?;
-            serve_until_quiet(
-                ctx,
-                &sys,
-                mux.as_mut(),
-                server.as_fd(),
-                opts.buffer_size,
-                trigger,
-                reads,
-            )?;
+            server.receive(ctx, &mut client, input, !opts.plain)?;
         }
         if !opts.plain {
             ctx.say("");
@@ -116,65 +110,82 @@ fn header(backend: Backend, buffer: usize) -> String {
     )
 }
 
-/// Handles reports until a wait after the first one reports nothing.
-fn serve_until_quiet(
-    ctx: &DemoContext,
-    sys: &Sys,
-    mux: &mut dyn Multiplexer,
-    fd: BorrowedFd<'_>,
+/// The article's server: one socket on one multiplexer, reading `buffer - 1` bytes
+/// at a time, `reads` per wakeup.
+struct Server<'a> {
+    sys: &'a Sys,
+    mux: &'a mut dyn Multiplexer,
+    fd: BorrowedFd<'a>,
     buffer: usize,
     trigger: Trigger,
     reads: Reads,
-) -> Result<()> {
-    let mut events = Vec::new();
-    let mut timeout = MUST_COME;
-    loop {
-        mux.wait(&mut events, Some(timeout))?;
-        if events.is_empty() {
-            if timeout == MUST_COME {
-                bail!("no report came within {MUST_COME:?}");
-            }
-            return Ok(());
-        }
-        timeout = Duration::ZERO;
-        ctx.say(match trigger {
-            Trigger::Edge => "-->ET Mode: it was triggered once",
-            Trigger::Level => "-->LT Mode: it was triggered once!",
-        });
-        read_report(ctx, sys, fd, buffer, reads)?;
-    }
 }
 
-/// The reads of one wakeup, as the article's server prints them.
-fn read_report(
-    ctx: &DemoContext,
-    sys: &Sys,
-    fd: BorrowedFd<'_>,
-    buffer: usize,
-    reads: Reads,
-) -> Result<()> {
-    let mut buf = vec![0u8; buffer];
-    loop {
-        match sys.read(fd, &mut buf[..buffer - 1]) {
-            Ok(0) => {
-                ctx.say("(the client closed the connection)");
+impl Server<'_> {
+    /// The client sends `input`; the server handles the reports that follow.
+    fn receive(
+        &mut self,
+        ctx: &DemoContext,
+        client: &mut TcpStream,
+        input: &str,
+        announce: bool,
+    ) -> Result<()> {
+        if announce {
+            ctx.say(format!(
+                "-- the client sends {input:?} ({} bytes)",
+                input.len()
+            ));
+        }
+        client.write_all(input.as_bytes())?;
+        self.serve_until_quiet(ctx)
+    }
+
+    /// Handles reports until a wait after the first one reports nothing.
+    fn serve_until_quiet(&mut self, ctx: &DemoContext) -> Result<()> {
+        let mut events = Vec::new();
+        let mut timeout = MUST_COME;
+        loop {
+            self.mux.wait(&mut events, Some(timeout))?;
+            if events.is_empty() {
+                if timeout == MUST_COME {
+                    bail!("no report came within {MUST_COME:?}");
+                }
                 return Ok(());
             }
-            Ok(n) => {
-                ctx.say(format!(
-                    "get {n} bytes of content: {}",
-                    String::from_utf8_lossy(&buf[..n])
-                ));
-                if reads == Reads::One {
+            timeout = Duration::ZERO;
+            ctx.say(match self.trigger {
+                Trigger::Edge => "-->ET Mode: it was triggered once",
+                Trigger::Level => "-->LT Mode: it was triggered once!",
+            });
+            self.read_report(ctx)?;
+        }
+    }
+
+    /// The reads of one wakeup, as the article's server prints them.
+    fn read_report(&mut self, ctx: &DemoContext) -> Result<()> {
+        let mut buf = vec![0u8; self.buffer];
+        loop {
+            match self.sys.read(self.fd, &mut buf[..self.buffer - 1]) {
+                Ok(0) => {
+                    ctx.say("(the client closed the connection)");
                     return Ok(());
                 }
+                Ok(n) => {
+                    ctx.say(format!(
+                        "get {n} bytes of content: {}",
+                        String::from_utf8_lossy(&buf[..n])
+                    ));
+                    if self.reads == Reads::One {
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    ctx.say("-->wait to read!");
+                    return Ok(());
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                ctx.say("-->wait to read!");
-                return Ok(());
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -194,25 +205,22 @@ pub fn pitfall(ctx: &DemoContext, opts: &EtLtOptions) -> Result<()> {
     let (mut client, server) = loopback_pair()?;
     let mut mux = ctx.mux(Backend::EpollEt)?;
     mux.register(server.as_fd(), Interest::READ)?;
+    let mut article = Server {
+        sys: &sys,
+        mux: mux.as_mut(),
+        fd: server.as_fd(),
+        buffer,
+        trigger: Trigger::Edge,
+        reads: Reads::One,
+    };
     for input in ["ABCDEFGHIJKLMNOPQ", "R"] {
-        ctx.say(format!(
-            "-- the client sends {input:?} ({} bytes)",
-            input.len()
-        ));
-        client.write_all(input.as_bytes())?;
-        serve_until_quiet(
-            ctx,
-            &sys,
-            mux.as_mut(),
-            server.as_fd(),
-            buffer,
-            Trigger::Edge,
-            Reads::One,
-        )?;
+        article.receive(ctx, &mut client, input, true)?;
         // Prove that nothing more is coming: wait a while, not just a poll.
         let mut events = Vec::new();
-        mux.wait(&mut events, Some(Duration::from_millis(200)))?;
-        let left = queued(&sys, server.as_fd())?;
+        article
+            .mux
+            .wait(&mut events, Some(Duration::from_millis(200)))?;
+        let left = queued(&sys, article.fd)?;
         ctx.say(format!(
             "{} report(s) in the next 200 ms; {left} bytes still in the socket (FIONREAD){}",
             events.len(),

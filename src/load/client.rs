@@ -145,6 +145,10 @@ pub fn run_thread(plan: &ThreadPlan<'_>, registry: &Registry) -> Result<ThreadRe
         w.connect(id)?;
     }
     w.run();
+    if let Pace::Closed = plan.pace {
+        // The same round trips; no send was late.
+        w.res.uncorrected = w.res.latency.clone();
+    }
     w.res.counts = sys.counters().snapshot();
     Ok(w.res)
 }
@@ -209,12 +213,14 @@ impl Worker<'_> {
                     break;
                 }
             }
-            let mut timeout = match drain_until {
-                Some(until) => until.saturating_duration_since(now),
-                None => timing.end.map_or(Duration::from_millis(100), |e| {
-                    e.saturating_duration_since(now)
-                }),
-            };
+            // Waking up to notice the end needs no precision: whole milliseconds keep
+            // the plain epoll_wait (a sub-millisecond timeout takes epoll_pwait2 and a
+            // finer kernel timer on every wait).
+            let until = drain_until.or(timing.end);
+            let left = until.map_or(Duration::from_millis(100), |u| {
+                u.saturating_duration_since(now)
+            });
+            let mut timeout = Duration::from_millis((left.as_millis() as u64).clamp(1, 100));
             if let (Pace::Open { interval }, true) = (self.plan.pace, self.sending) {
                 // Every slot whose time has come gets its request now.
                 loop {
@@ -376,13 +382,20 @@ impl Worker<'_> {
         self.res.completed_in_window += 1;
         self.res.last_completion = Some(now);
         let ns = |d: Duration| (d.as_nanos() as u64).max(1);
-        self.res.latency.saturating_record(ns(now - sent.intended));
-        self.res
-            .uncorrected
-            .saturating_record(ns(now - sent.actual));
-        self.res
-            .send_lag
-            .saturating_record(ns(sent.actual - sent.intended));
+        match self.plan.pace {
+            // A closed loop has no schedule to fall behind: its latency is the round
+            // trip from the actual send, filled in as "uncorrected" too at the end.
+            Pace::Closed => self.res.latency.saturating_record(ns(now - sent.actual)),
+            Pace::Open { .. } => {
+                self.res.latency.saturating_record(ns(now - sent.intended));
+                self.res
+                    .uncorrected
+                    .saturating_record(ns(now - sent.actual));
+                self.res
+                    .send_lag
+                    .saturating_record(ns(sent.actual - sent.intended));
+            }
+        }
     }
 
     /// The server closed or reset a connection we still expected echoes on.

@@ -85,7 +85,8 @@ pub struct LoadReport {
     /// Latency from the actual send time.
     pub uncorrected: Latency,
     /// How late requests were sent compared with their intended time (open loop:
-    /// the generator's own scheduling error, part of the corrected latency).
+    /// the generator's own scheduling error, part of the corrected latency; empty in
+    /// a closed loop).
     pub send_lag: Latency,
     pub mismatched_bytes: u64,
     pub lost_bytes: u64,

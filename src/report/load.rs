@@ -9,22 +9,11 @@ pub fn render(r: &LoadReport, open_loop: bool) -> String {
         "{} requests in {:.2} s: {:.0} requests/s, {:.2} MB/s\n",
         r.requests, r.window_s, r.requests_per_s, r.mb_per_s
     );
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED);
-    let mut header = vec![
-        "latency (us)",
-        "p50",
-        "p90",
-        "p99",
-        "p99.9",
-        "p99.99",
-        "max",
-        "mean",
-    ];
-    if !open_loop {
-        header[0] = "round trip (us)";
-    }
-    t.set_header(header);
+    let mut t = latency_table(if open_loop {
+        "latency (us)"
+    } else {
+        "round trip (us)"
+    });
     t.add_row(latency_row(
         if open_loop {
             "from intended send (corrected)"
@@ -57,6 +46,15 @@ pub fn render(r: &LoadReport, open_loop: bool) -> String {
     out
 }
 
+/// A table with one column per percentile, rows from `latency_row`.
+fn latency_table(what: &str) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED).set_header(vec![
+        what, "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean",
+    ]);
+    t
+}
+
 fn latency_row(name: &str, l: &Latency) -> Vec<Cell> {
     let mut row = vec![Cell::new(name)];
     for v in [l.p50, l.p90, l.p99, l.p999, l.p9999, l.max, l.mean] {
@@ -67,18 +65,7 @@ fn latency_row(name: &str, l: &Latency) -> Vec<Cell> {
 
 /// Percentiles of a merged histogram.
 pub fn render_latency(title: &str, l: &Latency) -> String {
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(vec![
-        "latency (us)",
-        "p50",
-        "p90",
-        "p99",
-        "p99.9",
-        "p99.99",
-        "max",
-        "mean",
-    ]);
+    let mut t = latency_table("latency (us)");
     t.add_row(latency_row(title, l));
     format!("{} samples\n{t}\n", l.count)
 }

@@ -219,6 +219,13 @@ impl Connection {
         self.pending() > 0
     }
 
+    /// Paused with nothing left to write: no readiness report will come for it
+    /// (under edge triggering the unread input made its edge already), so the loop
+    /// must serve it again by itself.
+    pub fn stalled(&self) -> bool {
+        self.paused && self.pending() == 0
+    }
+
     /// Whether nothing has been answered or sent for `timeout` (never, when untimed).
     pub fn idle_for(&self, timeout: Duration, now: Instant) -> bool {
         self.last_progress
@@ -249,7 +256,14 @@ impl Connection {
                 Step::Answer => self.process(io, n)?,
                 Step::Keep => self.input.extend_from_slice(&io.buf[..n]),
             }
-            if self.pending() + self.input.len() >= io.max_pending {
+            // Answered at once, output piles up only when the socket is full, and an
+            // EPOLLOUT edge will come. Kept input (an I/O thread's read) is bounded
+            // too; the event loop serves such a connection again itself (`stalled`).
+            let held = match step {
+                Step::Answer => self.pending(),
+                Step::Keep => self.pending() + self.input.len(),
+            };
+            if held >= io.max_pending {
                 self.paused = true;
                 io.sys.counters().add(Stat::ReadPauses, 1);
                 return Ok(());

@@ -133,7 +133,7 @@ impl EventLoop {
                 let ev = self.events[i];
                 self.dispatch(&ev);
             }
-            if !self.pending.is_empty() {
+            while !self.pending.is_empty() {
                 self.serve_pending();
             }
             if let (Some(at), Some(now)) = (self.next_sweep, self.space.now)
@@ -234,6 +234,18 @@ impl EventLoop {
             let (fd, conn, outcome) = item.finish();
             self.conns[fd as usize] = Some(conn);
             self.settle(fd, outcome);
+            if self.conns[fd as usize]
+                .as_ref()
+                .is_some_and(Connection::stalled)
+            {
+                // Its kept input filled the round's bound: it goes on next round.
+                self.pending.push(Event {
+                    fd,
+                    readable: false,
+                    writable: false,
+                    hangup: false,
+                });
+            }
         }
     }
 

@@ -1,0 +1,52 @@
+"""iobench load against yardsticks/pingpong, both driving yardsticks/echo_epoll (ET),
+interleaved, 5 runs each: 64 connections x 64 B with server and client on different
+CPUs, and 1 connection with both on one CPU. Prints a Markdown table of medians."""
+import json, os, signal, statistics, subprocess, sys, time
+
+ib, ys, out = sys.argv[1], sys.argv[2], sys.argv[3]
+
+def server(port, cpu):
+    p = subprocess.Popen(["taskset", "-c", cpu, f"{ys}/echo_epoll", str(port), "600"])
+    time.sleep(0.3)
+    return p
+
+def pingpong(port, cpu, conns):
+    out = subprocess.run(["taskset", "-c", cpu, f"{ys}/pingpong", "-p", str(port), "-c", str(conns),
+                          "-s", "64", "-t", "5", "-w", "2"], capture_output=True, text=True, check=True).stdout
+    kv = dict(x.split("=") for x in out.split())
+    rps = float(kv["rps"])
+    cpu_share = float(kv["client_cpu"].rstrip("%")) / 100
+    return rps, cpu_share * 1e6 / rps, float(kv["p50_us"])
+
+def load(port, cpu, conns):
+    out = subprocess.run([ib, "load", "--target", f"127.0.0.1:{port}", "--cpu", cpu, "--connections",
+                          str(conns), "--payload", "64", "--duration", "5s", "--warmup", "2s", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    j = json.loads(out)
+    return j["requests_per_s"], j["client_cpu_us_per_request"], j["latency"]["p50"]
+
+rows = []
+for label, conns, server_cpu, client_cpu in [("64 connections, 2 CPUs", 64, "0", "1"),
+                                              ("1 connection, 1 CPU", 1, "0", "0")]:
+    srv = server(9411 if conns == 64 else 9412, server_cpu)
+    port = 9411 if conns == 64 else 9412
+    res = {"pingpong": [], "iobench load": []}
+    try:
+        for _ in range(5):
+            res["pingpong"].append(pingpong(port, client_cpu, conns))
+            res["iobench load"].append(load(port, client_cpu, conns))
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        srv.wait()
+    for name, runs in res.items():
+        med = [statistics.median(r[i] for r in runs) for i in range(3)]
+        lo = min(r[0] for r in runs); hi = max(r[0] for r in runs)
+        rows.append((label, name, med[0], lo, hi, med[1], med[2]))
+
+with open(os.path.join(out, "clients.json"), "w") as f:
+    json.dump([dict(zip(["workload", "client", "requests_per_s", "min", "max", "cpu_us_per_request", "p50_us"], r)) for r in rows], f, indent=1)
+
+print("| workload | client | requests/s (median) | min-max | client CPU us/request | p50 us |")
+print("|---|---|---|---|---|---|")
+for label, name, rps, lo, hi, cpu, p50 in rows:
+    print(f"| {label} | {name} | {rps:,.0f} | {lo:,.0f}-{hi:,.0f} | {cpu:.2f} | {p50:.1f} |")

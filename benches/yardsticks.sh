@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The performance benchmark: iobench beside the textbook C servers and client of
+# ../shared/yardsticks, on this machine, in one run. Writes results/yardsticks/.
+#
+#   bash benches/yardsticks.sh            # about 6 minutes on 2 CPUs
+#
+# Server targets (compare --runs 5, interleaved, medians): iobench's backends beside
+# the yardstick server of the same model, with the kernel's counts; the cost of the
+# counting layer (iobench built with and without it); epoll with 10,000 idle
+# connections. Client targets: iobench load against pingpong, both driving
+# yardsticks/echo_epoll, interleaved, and at one connection on one CPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ys_src=../shared/yardsticks
+if [ ! -d "$ys_src" ]; then
+  echo "benches/yardsticks.sh needs the yardsticks in $ys_src (textbook C servers and client)" >&2
+  exit 2
+fi
+ys=target/yardsticks
+mkdir -p "$ys"
+cp "$ys_src"/*.c "$ys_src"/*.h "$ys_src"/Makefile "$ys"/
+make -s -C "$ys"
+cargo build --release --quiet
+cargo build --release --quiet --features uncounted --target-dir target/uncounted
+ib=target/release/iobench
+out=results/yardsticks
+mkdir -p "$out"
+
+echo "== servers: iobench beside the yardsticks (5 interleaved runs each)" >&2
+"$ib" compare --runs 5 --duration 3s --warmup 1s --kernel-counts \
+  --backends select,poll,epoll-lt,epoll-et \
+  --external "ys-select=$ys/echo_select {port} 600" \
+  --external "ys-poll=$ys/echo_poll {port} 600" \
+  --external "ys-epoll-lt=$ys/echo_epoll {port} 600 lt" \
+  --external "ys-epoll-et=$ys/echo_epoll {port} 600" \
+  --export-markdown "$out/servers.md" --export-json "$out/servers.json" > "$out/servers.txt"
+
+echo "== the counting layer's cost: epoll-et counted vs compiled out" >&2
+"$ib" compare --runs 5 --duration 3s --warmup 1s --backends epoll-et \
+  --external "uncounted=target/uncounted/release/iobench serve --backend epoll-et --cpu 0 --listen 127.0.0.1:{port}" \
+  --export-markdown "$out/counting.md" --export-json "$out/counting.json" > "$out/counting.txt"
+
+echo "== 10,000 idle connections on epoll" >&2
+"$ib" compare --runs 3 --duration 3s --warmup 1s --backends epoll-et,epoll-lt \
+  --idle-connections 10000 \
+  --export-markdown "$out/idle.md" --export-json "$out/idle.json" > "$out/idle.txt"
+
+echo "== clients: iobench load vs pingpong, driving echo_epoll" >&2
+python3 benches/clients.py "$ib" "$ys" "$out" > "$out/clients.md"
+
+python3 benches/summarise.py "$out" > "$out/README.md"
+cat "$out/README.md"
