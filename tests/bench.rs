@@ -14,6 +14,17 @@ fn temp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("iobench-{}-{name}", std::process::id()))
 }
 
+/// The stdout of a command that must succeed.
+fn succeeded(out: std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 fn figure(summary: &Value, key: &str) -> f64 {
     summary["figures"][key]["median"]
         .as_f64()
@@ -42,12 +53,7 @@ fn compare_all_backends_gives_a_complete_consistent_table() {
         .arg(&md)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(out);
     for b in ["select", "poll", "epoll-lt", "epoll-et", "polling"] {
         assert!(
             stdout.contains(&format!("{b} (1 runs)")),
@@ -149,12 +155,7 @@ fn idle_connections_cost_select_and_poll_not_epoll() {
         .arg(&json)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(out);
     assert!(stdout.contains("n/a (fd limit 1024)"), "{stdout}");
     let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let s = report["summaries"].as_array().unwrap();
@@ -235,12 +236,7 @@ fn an_external_server_is_measured_beside_ours() {
         .arg(&json)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(out);
     let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let outsider = &report["summaries"][1];
     assert_eq!(outsider["subject"], "outsider");

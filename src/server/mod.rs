@@ -218,12 +218,12 @@ pub fn serve(cfg: &ServeConfig) -> Result<()> {
     println!("listening on {addr}");
     std::io::stdout().flush().context("writing to stdout")?;
 
-    let result = main.run();
-    maker.stop.store(true, std::sync::atomic::Ordering::Release);
+    // The main loop returns when the control thread has told every loop to stop (or
+    // on an error, which ends the process: the other loops are not waited for).
+    main.run()?;
     for t in others {
         t.join().expect("event loop thread panicked")?;
     }
-    result?;
     drop(main); // closes every client before the final report
     report.print(&report_sys, true);
     Ok(())
