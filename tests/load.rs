@@ -223,3 +223,61 @@ fn bad_input_gets_one_clear_line() {
     );
     drop(TcpStream::connect(&addr).unwrap());
 }
+
+/// Two client "hosts" write interval logs; `report merge` adds their histograms.
+#[test]
+fn interval_logs_from_two_runs_merge() {
+    let addr = echo_server(|_| {});
+    let dir = std::env::temp_dir().join(format!("iobench-merge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut counts = 0;
+    for name in ["a", "b"] {
+        let log = dir.join(format!("{name}.hlog"));
+        let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
+            .args([
+                "load",
+                "--target",
+                &addr,
+                "--connections",
+                "2",
+                "--duration",
+                "300ms",
+            ])
+            .args(["--warmup", "0s", "--json", "--histogram-log"])
+            .arg(&log)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        counts += r["latency"]["count"].as_u64().unwrap();
+    }
+    let hgrm = dir.join("merged.hgrm");
+    let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
+        .args(["report", "merge"])
+        .arg(dir.join("a.hlog"))
+        .arg(dir.join("b.hlog"))
+        .arg("--hgrm")
+        .arg(&hgrm)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.starts_with(&format!("{counts} samples")),
+        "{counts}: {text}"
+    );
+    let spectrum = std::fs::read_to_string(&hgrm).unwrap();
+    assert!(
+        spectrum.contains(&format!("Total count    = {counts:>12}")),
+        "{spectrum}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

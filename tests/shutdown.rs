@@ -141,3 +141,46 @@ fn a_non_loopback_listen_address_is_allowed_with_a_warning() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("listening on 0.0.0.0:"), "{stdout}");
 }
+
+#[test]
+fn serve_trace_prints_the_loop_turning() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iobench"));
+    let mut child = cmd
+        .args([
+            "serve",
+            "--backend",
+            "epoll-lt",
+            "--trace",
+            "--duration",
+            "2s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let mut c = TcpStream::connect(&addr).unwrap();
+    assert_eq!(round_trip(&mut c, b"traced"), b"traced");
+    drop(c);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let trace = String::from_utf8_lossy(&out.stderr);
+    for call in [
+        "epoll_wait(max=1024, timeout=-1) = 1 [fd ",
+        "accept4(fd ",
+        "setsockopt(fd ",
+        "read(fd ",
+        "= 6 \"traced\"",
+        "write(fd ",
+        "close(fd ",
+    ] {
+        assert!(trace.contains(call), "{call} missing: {trace}");
+    }
+}
