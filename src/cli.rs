@@ -6,6 +6,7 @@ use crate::demo::{EtLtOptions, Mode};
 use crate::load::LoadConfig;
 use crate::protocol::Protocol;
 use crate::server::{LoopOptions, Model, ReadStrategy, ServeConfig};
+use crate::transfer::Method;
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -36,6 +37,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Millions of verified requests across every backend and model
     Soak(SoakArgs),
+    /// Send a file over loopback TCP by read+write, sendfile, splice, mmap or O_DIRECT
+    Transfer(TransferArgs),
     /// Work with saved results
     Report {
         #[command(subcommand)]
@@ -55,6 +58,33 @@ pub enum ReportCommand {
         #[arg(long)]
         hgrm: Option<std::path::PathBuf>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct TransferArgs {
+    /// Methods, comma-separated
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "read-write,sendfile,splice,mmap,direct"
+    )]
+    pub method: Vec<Method>,
+    /// Send this file (default: a generated one, removed afterwards)
+    #[arg(long)]
+    pub file: Option<std::path::PathBuf>,
+    /// Size of the generated file
+    #[arg(long, default_value = "320M", value_parser = parse_size)]
+    pub file_size: usize,
+    /// Bytes per read (and write)
+    #[arg(long, default_value = "32K", value_parser = parse_size)]
+    pub chunk: usize,
+    /// Drop the file from the page cache before each method
+    #[arg(long)]
+    pub cold: bool,
+    /// Also print the results as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -570,6 +600,7 @@ mod tests {
             "iobench report merge a.hlog b.hlog",
             "iobench demo et-lt --plain --mode et --input A --input BC --buffer-size 4",
             "iobench demo",
+            "iobench transfer --method read-write,sendfile --file-size 8M --chunk 32K --cold",
             "iobench soak --requests 1000 --out /tmp/x",
             "iobench compare --backends select,epoll-et --runs 1 --client-cpu 1 --kernel-counts",
             "iobench run --backend poll --duration 1s --export-json x.json",

@@ -10,10 +10,11 @@ mod protocol;
 mod report;
 mod server;
 mod sys;
+mod transfer;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use cli::{BenchArgs, Cli, Command, DemoArgs, LoadArgs, ReportCommand, SoakArgs};
+use cli::{BenchArgs, Cli, Command, DemoArgs, LoadArgs, ReportCommand, SoakArgs, TransferArgs};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
             .and_then(|plan| bench(plan, args.baseline.clone(), &args.bench)),
         Command::Demo(args) => demo(&args),
         Command::Soak(args) => soak(&args),
+        Command::Transfer(args) => transfer(&args),
         Command::Report {
             command: ReportCommand::Merge { logs, hgrm },
         } => merge(&logs, hgrm.as_deref()),
@@ -191,6 +193,22 @@ fn soak(args: &SoakArgs) -> Result<()> {
     }
     if report.errors() > 0 {
         bail!("the soak found {} errors", report.errors());
+    }
+    Ok(())
+}
+
+fn transfer(args: &TransferArgs) -> Result<()> {
+    let cfg = transfer::TransferConfig {
+        methods: args.method.clone(),
+        file: args.file.clone(),
+        file_size: args.file_size as u64,
+        chunk: args.chunk,
+        cold: args.cold,
+    };
+    let results = transfer::run(&cfg)?;
+    print!("{}", report::transfer::render(&results, args.chunk));
+    if args.json {
+        println!("{}", serde_json::to_string(&results)?);
     }
     Ok(())
 }

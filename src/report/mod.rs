@@ -7,3 +7,4 @@ pub mod load;
 pub mod progress;
 pub mod serve;
 pub mod soak;
+pub mod transfer;

@@ -42,6 +42,10 @@ named_enum! {
         Open => "open",
         Ioctl => "ioctl",
         Getrusage => "getrusage",
+        Sendfile => "sendfile",
+        Splice => "splice",
+        Mmap => "mmap",
+        Munmap => "munmap",
     }
 }
 

@@ -1,0 +1,72 @@
+//! `iobench transfer`: every method delivers the file intact, with the system calls
+//! the article predicts where the kernel follows it; bad input is refused clearly.
+
+use serde_json::Value;
+use std::process::Command;
+
+fn transfer(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_iobench"))
+        .arg("transfer")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_method_delivers_the_file_with_the_predicted_calls() {
+    let out = transfer(&["--file-size", "8M", "--chunk", "32K", "--json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let by = |m: &str| {
+        results
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["method"] == m)
+            .unwrap_or_else(|| panic!("no {m}: {results}"))
+            .clone()
+    };
+    let chunks = 8 * 1024 / 32;
+    // read + write: one read per chunk plus the one that finds the end.
+    let rw = by("read-write");
+    assert_eq!(rw["calls"]["read"], chunks + 1, "{rw}");
+    assert_eq!(rw["calls"]["write"], chunks, "{rw}");
+    assert_eq!(rw["bytes"], 8 << 20);
+    // mmap: one mapping, one write per chunk, one unmapping.
+    let mm = by("mmap");
+    assert_eq!(mm["calls_total"], chunks + 2, "{mm}");
+    // splice: at least two moves per chunk, and the one that finds the end.
+    assert!(by("splice")["calls"]["splice"].as_u64().unwrap() > 2 * chunks);
+    // sendfile: no user buffer at all, far fewer calls.
+    let sf = by("sendfile");
+    assert!(sf["calls"]["sendfile"].as_u64().unwrap() >= 1, "{sf}");
+    assert!(sf["calls_total"].as_u64().unwrap() < chunks, "{sf}");
+    assert!(sf["calls"].get("read").is_none(), "{sf}");
+}
+
+#[test]
+fn bad_input_is_refused_clearly() {
+    for (args, message) in [
+        (vec!["--chunk", "0"], "--chunk must be at least 1 byte"),
+        (
+            vec!["--file", "/nonexistent/iobench"],
+            "cannot read /nonexistent/iobench",
+        ),
+        (vec!["--file-size", "1000000G"], "does not fit"),
+        (
+            vec!["--method", "direct", "--file-size", "1M", "--chunk", "1000"],
+            "multiple of 4096",
+        ),
+    ] {
+        let out = transfer(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
