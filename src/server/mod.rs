@@ -294,14 +294,8 @@ impl Reporter {
         // kernel's (/proc/PID/io) even for the report itself.
         let stdout = std::io::stdout();
         let _lock = stdout.lock();
-        let mut rest = text.as_bytes();
-        while !rest.is_empty() {
-            match sys.write(stdout.as_fd(), rest) {
-                Ok(n) => rest = &rest[n..],
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => return, // stdout closed: nobody to report to
-            }
-        }
+        // A closed stdout leaves nobody to report to.
+        let _ = sys.write_all(stdout.as_fd(), text.as_bytes());
     }
 }
 

@@ -87,6 +87,18 @@ impl Sys {
         r
     }
 
+    /// Writes all of `data` to a blocking descriptor, retrying EINTR.
+    pub fn write_all(&self, fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            match self.write(fd, data) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC: the new descriptor is ready for an
     /// event loop without a further fcntl call.
     pub fn accept4(&self, listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {

@@ -295,7 +295,8 @@ fn send(
                 if n == 0 {
                     return Ok(sent);
                 }
-                write_all(sys, sock, &buf[..n])?;
+                sys.write_all(sock, &buf[..n])
+                    .context("write to the sink")?;
                 sent += n as u64;
             }
         }
@@ -367,7 +368,7 @@ fn send(
             let data =
                 unsafe { std::slice::from_raw_parts(map.as_ptr().cast::<u8>(), size as usize) };
             for piece in data.chunks(chunk) {
-                write_all(sys, sock, piece)?;
+                sys.write_all(sock, piece).context("write to the sink")?;
                 sent += piece.len() as u64;
             }
             sys.counted(Call::Munmap, || {
@@ -379,12 +380,4 @@ fn send(
         }
     }
     Ok(sent)
-}
-
-fn write_all(sys: &Sys, sock: BorrowedFd<'_>, mut data: &[u8]) -> Result<()> {
-    while !data.is_empty() {
-        let n = sys.write(sock, data).context("write to the sink")?;
-        data = &data[n..];
-    }
-    Ok(())
 }
