@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -47,27 +46,7 @@ fn select_refuses_descriptors_past_fd_setsize_and_keeps_serving() {
 
 fn select_past_fd_setsize(model: &str) {
     let args = ["--backend", "select", "--model", model, "--threads", "2"];
-    let mut server = Server::start_with(&args, |cmd| {
-        // SAFETY: runs in the forked child before exec; setrlimit and dup are
-        // async-signal-safe and touch only the child's own descriptor table.
-        unsafe {
-            cmd.pre_exec(|| {
-                let lim = libc::rlimit {
-                    rlim_cur: 4096,
-                    rlim_max: 4096,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // dup2 onto every number, not dup: descriptors the parent had open
-                // at fork (close-on-exec) would leave holes once exec closes them.
-                for fd in 3..=1010 {
-                    libc::dup2(0, fd);
-                }
-                Ok(())
-            });
-        }
-    });
+    let mut server = Server::start_with(&args, |cmd| limit_descriptors(cmd, 4096, Some(1010)));
     let mut served = Vec::new();
     let mut refused = 0;
     for i in 0..40 {
@@ -119,21 +98,7 @@ fn select_past_fd_setsize(model: &str) {
 fn out_of_descriptors_no_busy_loop_and_recovery() {
     for (backend, model) in combinations_with_models() {
         let args = ["--backend", backend, "--model", model, "--threads", "2"];
-        let mut server = Server::start_with(&args, |cmd| {
-            // SAFETY: setrlimit in the forked child before exec, async-signal-safe.
-            unsafe {
-                cmd.pre_exec(|| {
-                    let lim = libc::rlimit {
-                        rlim_cur: 64,
-                        rlim_max: 64,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        });
+        let mut server = Server::start_with(&args, |cmd| limit_descriptors(cmd, 64, None));
         let mut served = Vec::new();
         let mut refused = 0;
         for i in 0..100 {

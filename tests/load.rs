@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::iobench_json;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -233,26 +234,21 @@ fn interval_logs_from_two_runs_merge() {
     let mut counts = 0;
     for name in ["a", "b"] {
         let log = dir.join(format!("{name}.hlog"));
-        let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
-            .args([
-                "load",
-                "--target",
-                &addr,
-                "--connections",
-                "2",
-                "--duration",
-                "300ms",
-            ])
-            .args(["--warmup", "0s", "--json", "--histogram-log"])
-            .arg(&log)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let log = log.to_string_lossy();
+        let r = iobench_json(&[
+            "load",
+            "--target",
+            &addr,
+            "--connections",
+            "2",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "0s",
+            "--json",
+            "--histogram-log",
+            &log,
+        ]);
         counts += r["latency"]["count"].as_u64().unwrap();
     }
     let hgrm = dir.join("merged.hgrm");

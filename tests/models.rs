@@ -9,24 +9,10 @@ use serde_json::Value;
 use std::process::Command;
 
 fn load(server: &Server, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
-        .args([
-            "load",
-            "--target",
-            &server.addr.to_string(),
-            "--warmup",
-            "0s",
-            "--json",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let target = server.addr.to_string();
+    let mut all = vec!["load", "--target", &target, "--warmup", "0s", "--json"];
+    all.extend_from_slice(args);
+    iobench_json(&all)
 }
 
 fn thread<'a>(stats: &'a Value, name: &str) -> &'a Value {

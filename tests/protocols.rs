@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 
 /// `iobench load` (the shared Protocol layer builds and checks frames) against
 /// `iobench serve`, pipelined, every byte verified.
@@ -15,25 +14,26 @@ fn line_and_tlv_load_is_echoed_exactly_on_every_backend() {
     for protocol in ["line", "tlv"] {
         for backend in BACKENDS {
             let server = Server::start(&["--backend", backend, "--protocol", protocol]);
-            let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
-                .args([
-                    "load",
-                    "--target",
-                    &server.addr.to_string(),
-                    "--protocol",
-                    protocol,
-                ])
-                .args(["--connections", "20", "--pipeline", "4", "--payload", "300"])
-                .args(["--requests", "4000", "--warmup", "0s", "--json"])
-                .output()
-                .unwrap();
+            let target = server.addr.to_string();
+            let r = iobench_json(&[
+                "load",
+                "--target",
+                &target,
+                "--protocol",
+                protocol,
+                "--connections",
+                "20",
+                "--pipeline",
+                "4",
+                "--payload",
+                "300",
+                "--requests",
+                "4000",
+                "--warmup",
+                "0s",
+                "--json",
+            ]);
             let ctx = format!("{protocol}/{backend}");
-            assert!(
-                out.status.success(),
-                "{ctx}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(r["requests_total"], 4000, "{ctx}: {r}");
             let (stats, _) = server.stop();
             assert_eq!(counter(&stats, "protocol_errors"), 0, "{ctx}");
@@ -182,24 +182,25 @@ fn frames_larger_than_the_output_bound_get_through() {
             "--protocol",
             "tlv",
         ]);
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_iobench"))
-            .args([
-                "load",
-                "--target",
-                &server.addr.to_string(),
-                "--protocol",
-                "tlv",
-            ])
-            .args(["--payload", "200K", "--connections", "6", "--pipeline", "2"])
-            .args(["--requests", "120", "--warmup", "0s", "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{model}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let target = server.addr.to_string();
+        let r = iobench_json(&[
+            "load",
+            "--target",
+            &target,
+            "--protocol",
+            "tlv",
+            "--payload",
+            "200K",
+            "--connections",
+            "6",
+            "--pipeline",
+            "2",
+            "--requests",
+            "120",
+            "--warmup",
+            "0s",
+            "--json",
+        ]);
         assert_eq!(r["requests_total"], 120, "{model}: {r}");
         server.stop();
     }

@@ -168,3 +168,43 @@ pub fn finish(mut s: TcpStream) -> Vec<u8> {
     s.read_to_end(&mut rest).expect("read to EOF");
     rest
 }
+
+/// Runs `iobench ARGS`, which must succeed, and parses the JSON it prints.
+pub fn iobench_json(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
+        .args(args)
+        .output()
+        .expect("run iobench");
+    assert!(
+        out.status.success(),
+        "iobench {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("iobench {args:?} printed no JSON ({e})"))
+}
+
+/// Gives the server `limit` descriptors (soft and hard), and with `fill_to`, takes
+/// every descriptor from 3 to it first: in the forked child only, before exec.
+pub fn limit_descriptors(cmd: &mut Command, limit: u64, fill_to: Option<i32>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: runs in the forked child before exec; setrlimit and dup2 are
+    // async-signal-safe and touch only the child's own descriptor table.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // dup2 onto every number, not dup: descriptors the parent had open at
+            // fork (close-on-exec) would leave holes once exec closes them.
+            for fd in 3..=fill_to.unwrap_or(2) {
+                libc::dup2(0, fd);
+            }
+            Ok(())
+        });
+    }
+}
