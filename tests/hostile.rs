@@ -127,8 +127,11 @@ fn survive(backend: &str, model: &str) {
             "{ctx}: a silent client was not timed out"
         );
     }
+    // Reading the hog's echo drains the server's pending output, which lets it read
+    // (and echo) more of what the hog sent: the hog is idle only once all of its
+    // buffered megabytes have come back, which on a loaded machine takes seconds.
     assert!(
-        closed_within(&mut hog, Duration::from_secs(5)),
+        closed_within(&mut hog, Duration::from_secs(30)),
         "{ctx}: the hog was not timed out"
     );
 
