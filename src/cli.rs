@@ -39,10 +39,39 @@ pub enum Command {
     Soak(SoakArgs),
     /// Send a file over loopback TCP by read+write, sendfile, splice, mmap or O_DIRECT
     Transfer(TransferArgs),
+    /// Declarative experiments: run one (results/<name>/) or list them
+    Experiment {
+        #[command(subcommand)]
+        command: ExperimentCommand,
+    },
     /// Work with saved results
     Report {
         #[command(subcommand)]
         command: ReportCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExperimentCommand {
+    /// Run an experiment file and write README.md, data.csv, data.json and SVG plots
+    Run {
+        /// The file, or the name of one in --dir (e.g. idle-scaling)
+        file: String,
+        /// Fewer runs and points, short windows (the file's [quick] table): a smoke
+        /// test, written to results/<name>.quick/ unless --out says otherwise
+        #[arg(long)]
+        quick: bool,
+        /// Where the results go (default: results/<name>)
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Where experiment files are found by name
+        #[arg(long, default_value = "experiments")]
+        dir: std::path::PathBuf,
+    },
+    /// The experiment files, one line each
+    List {
+        #[arg(long, default_value = "experiments")]
+        dir: std::path::PathBuf,
     },
 }
 
@@ -320,26 +349,19 @@ impl BenchArgs {
         if self.runs == 0 {
             bail!("--runs must be at least 1");
         }
-        let two_cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
-        let pin = !self.no_pin && two_cpus;
-        let server_cpu = self.server_cpu.or(pin.then_some(0));
-        let client_cpus = match &self.client_cpu {
-            Some(list) => list.0.clone(),
-            None if pin => vec![1],
-            None => Vec::new(),
+        let (default_server, default_client) = if self.no_pin {
+            (None, Vec::new())
+        } else {
+            crate::bench::default_pinning()
         };
+        let server_cpu = self.server_cpu.or(default_server);
+        let client_cpus = self
+            .client_cpu
+            .as_ref()
+            .map_or(default_client, |list| list.0.clone());
         let placeholder = SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut server_args = Vec::new();
-        if let Some(s) = self.read_strategy {
-            server_args.extend(["--read-strategy".to_string(), s.name().to_string()]);
-        }
-        if let Some(b) = self.buffer_size {
-            server_args.extend(["--buffer-size".to_string(), b.to_string()]);
-        }
-        server_args.extend([
-            "--protocol".to_string(),
-            self.workload.protocol.name().to_string(),
-        ]);
+        let server_args =
+            crate::bench::server_args(self.read_strategy, self.buffer_size, self.workload.protocol);
         Ok(BenchPlan {
             subjects: backends
                 .iter()
@@ -598,6 +620,8 @@ mod tests {
             "iobench serve --backend select --cpu 0 --duration 1s --sndbuf 16K",
             "iobench load --target 127.0.0.1:1 --cpu 1 --rate 1000 --payload 4K --hgrm x",
             "iobench report merge a.hlog b.hlog",
+            "iobench experiment run idle-scaling --quick --out /tmp/x",
+            "iobench experiment list --dir experiments",
             "iobench demo et-lt --plain --mode et --input A --input BC --buffer-size 4",
             "iobench demo",
             "iobench transfer --method read-write,sendfile --file-size 8M --chunk 32K --cold",

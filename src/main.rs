@@ -4,6 +4,7 @@ mod backend;
 mod bench;
 mod cli;
 mod demo;
+mod experiment;
 mod load;
 mod metrics;
 mod protocol;
@@ -14,7 +15,10 @@ mod transfer;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use cli::{BenchArgs, Cli, Command, DemoArgs, LoadArgs, ReportCommand, SoakArgs, TransferArgs};
+use cli::{
+    BenchArgs, Cli, Command, DemoArgs, ExperimentCommand, LoadArgs, ReportCommand, SoakArgs,
+    TransferArgs,
+};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo(&args),
         Command::Soak(args) => soak(&args),
         Command::Transfer(args) => transfer(&args),
+        Command::Experiment { command } => experiment(command),
         Command::Report {
             command: ReportCommand::Merge { logs, hgrm },
         } => merge(&logs, hgrm.as_deref()),
@@ -115,7 +120,7 @@ fn bench(plan: bench::BenchPlan, baseline: Option<String>, args: &BenchArgs) -> 
     }
     let total = plan.runs * plan.subjects.len();
     let progress = report::progress::Progress::new(total as u64);
-    let runs = bench::run(&plan, &mut |done, what| progress.show(done, what))?;
+    let runs = bench::run(&plan, &mut |done, what| progress.show(done, what));
     progress.finish();
     let summaries = bench::summarise(&runs);
     let report = bench::BenchReport {
@@ -142,7 +147,42 @@ fn bench(plan: bench::BenchPlan, baseline: Option<String>, args: &BenchArgs) -> 
     if errors > 0 {
         bail!("{errors} bytes or connections went wrong in the echo: see the warnings above");
     }
+    let failures: Vec<&String> = report.summaries.iter().flat_map(|s| &s.failures).collect();
+    if let Some(first) = failures.first() {
+        bail!("{} of the runs failed; the first: {first}", failures.len());
+    }
     Ok(())
+}
+
+fn experiment(command: ExperimentCommand) -> Result<()> {
+    match command {
+        ExperimentCommand::Run {
+            file,
+            quick,
+            out,
+            dir,
+        } => {
+            let path = experiment::find(&file, &dir);
+            let exp = experiment::Experiment::load(&path, quick)?;
+            let out = out.unwrap_or_else(|| {
+                let name = if quick {
+                    format!("{}.quick", exp.name)
+                } else {
+                    exp.name.clone()
+                };
+                std::path::Path::new("results").join(name)
+            });
+            experiment::run(&exp, &out)?;
+            println!("{}: results in {}", exp.name, out.display());
+            Ok(())
+        }
+        ExperimentCommand::List { dir } => {
+            for (name, line) in experiment::list(&dir)? {
+                println!("{name:<14} {line}");
+            }
+            Ok(())
+        }
+    }
 }
 
 fn demo(args: &DemoArgs) -> Result<()> {

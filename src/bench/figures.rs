@@ -7,12 +7,25 @@ use crate::sys::{Call, Stat};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// One reported figure of a run.
-pub struct Figure {
+/// One reported figure of a measurement `R` (an echo run, a dispatch iteration, a
+/// transfer): defined once, used by every table, CSV, plot and export.
+pub struct Figure<R> {
     pub key: &'static str,
     pub label: &'static str,
     pub decimals: usize,
-    pub value: fn(&RunResult) -> Option<f64>,
+    pub value: fn(&R) -> Option<f64>,
+}
+
+/// Median and range of every figure over a set of measurements; figures no
+/// measurement has are left out.
+pub fn spreads<R>(figures: &[Figure<R>], runs: &[R]) -> BTreeMap<&'static str, Spread> {
+    figures
+        .iter()
+        .filter_map(|f| {
+            let values = runs.iter().filter_map(|r| (f.value)(r)).collect();
+            Spread::of(values).map(|spread| (f.key, spread))
+        })
+        .collect()
 }
 
 fn per_request(r: &RunResult, x: f64) -> Option<f64> {
@@ -39,7 +52,7 @@ fn own_total(r: &RunResult) -> Option<f64> {
     Some(r.server.own.as_ref()?.syscalls_total as f64)
 }
 
-pub const FIGURES: &[Figure] = &[
+pub const FIGURES: &[Figure<RunResult>] = &[
     Figure {
         key: "requests_per_s",
         label: "requests/s",
@@ -189,7 +202,7 @@ pub struct Spread {
 }
 
 impl Spread {
-    fn of(mut v: Vec<f64>) -> Option<Spread> {
+    pub fn of(mut v: Vec<f64>) -> Option<Spread> {
         if v.is_empty() {
             return None;
         }
@@ -231,6 +244,8 @@ pub struct Summary {
     pub disagreements: Vec<String>,
     /// Measurement warnings: large spread, saturated client, errors.
     pub warnings: Vec<String>,
+    /// Runs that failed, with what went wrong.
+    pub failures: Vec<String>,
 }
 
 pub fn summarise(all: &[SubjectRuns]) -> Vec<Summary> {
@@ -238,13 +253,7 @@ pub fn summarise(all: &[SubjectRuns]) -> Vec<Summary> {
 }
 
 fn summarise_one(s: &SubjectRuns) -> Summary {
-    let figures = FIGURES
-        .iter()
-        .filter_map(|f| {
-            let values = s.runs.iter().filter_map(|r| (f.value)(r)).collect();
-            Spread::of(values).map(|spread| (f.key, spread))
-        })
-        .collect::<BTreeMap<_, _>>();
+    let figures = spreads(FIGURES, &s.runs);
     let mut kinds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in &s.runs {
         for (kind, n) in r.server.own.iter().flat_map(|own| &own.syscalls) {
@@ -345,5 +354,6 @@ fn summarise_one(s: &SubjectRuns) -> Summary {
         syscalls_per_request,
         disagreements,
         warnings,
+        failures: s.failures.clone(),
     }
 }

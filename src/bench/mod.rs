@@ -2,18 +2,21 @@
 //! and for the measured window only, the server's own counts beside the kernel's.
 //! `run` and `compare` are this, for one backend or several, interleaved.
 
+mod dispatch_cost;
 mod figures;
 mod server_process;
 mod soak;
 
-pub use figures::{FIGURES, Spread, Summary, summarise};
+pub use dispatch_cost::{DISPATCH_FIGURES, DispatchConfig, measure as measure_dispatch};
+pub use figures::{FIGURES, Figure, Spread, Summary, spreads, summarise};
 pub use soak::{SoakRow, run as soak};
 
 use crate::backend::Backend;
 use crate::load::{self, LoadConfig, LoadReport, WindowHooks};
 use crate::metrics::{Counts, PerfCounters, PerfSample, ProcSample, ServerStats, ThreadStats};
-use crate::server::Model;
-use anyhow::{Context, Result};
+use crate::protocol::Protocol;
+use crate::server::{Model, ReadStrategy};
+use anyhow::Result;
 use serde::Serialize;
 use server_process::ServerProcess;
 use std::time::Duration;
@@ -79,6 +82,35 @@ pub struct BenchPlan {
     pub kernel_counts: bool,
 }
 
+/// Server on CPU 0, load generator on CPU 1, when there are two CPUs; else nothing
+/// pinned.
+pub fn default_pinning() -> (Option<usize>, Vec<usize>) {
+    let two_cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
+    if two_cpus {
+        (Some(0), vec![1])
+    } else {
+        (None, Vec::new())
+    }
+}
+
+/// The `serve` flags for a read strategy and buffer (None: the server's defaults)
+/// and a protocol.
+pub fn server_args(
+    read_strategy: Option<ReadStrategy>,
+    buffer_size: Option<usize>,
+    protocol: Protocol,
+) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(s) = read_strategy {
+        args.extend(["--read-strategy".to_string(), s.name().to_string()]);
+    }
+    if let Some(b) = buffer_size {
+        args.extend(["--buffer-size".to_string(), b.to_string()]);
+    }
+    args.extend(["--protocol".to_string(), protocol.name().to_string()]);
+    args
+}
+
 /// The server's side of one measured window.
 #[derive(Clone, Debug, Serialize)]
 pub struct ServerWindow {
@@ -114,38 +146,65 @@ pub struct SubjectRuns {
     /// Set when the subject cannot run this workload (then `runs` is empty).
     pub not_applicable: Option<String>,
     pub runs: Vec<RunResult>,
+    /// Runs that failed, with what went wrong: the other runs go on.
+    pub failures: Vec<String>,
 }
 
 /// Runs every subject `plan.runs` times, interleaved (A B C A B C ...), so that slow
 /// drifts of a noisy machine spread over all of them. `progress` hears how many runs
 /// are done and which one starts.
-pub fn run(plan: &BenchPlan, progress: &mut dyn FnMut(usize, &str)) -> Result<Vec<SubjectRuns>> {
-    let mut out: Vec<SubjectRuns> = plan
-        .subjects
+pub fn run(plan: &BenchPlan, progress: &mut dyn FnMut(usize, &str)) -> Vec<SubjectRuns> {
+    run_many(std::slice::from_ref(plan), progress)
+        .pop()
+        .unwrap_or_default()
+}
+
+/// Several plans (an experiment's sweep points), interleaved across all of them: run
+/// 1 of every subject of every plan, then run 2, and so on. A run that fails is
+/// recorded with its error, and the others go on.
+pub fn run_many(
+    plans: &[BenchPlan],
+    progress: &mut dyn FnMut(usize, &str),
+) -> Vec<Vec<SubjectRuns>> {
+    let mut out: Vec<Vec<SubjectRuns>> = plans
         .iter()
-        .map(|s| SubjectRuns {
-            subject: s.name(),
-            not_applicable: s.cannot_run(&plan.load),
-            runs: Vec::new(),
+        .map(|plan| {
+            plan.subjects
+                .iter()
+                .map(|s| SubjectRuns {
+                    subject: s.name(),
+                    not_applicable: s.cannot_run(&plan.load),
+                    runs: Vec::new(),
+                    failures: Vec::new(),
+                })
+                .collect()
         })
         .collect();
+    let most_runs = plans.iter().map(|p| p.runs).max().unwrap_or(0);
     let mut done = 0;
-    for run in 0..plan.runs {
-        for (subject, result) in plan.subjects.iter().zip(out.iter_mut()) {
-            if result.not_applicable.is_some() {
-                continue;
+    for run in 0..most_runs {
+        for (plan, results) in plans.iter().zip(out.iter_mut()) {
+            for (subject, result) in plan.subjects.iter().zip(results.iter_mut()) {
+                if result.not_applicable.is_some() || run >= plan.runs {
+                    continue;
+                }
+                progress(
+                    done,
+                    &format!("run {}/{}: {}", run + 1, plan.runs, subject.name()),
+                );
+                match measure(plan, subject, run) {
+                    Ok(measured) => result.runs.push(measured),
+                    Err(e) => {
+                        result
+                            .failures
+                            .push(format!("{} run {}: {e:#}", subject.name(), run + 1))
+                    }
+                }
+                done += 1;
             }
-            progress(
-                done,
-                &format!("run {}/{}: {}", run + 1, plan.runs, subject.name()),
-            );
-            let measured = measure(plan, subject, run)
-                .with_context(|| format!("{} (run {})", subject.name(), run + 1))?;
-            result.runs.push(measured);
-            done += 1;
         }
     }
-    Ok(out)
+    out
 }
 
 fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult> {

@@ -69,6 +69,9 @@ pub fn render(report: &BenchReport) -> String {
         for d in &s.disagreements {
             out += &format!("disagreement: {d}\n");
         }
+        for f in &s.failures {
+            out += &format!("failed: {f}\n");
+        }
     }
     if report
         .summaries

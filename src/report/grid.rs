@@ -37,6 +37,7 @@ pub fn grid(report: &BenchReport) -> Grid {
             .map(|s| match (&s.not_applicable, s.figures.get(f.key)) {
                 (Some(why), _) if i == 0 => text(why),
                 (_, Some(spread)) => spread_cell(spread, f.decimals),
+                _ if i == 0 && !s.failures.is_empty() => text("failed"),
                 _ => text("-"),
             })
             .collect();

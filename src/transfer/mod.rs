@@ -80,6 +80,58 @@ pub struct TransferResult {
     pub cache: String,
 }
 
+/// Reported figures of one method's transfer (experiments summarise these).
+pub const FIGURES: &[crate::bench::Figure<TransferResult>] = &[
+    crate::bench::Figure {
+        key: "mb_per_s",
+        label: "throughput (MB/s)",
+        decimals: 0,
+        value: |r| Some(r.mb_per_s),
+    },
+    crate::bench::Figure {
+        key: "syscalls",
+        label: "system calls (measured)",
+        decimals: 0,
+        value: |r| Some(r.calls_total as f64),
+    },
+    crate::bench::Figure {
+        key: "predicted_syscalls",
+        label: "system calls (the article predicts)",
+        decimals: 0,
+        value: |r| Some(r.predicted_calls as f64),
+    },
+    crate::bench::Figure {
+        key: "mode_switches",
+        label: "user/kernel mode switches (2 per call)",
+        decimals: 0,
+        value: |r| Some(2.0 * r.calls_total as f64),
+    },
+    crate::bench::Figure {
+        key: "cpu_ms",
+        label: "sender CPU user+sys (ms)",
+        decimals: 1,
+        value: |r| Some((r.user_s + r.sys_s) * 1e3),
+    },
+    crate::bench::Figure {
+        key: "sys_ms",
+        label: "  of which in the kernel (ms)",
+        decimals: 1,
+        value: |r| Some(r.sys_s * 1e3),
+    },
+    crate::bench::Figure {
+        key: "voluntary_cs",
+        label: "voluntary context switches",
+        decimals: 0,
+        value: |r| Some(r.voluntary_cs as f64),
+    },
+    crate::bench::Figure {
+        key: "involuntary_cs",
+        label: "involuntary context switches",
+        decimals: 0,
+        value: |r| Some(r.involuntary_cs as f64),
+    },
+];
+
 /// A generated file, removed when dropped.
 struct TempFile(PathBuf);
 

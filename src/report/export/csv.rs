@@ -32,7 +32,7 @@ pub fn render(report: &BenchReport) -> Result<String> {
     Ok(out)
 }
 
-fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -1,0 +1,279 @@
+//! Measuring every point of an experiment, by kind: runs are interleaved across all
+//! points (run 1 of every point, then run 2, ...) so that the machine's slow drifts
+//! spread over all of them.
+
+use super::setting::{Kind, Setting};
+use super::{Column, Experiment, Row};
+use crate::backend::Backend;
+use crate::bench::{
+    self, BenchPlan, DISPATCH_FIGURES, DispatchConfig, FIGURES, Figure, Subject, spreads,
+};
+use crate::load::LoadConfig;
+use crate::protocol::Protocol;
+use crate::report::progress::Progress;
+use crate::server::{Model, ReadStrategy};
+use crate::transfer::{self, Method, TransferConfig};
+use serde::Serialize;
+use std::time::Duration;
+
+pub fn columns(kind: Kind) -> Vec<Column> {
+    fn of<R>(figures: &[Figure<R>]) -> Vec<Column> {
+        figures
+            .iter()
+            .map(|f| Column {
+                key: f.key,
+                label: f.label,
+                decimals: f.decimals,
+            })
+            .collect()
+    }
+    match kind {
+        Kind::Echo => of(FIGURES),
+        Kind::Dispatch => of(DISPATCH_FIGURES),
+        Kind::Transfer => of(transfer::FIGURES),
+    }
+}
+
+/// One row per point of `exp`, in its order.
+pub fn all(exp: &Experiment) -> Vec<Row> {
+    match exp.kind {
+        Kind::Echo => echo(exp),
+        Kind::Dispatch => dispatch(exp),
+        Kind::Transfer => transfer(exp),
+    }
+}
+
+fn row(settings: &[Setting]) -> Row {
+    Row {
+        settings: settings.to_vec(),
+        not_applicable: None,
+        failures: Vec::new(),
+        warnings: Vec::new(),
+        measurements: 0,
+        figures: Default::default(),
+        raw: serde_json::Value::Null,
+    }
+}
+
+/// Fills a row's figures from its measurements.
+fn summarise<R: Serialize>(row: &mut Row, figures: &[Figure<R>], measured: &[R]) {
+    row.measurements = measured.len();
+    row.figures = spreads(figures, measured);
+    row.raw = serde_json::to_value(measured).unwrap_or_default();
+}
+
+fn echo(exp: &Experiment) -> Vec<Row> {
+    let mut rows: Vec<Row> = exp.points.iter().map(|p| row(p)).collect();
+    let mut plans = Vec::new();
+    let mut measured_rows = Vec::new();
+    for (i, point) in exp.points.iter().enumerate() {
+        match echo_plan(point, exp.runs) {
+            Ok(plan) => {
+                plans.push(plan);
+                measured_rows.push(i);
+            }
+            Err(why) => rows[i].not_applicable = Some(why),
+        }
+    }
+    let progress = Progress::new((plans.len() * exp.runs) as u64);
+    let results = bench::run_many(&plans, &mut |done, what| progress.show(done, what));
+    progress.finish();
+    for (i, mut subject) in measured_rows.into_iter().zip(results) {
+        let Some(s) = subject.pop() else { continue };
+        let summary = bench::summarise(std::slice::from_ref(&s)).remove(0);
+        let r = &mut rows[i];
+        summarise(r, FIGURES, &s.runs);
+        r.not_applicable = s.not_applicable;
+        r.failures = s.failures;
+        r.warnings = summary.warnings;
+        r.warnings.extend(summary.disagreements);
+    }
+    rows
+}
+
+/// The bench of one echo point: its one subject under its workload; Err says why
+/// the point cannot run.
+fn echo_plan(point: &[Setting], runs: usize) -> Result<BenchPlan, String> {
+    let (mut backend, mut model, mut threads) = (Backend::EpollEt, Model::Reactor, 2);
+    let (mut read_strategy, mut buffer_size, mut protocol) = (None, None, Protocol::Raw);
+    let (server_cpu, cpus) = bench::default_pinning();
+    let mut load = LoadConfig {
+        target: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        connections: 64,
+        idle_connections: 0,
+        payload: 64,
+        pipeline: 1,
+        duration: Some(Duration::from_millis(1500)),
+        requests: None,
+        warmup: Duration::from_millis(500),
+        threads: 1,
+        cpus,
+        rate: None,
+        protocol,
+    };
+    for s in point {
+        match *s {
+            Setting::Backend(b) => backend = b,
+            Setting::Model(m) => model = m,
+            Setting::ServerThreads(n) => threads = n,
+            Setting::Connections(n) => load.connections = n,
+            Setting::IdleConnections(n) => load.idle_connections = n,
+            Setting::Payload(n) => load.payload = n,
+            Setting::Pipeline(n) => load.pipeline = n,
+            Setting::Protocol(p) => protocol = p,
+            Setting::BufferSize(n) => buffer_size = Some(n),
+            Setting::ReadStrategy(r) => read_strategy = Some(r),
+            Setting::Duration(d) => load.duration = Some(d),
+            Setting::Warmup(d) => load.warmup = d,
+            _ => unreachable!(
+                "{} is not an echo setting: Setting::parse refuses it",
+                s.key()
+            ),
+        }
+    }
+    load.protocol = protocol;
+    if backend == Backend::EpollEt && read_strategy == Some(ReadStrategy::Once) {
+        return Err("n/a (one read per edge strands data)".to_string());
+    }
+    let subject = Subject::Ours {
+        backend,
+        model,
+        threads: if model == Model::Reactor { 1 } else { threads },
+    };
+    if let Some(why) = subject.cannot_run(&load) {
+        return Err(why);
+    }
+    Ok(BenchPlan {
+        subjects: vec![subject],
+        runs,
+        load,
+        server_cpu,
+        server_args: bench::server_args(read_strategy, buffer_size, protocol),
+        kernel_counts: false,
+    })
+}
+
+fn dispatch(exp: &Experiment) -> Vec<Row> {
+    let mut rows: Vec<Row> = exp.points.iter().map(|p| row(p)).collect();
+    let configs: Vec<DispatchConfig> = exp.points.iter().map(|p| dispatch_config(p)).collect();
+    let mut measured = vec![Vec::new(); rows.len()];
+    let progress = Progress::new((rows.len() * exp.runs) as u64);
+    for run in 0..exp.runs {
+        for (i, cfg) in configs.iter().enumerate() {
+            progress.show(
+                run * rows.len() + i,
+                &format!(
+                    "run {}/{}: {} with {} descriptors, {} active",
+                    run + 1,
+                    exp.runs,
+                    cfg.backend.name(),
+                    cfg.descriptors,
+                    cfg.active
+                ),
+            );
+            if let Some(why) = cfg.cannot_run() {
+                rows[i].not_applicable = Some(why);
+                continue;
+            }
+            match bench::measure_dispatch(cfg) {
+                Ok(its) => measured[i].extend(its),
+                Err(e) => rows[i].failures.push(format!("run {}: {e:#}", run + 1)),
+            }
+        }
+    }
+    progress.finish();
+    for (r, m) in rows.iter_mut().zip(&measured) {
+        summarise(r, DISPATCH_FIGURES, m);
+    }
+    rows
+}
+
+fn dispatch_config(point: &[Setting]) -> DispatchConfig {
+    let mut cfg = DispatchConfig {
+        backend: Backend::EpollEt,
+        descriptors: 1000,
+        active: 1,
+        writes: 1000,
+        iterations: 5,
+    };
+    for s in point {
+        match *s {
+            Setting::Backend(b) => cfg.backend = b,
+            Setting::Descriptors(n) => cfg.descriptors = n,
+            Setting::Active(n) => cfg.active = n,
+            Setting::Writes(n) => cfg.writes = n,
+            Setting::Iterations(n) => cfg.iterations = n,
+            _ => unreachable!("{} is not a dispatch setting", s.key()),
+        }
+    }
+    cfg
+}
+
+/// Points that share a file (size, chunk, cache state) are one `transfer` run of
+/// their methods, so that the file is written once per run.
+fn transfer(exp: &Experiment) -> Vec<Row> {
+    let mut rows: Vec<Row> = exp.points.iter().map(|p| row(p)).collect();
+    let mut groups: Vec<(TransferConfig, Vec<usize>)> = Vec::new();
+    for (i, point) in exp.points.iter().enumerate() {
+        let mut cfg = TransferConfig {
+            methods: Vec::new(),
+            file: None,
+            file_size: 320 << 20,
+            chunk: 32 << 10,
+            cold: false,
+        };
+        let mut method = Method::ReadWrite;
+        for s in point {
+            match *s {
+                Setting::Method(m) => method = m,
+                Setting::FileSize(n) => cfg.file_size = n as u64,
+                Setting::Chunk(n) => cfg.chunk = n,
+                Setting::Cold(c) => cfg.cold = c,
+                _ => unreachable!("{} is not a transfer setting", s.key()),
+            }
+        }
+        let same = |(g, _): &&mut (TransferConfig, Vec<usize>)| {
+            (g.file_size, g.chunk, g.cold) == (cfg.file_size, cfg.chunk, cfg.cold)
+        };
+        match groups.iter_mut().find(same) {
+            Some((g, members)) => {
+                g.methods.push(method);
+                members.push(i);
+            }
+            None => {
+                cfg.methods.push(method);
+                groups.push((cfg, vec![i]));
+            }
+        }
+    }
+    let mut measured = vec![Vec::new(); rows.len()];
+    let progress = Progress::new((groups.len() * exp.runs) as u64);
+    for run in 0..exp.runs {
+        for (g, (cfg, members)) in groups.iter().enumerate() {
+            progress.show(
+                run * groups.len() + g,
+                &format!("run {}/{}: {} MB", run + 1, exp.runs, cfg.file_size >> 20),
+            );
+            match transfer::run(cfg) {
+                Ok(results) => {
+                    for (&i, r) in members.iter().zip(results) {
+                        measured[i].push(r);
+                    }
+                }
+                Err(e) => {
+                    for &i in members {
+                        rows[i].failures.push(format!("run {}: {e:#}", run + 1));
+                    }
+                }
+            }
+        }
+    }
+    progress.finish();
+    for (r, m) in rows.iter_mut().zip(&measured) {
+        summarise(r, transfer::FIGURES, m);
+        if let Some(first) = m.first() {
+            r.warnings.push(format!("page cache: {}", first.cache));
+        }
+    }
+    rows
+}

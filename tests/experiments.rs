@@ -1,0 +1,189 @@
+//! Every experiment file runs with `--quick` and writes results that parse: the
+//! README with its plots, data.csv and data.json agreeing row for row, and the
+//! figures that must hold whatever the machine (n/a where a backend cannot go,
+//! every byte of the dispatch ring read back).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn experiment(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_iobench"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("experiment")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("iobench-exp-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Runs one experiment quickly into a fresh folder and checks what it wrote; returns
+/// data.json.
+fn run_quick(file: &Path) -> Value {
+    let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+    let out_dir = temp_dir(&name);
+    let out = experiment(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quick",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{name}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("data.json")).unwrap()).unwrap();
+    let rows = data["rows"].as_array().unwrap();
+    assert!(!rows.is_empty(), "{name}: no rows");
+    for row in rows {
+        assert_eq!(
+            row["failures"].as_array().unwrap().len(),
+            0,
+            "{name}: {row}"
+        );
+        if row["not_applicable"].is_null() {
+            let figures = row["figures"].as_object().unwrap();
+            assert!(
+                !figures.is_empty(),
+                "{name}: a measured row without figures: {row}"
+            );
+            assert!(row["measurements"].as_u64().unwrap() >= 1, "{name}: {row}");
+        }
+    }
+
+    // data.csv: a header and one row per point, every row as wide as the header.
+    let mut csv = csv::Reader::from_path(out_dir.join("data.csv")).unwrap();
+    let width = csv.headers().unwrap().len();
+    let records: Vec<csv::StringRecord> = csv.records().map(|r| r.unwrap()).collect();
+    assert_eq!(records.len(), rows.len(), "{name}: csv and json rows");
+    assert!(records.iter().all(|r| r.len() == width), "{name}");
+
+    // README.md: the question, the quick banner, and every plot it shows exists.
+    let readme = std::fs::read_to_string(out_dir.join("README.md")).unwrap();
+    assert!(readme.contains("**Question.**") && readme.contains("Quick smoke run"));
+    assert!(readme.contains(data["title"].as_str().unwrap()), "{name}");
+    let plots: Vec<&str> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("![")?.split_once("](")?.1.strip_suffix(')'))
+        .collect();
+    assert!(!plots.is_empty(), "{name}: no plots");
+    for plot in plots {
+        let svg = std::fs::read_to_string(out_dir.join(plot)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{name}: {plot}"
+        );
+    }
+    std::fs::remove_dir_all(&out_dir).unwrap();
+    data
+}
+
+fn rows_where<'a>(data: &'a Value, key: &str, value: &str) -> Vec<&'a Value> {
+    data["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["settings"][key] == value)
+        .collect()
+}
+
+fn median(row: &Value, figure: &str) -> f64 {
+    row["figures"][figure]["median"].as_f64().unwrap()
+}
+
+/// The CI smoke test of issue 7: every file in experiments/, quick, outputs parse.
+#[test]
+fn every_experiment_runs_quick_and_writes_results_that_parse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 7, "{files:?}");
+    for file in files {
+        let data = run_quick(&file);
+        match data["name"].as_str().unwrap() {
+            "idle-scaling" => {
+                // 2,000 idle connections put select's descriptors past FD_SETSIZE.
+                for r in rows_where(&data, "backend", "select") {
+                    let idle = r["settings"]["idle_connections"].as_u64().unwrap();
+                    assert_eq!(r["not_applicable"].is_string(), idle >= 1000, "{r}");
+                }
+                // epoll scans only what is ready; poll scans every descriptor.
+                for r in rows_where(&data, "backend", "poll") {
+                    let idle = r["settings"]["idle_connections"].as_f64().unwrap();
+                    assert!(median(r, "fds_scanned_per_wakeup") <= 64.0 + idle + 8.0);
+                }
+            }
+            "dispatch-cost" => {
+                for r in data["rows"].as_array().unwrap() {
+                    if r["not_applicable"].is_string() {
+                        continue;
+                    }
+                    // Every byte written is read back: active + writes events.
+                    let s = &r["settings"];
+                    let events = s["active"].as_f64().unwrap() + s["writes"].as_f64().unwrap();
+                    let per_iteration = median(r, "events_per_pass") * median(r, "passes");
+                    assert!((per_iteration - events).abs() < 1.0, "{r}");
+                }
+            }
+            "et-vs-lt" => {
+                for r in rows_where(&data, "backend", "epoll-et") {
+                    let once = r["settings"]["read_strategy"] == "once";
+                    assert_eq!(r["not_applicable"].is_string(), once, "{r}");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn experiments_are_listed_and_bad_files_explained() {
+    let out = experiment(&["list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for name in ["backends", "idle-scaling", "dispatch-cost", "zero-copy"] {
+        assert!(text.lines().any(|l| l.starts_with(name)), "{text}");
+    }
+
+    let dir = temp_dir("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    for (file, says) in [
+        (
+            "question = \"q\"\n[[sweep]]\nbackend = [\"kqueue\"]\n",
+            "epoll-et",
+        ),
+        (
+            "question = \"q\"\n[[sweep]]\nbackend = [\"poll\"]\nplots = [\"nope\"]\n",
+            "nope",
+        ),
+        ("[[sweep]]\nbackend = [\"poll\"]\n", "question"),
+        (
+            "question = \"q\"\n[[sweep]]\nbackend = [\"poll\"\n",
+            "bad.toml",
+        ),
+    ] {
+        std::fs::write(&bad, file).unwrap();
+        let out = experiment(&["run", bad.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{file}");
+        assert!(stderr.contains(says), "{file}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let missing = experiment(&["run", "no-such-experiment"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-experiment.toml"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
