@@ -277,3 +277,53 @@ fn interval_logs_from_two_runs_merge() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A server that hangs up on everyone before the request count is reached: the load
+/// generator stops when no connection is left, and says what happened, instead of
+/// waiting forever for echoes that cannot come.
+#[test]
+fn load_ends_when_the_server_hangs_up_on_every_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            thread::spawn(move || {
+                // Ten 64-byte echoes, then the hang-up.
+                let mut left = 640;
+                let mut buf = [0u8; 64];
+                while left > 0 {
+                    let Ok(n) = s.read(&mut buf[..64.min(left)]) else {
+                        return;
+                    };
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                    left -= n;
+                }
+            });
+        }
+    });
+    let mut load = common::Reaped::new(
+        Command::new(env!("CARGO_BIN_EXE_iobench"))
+            .args(["load", "--target", &addr, "--connections", "4"])
+            .args(["--requests", "1000000", "--warmup", "0s"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while load.try_wait().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the load generator still waits for a server that closed everything"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let out = load.wait_with_output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("4 unexpected closes"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -207,6 +207,10 @@ impl Worker<'_> {
             if self.sending && timing.end.is_some_and(|end| now >= end) {
                 self.stop_sending();
             }
+            // The server closed every connection: no echo can come any more.
+            if self.conns.iter().all(|c| !c.open) {
+                break;
+            }
             if !self.sending {
                 let until = *drain_until.get_or_insert(now + timing.drain);
                 if now >= until || self.conns.iter().all(|c| c.in_flight.is_empty()) {
