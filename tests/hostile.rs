@@ -47,27 +47,29 @@ fn survive(backend: &str, model: &str) {
         "16K",
     ]);
     let addr = server.addr;
-    let load = Command::new(env!("CARGO_BIN_EXE_iobench"))
-        .args([
-            "load",
-            "--target",
-            &addr.to_string(),
-            "--connections",
-            "6",
-            "--pipeline",
-            "2",
-        ])
-        .args([
-            "--requests",
-            &REQUESTS.to_string(),
-            "--warmup",
-            "0s",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let load = Reaped::new(
+        Command::new(env!("CARGO_BIN_EXE_iobench"))
+            .args([
+                "load",
+                "--target",
+                &addr.to_string(),
+                "--connections",
+                "6",
+                "--pipeline",
+                "2",
+            ])
+            .args([
+                "--requests",
+                &REQUESTS.to_string(),
+                "--warmup",
+                "0s",
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
 
     // Silent clients (slowloris that sends nothing): closed by the idle timeout.
     let mut silent: Vec<TcpStream> = (0..3).map(|_| server.connect()).collect();
@@ -135,7 +137,7 @@ fn survive(backend: &str, model: &str) {
         "{ctx}: the hog was not timed out"
     );
 
-    let out = load.wait_with_output().unwrap();
+    let out = load.wait_with_output();
     assert!(
         out.status.success(),
         "{ctx}: {}",

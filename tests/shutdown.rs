@@ -73,21 +73,23 @@ fn gone(pid: i32) -> bool {
 
 #[test]
 fn ctrl_c_on_compare_leaves_no_process_and_no_port() {
-    let mut compare = Command::new(env!("CARGO_BIN_EXE_iobench"))
-        .args([
-            "compare",
-            "--backends",
-            "epoll-et,poll",
-            "--runs",
-            "3",
-            "--duration",
-            "5s",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let mut compare = Reaped::group(
+        Command::new(env!("CARGO_BIN_EXE_iobench"))
+            .args([
+                "compare",
+                "--backends",
+                "epoll-et,poll",
+                "--runs",
+                "3",
+                "--duration",
+                "5s",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
     let pgid = compare.id() as i32;
     let children = format!("/proc/{pgid}/task/{pgid}/children");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -108,7 +110,14 @@ fn ctrl_c_on_compare_leaves_no_process_and_no_port() {
     };
     thread::sleep(Duration::from_millis(700)); // mid-run
     kill(Pid::from_raw(-pgid), Signal::SIGINT).unwrap();
-    let status = compare.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = compare.try_wait() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "compare still runs after Ctrl-C");
+        thread::sleep(Duration::from_millis(20));
+    };
     assert!(!status.success());
     let deadline = Instant::now() + Duration::from_secs(5);
     while !gone(server) {

@@ -35,6 +35,56 @@ pub fn combinations() -> Vec<(&'static str, &'static str)> {
     v
 }
 
+/// A child process the test waits for; if the test ends first (a failed assertion),
+/// dropping this kills it by its PID, or its whole process group when it leads one,
+/// so that nothing outlives the test.
+pub struct Reaped {
+    child: Option<Child>,
+    group: bool,
+}
+
+impl Reaped {
+    pub fn new(child: Child) -> Reaped {
+        Reaped {
+            child: Some(child),
+            group: false,
+        }
+    }
+
+    /// For a child spawned with `process_group(0)`: its own children die with it.
+    pub fn group(child: Child) -> Reaped {
+        Reaped {
+            child: Some(child),
+            group: true,
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().expect("not yet waited for").id()
+    }
+
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut().expect("not yet waited for");
+        child.try_wait().expect("try_wait")
+    }
+
+    pub fn wait_with_output(mut self) -> std::process::Output {
+        let child = self.child.take().expect("not yet waited for");
+        child.wait_with_output().expect("wait for the child")
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id() as i32;
+            let target = if self.group { -pid } else { pid };
+            let _ = kill(Pid::from_raw(target), Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A running server. Dropping it kills the process (by PID) if it still runs.
 pub struct Server {
     child: Child,
