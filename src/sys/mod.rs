@@ -57,7 +57,7 @@ impl Sys {
 
     #[inline]
     pub fn read(&self, fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-        let r = self.counted(Call::Read, || Ok(nix::unistd::read(fd, &mut *buf)?));
+        let r = self.counted(Call::Read, || raw_read(fd, buf));
         self.trace(|| {
             let data = r.as_ref().map_or(String::new(), |&n| shown(&buf[..n]));
             format!(
@@ -74,7 +74,7 @@ impl Sys {
     /// our counts comparable with the kernel's. SIGPIPE is ignored by the server.
     #[inline]
     pub fn write(&self, fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-        let r = self.counted(Call::Write, || Ok(nix::unistd::write(fd, buf)?));
+        let r = self.counted(Call::Write, || raw_write(fd, buf));
         self.trace(|| {
             let data = r.as_ref().map_or(String::new(), |&n| shown(&buf[..n]));
             format!(
@@ -183,5 +183,34 @@ impl Sys {
     /// Opens /dev/null: the reserve descriptor that lets a server out of EMFILE.
     pub fn open_dev_null(&self) -> io::Result<OwnedFd> {
         self.counted(Call::Open, || Ok(std::fs::File::open("/dev/null")?.into()))
+    }
+}
+
+// read(2) and write(2) through glibc's generic syscall(3), not its read() and write().
+// Those are thread cancellation points: in a process with more than one thread (ours
+// has a control thread) glibc brackets every call with
+// __pthread_enable_asynccancel/__pthread_disable_asynccancel, about 60 instructions
+// per call pair in all (benches/callgrind.sh). We never cancel threads, and the kernel
+// sees exactly the same system call.
+
+fn raw_read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable memory of `buf.len()` bytes, borrowed for the call.
+    let n = unsafe { libc::syscall(libc::SYS_read, fd.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
+    syscall_result(n)
+}
+
+fn raw_write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is readable memory of `buf.len()` bytes, borrowed for the call.
+    let n = unsafe { libc::syscall(libc::SYS_write, fd.as_raw_fd(), buf.as_ptr(), buf.len()) };
+    syscall_result(n)
+}
+
+/// syscall(3)'s result: -1 with errno set, or the byte count.
+#[inline]
+fn syscall_result(n: libc::c_long) -> io::Result<usize> {
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
     }
 }
