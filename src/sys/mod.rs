@@ -58,15 +58,9 @@ impl Sys {
     #[inline]
     pub fn read(&self, fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
         let r = self.counted(Call::Read, || raw_read(fd, buf));
-        self.trace(|| {
-            let data = r.as_ref().map_or(String::new(), |&n| shown(&buf[..n]));
-            format!(
-                "read(fd {}, {}) {}{data}",
-                fd.as_raw_fd(),
-                buf.len(),
-                outcome(&r)
-            )
-        });
+        if self.tracer.is_some() {
+            self.trace_transfer("read", fd, buf, &r);
+        }
         r
     }
 
@@ -75,16 +69,27 @@ impl Sys {
     #[inline]
     pub fn write(&self, fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
         let r = self.counted(Call::Write, || raw_write(fd, buf));
+        if self.tracer.is_some() {
+            self.trace_transfer("write", fd, buf, &r);
+        }
+        r
+    }
+
+    /// The trace line of a read or write: out of line, so that the formatting code
+    /// does not weigh on every untraced call (its registers and stack frame cost
+    /// about 20 instructions per call even when unused).
+    #[cold]
+    #[inline(never)]
+    fn trace_transfer(&self, name: &str, fd: BorrowedFd<'_>, buf: &[u8], r: &io::Result<usize>) {
         self.trace(|| {
             let data = r.as_ref().map_or(String::new(), |&n| shown(&buf[..n]));
             format!(
-                "write(fd {}, {}) {}{data}",
+                "{name}(fd {}, {}) {}{data}",
                 fd.as_raw_fd(),
                 buf.len(),
-                outcome(&r)
+                outcome(r)
             )
         });
-        r
     }
 
     /// Writes all of `data` to a blocking descriptor, retrying EINTR.
