@@ -9,7 +9,7 @@ use super::dispatch::{Dispatcher, Inbox};
 use super::io_threads::{IoPool, Item, Phase};
 use super::listener::Listener;
 use super::{LoopOptions, log_once};
-use crate::backend::{Event, Interest, Multiplexer};
+use crate::backend::{Event, Interest, Multiplexer, Trigger};
 use crate::sys::{Stat, Sys};
 use anyhow::{Context, Result};
 use std::io::{self, ErrorKind};
@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 pub struct EventLoop {
     sys: Sys,
     mux: Box<dyn Multiplexer>,
+    /// The multiplexer's notification mode, asked once (not per event).
+    trigger: Trigger,
     listener: Option<Listener>,
     /// Read end of the wake pipe: a byte here means "look at the stop flag".
     wake: OwnedFd,
@@ -68,6 +70,7 @@ impl EventLoop {
         );
         Ok(EventLoop {
             sys,
+            trigger: mux.trigger(),
             mux,
             listener,
             wake,
@@ -192,6 +195,10 @@ impl EventLoop {
             return; // closed earlier in this batch
         };
         let outcome = conn.on_event(ev, &mut self.space.io(&self.sys, &self.opts));
+        // The common case, settled here: still open and watched for what it needs.
+        if matches!(outcome, Outcome::Open) && conn.wanted(self.trigger) == conn.registered() {
+            return;
+        }
         self.settle(ev.fd, outcome);
     }
 
@@ -256,7 +263,7 @@ impl EventLoop {
         };
         match outcome {
             Outcome::Open => {
-                let wanted = conn.wanted(self.mux.trigger());
+                let wanted = conn.wanted(self.trigger);
                 if wanted != conn.registered() {
                     match self.mux.modify(conn.fd(), wanted) {
                         Ok(()) => conn.set_registered(wanted),
@@ -362,7 +369,7 @@ impl EventLoop {
         {
             log_once("sndbuf", &format!("SO_SNDBUF not set: {e}"));
         }
-        let interest = Connection::initial_interest(self.mux.trigger());
+        let interest = Connection::initial_interest(self.trigger);
         if let Err(e) = self.mux.register(fd.as_fd(), interest) {
             log_once(
                 "register",
