@@ -146,17 +146,18 @@ impl Multiplexer for Epoll {
                 })?
             }
         };
-        // Only the ready descriptors come back: nothing to scan but them.
-        for ev in &self.ready[..n] {
+        // Only the ready descriptors come back: nothing to scan but them. (One
+        // `extend` reserves once, where a `push` per event checks the capacity each time.)
+        events.extend(self.ready[..n].iter().map(|ev| {
             let flags = ev.events();
             let error = flags.intersects(EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR);
-            events.push(Event {
+            Event {
                 fd: ev.data() as i32,
                 readable: flags.contains(EpollFlags::EPOLLIN) || error,
                 writable: flags.contains(EpollFlags::EPOLLOUT) || error,
                 hangup: error || flags.contains(EpollFlags::EPOLLRDHUP),
-            });
-        }
+            }
+        }));
         self.sys.trace(|| {
             format!(
                 "epoll_wait(max={}, timeout={}) = {n} {}",
