@@ -248,6 +248,40 @@ pub struct Summary {
     pub failures: Vec<String>,
 }
 
+/// When the load generator was the bottleneck, say so: its pace, not the server's,
+/// then set requests/s.
+pub fn saturated_client(summaries: &[Summary]) -> Option<String> {
+    let saturated: Vec<&str> = summaries
+        .iter()
+        .filter(|s| {
+            s.figures
+                .get("client_cpu_percent")
+                .is_some_and(|c| c.median > 90.0)
+        })
+        .map(|s| s.subject.as_str())
+        .collect();
+    (!saturated.is_empty()).then(|| {
+        format!(
+            "the client used over 90% of its CPU ({}): it, not the server, may have set the \
+             pace; compare the per-request costs",
+            saturated.join(", ")
+        )
+    })
+}
+
+/// Why our count and the kernel's differ for the polling crate.
+pub fn polling_note(summaries: &[Summary]) -> Option<String> {
+    summaries
+        .iter()
+        .any(|s| s.subject == "polling" && !s.disagreements.is_empty())
+        .then(|| {
+            "the polling crate makes system calls of its own inside each wait \
+             (timerfd_settime, epoll_ctl, an eventfd read): our layer counts the calls into \
+             the crate, the kernel counts them all."
+                .to_string()
+        })
+}
+
 pub fn summarise(all: &[SubjectRuns]) -> Vec<Summary> {
     all.iter().map(summarise_one).collect()
 }

@@ -80,13 +80,18 @@ fn echo(exp: &Experiment) -> Vec<Row> {
     progress.finish();
     for (i, mut subject) in measured_rows.into_iter().zip(results) {
         let Some(s) = subject.pop() else { continue };
-        let summary = bench::summarise(std::slice::from_ref(&s)).remove(0);
+        let summaries = bench::summarise(std::slice::from_ref(&s));
         let r = &mut rows[i];
         summarise(r, FIGURES, &s.runs);
+        r.warnings.extend(bench::saturated_client(&summaries));
+        let polling = bench::polling_note(&summaries);
+        for summary in summaries {
+            r.warnings.extend(summary.warnings);
+            r.warnings.extend(summary.disagreements);
+        }
+        r.warnings.extend(polling);
         r.not_applicable = s.not_applicable;
         r.failures = s.failures;
-        r.warnings = summary.warnings;
-        r.warnings.extend(summary.disagreements);
     }
     rows
 }

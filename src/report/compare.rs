@@ -1,7 +1,7 @@
 //! The side-by-side table `run` and `compare` print, with the notes a reader needs.
 
 use super::grid::grid;
-use crate::bench::BenchReport;
+use crate::bench::{self, BenchReport};
 use crate::sys::Stat;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
@@ -45,22 +45,8 @@ pub fn render(report: &BenchReport) -> String {
             the client completed in the window. A user/kernel mode switch (two per system call) \
             is not a context switch (the scheduler changing threads).\n";
     out += &threads_section(report);
-    let saturated: Vec<&str> = report
-        .summaries
-        .iter()
-        .filter(|s| {
-            s.figures
-                .get("client_cpu_percent")
-                .is_some_and(|c| c.median > 90.0)
-        })
-        .map(|s| s.subject.as_str())
-        .collect();
-    if !saturated.is_empty() {
-        out += &format!(
-            "warning: the client used over 90% of its CPU ({}): it, not the server, may have set \
-             the pace; compare the per-request costs\n",
-            saturated.join(", ")
-        );
+    if let Some(w) = bench::saturated_client(&report.summaries) {
+        out += &format!("warning: {w}\n");
     }
     for s in &report.summaries {
         for w in &s.warnings {
@@ -73,14 +59,8 @@ pub fn render(report: &BenchReport) -> String {
             out += &format!("failed: {f}\n");
         }
     }
-    if report
-        .summaries
-        .iter()
-        .any(|s| s.subject == "polling" && !s.disagreements.is_empty())
-    {
-        out += "note: the polling crate makes system calls of its own inside each wait \
-                (timerfd_settime, epoll_ctl, an eventfd read): our layer counts the calls into \
-                the crate, the kernel counts them all.\n";
+    if let Some(n) = bench::polling_note(&report.summaries) {
+        out += &format!("note: {n}\n");
     }
     if report.plan.kernel_counts {
         out += "note: kernel counts use the raw_syscalls:sys_enter tracepoint, which itself costs \

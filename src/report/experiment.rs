@@ -280,42 +280,56 @@ fn trend(rows: &[&Row], x: &str, column: &Column) -> String {
         .copied()
         .filter(|r| value(r).is_some())
         .collect();
-    let missing: Vec<String> = rows
+    let missing: Vec<&Row> = rows
         .iter()
+        .copied()
         .filter(|r| value(r).is_none())
-        .map(|r| x_value(r, x))
         .collect();
+    let ratio = |first: &Row, r: &Row| change(value(first).unwrap_or(0.0), value(r).unwrap_or(0.0));
     let mut text = match measured.as_slice() {
-        [] => "not measured".to_string(),
+        [] => String::new(),
         [only] => at(only),
         [first, .., last] if numeric => {
-            let (a, b) = (value(first).unwrap_or(0.0), value(last).unwrap_or(0.0));
-            let change = if a != 0.0 {
-                format!(" ({:+.0}%)", (b - a) / a * 100.0)
-            } else {
-                String::new()
-            };
-            format!("{} → {}{change}", at(first), at(last))
+            format!("{} → {} ({})", at(first), at(last), ratio(first, last))
         }
         [first, rest @ ..] => {
-            let a = value(first).unwrap_or(0.0);
             let mut parts = vec![at(first)];
-            parts.extend(rest.iter().map(|r| {
-                let v = value(r).unwrap_or(0.0);
-                let ratio = if a != 0.0 {
-                    format!(" ({:.2}x)", v / a)
-                } else {
-                    String::new()
-                };
-                format!("{}{ratio}", at(r))
-            }));
+            parts.extend(
+                rest.iter()
+                    .map(|r| format!("{} ({} vs {})", at(r), ratio(first, r), x_value(first, x))),
+            );
             parts.join(", ")
         }
     };
-    if !missing.is_empty() {
-        text += &format!(" (n/a at {})", missing.join(", "));
+    if let Some(first) = missing.first() {
+        let why = first.not_applicable.as_deref().unwrap_or("not measured");
+        let xs: Vec<String> = missing.iter().map(|r| x_value(r, x)).collect();
+        if !text.is_empty() {
+            text += "; ";
+        }
+        text += &format!("{why} at {}", xs.join(", "));
     }
     text
+}
+
+/// From `a` to `b`: a percentage for moderate changes, a factor for large ones
+/// (a fall to a thousandth reads better as 0.001x than as -100%).
+fn change(a: f64, b: f64) -> String {
+    let r = b / a;
+    if !r.is_finite() {
+        "-".to_string()
+    } else if (0.5..=2.0).contains(&r) {
+        match ((r - 1.0) * 100.0).round() {
+            0.0 => "±0%".to_string(),
+            p => format!("{p:+.0}%"),
+        }
+    } else if r >= 10.0 {
+        format!("{r:.0}x")
+    } else if r >= 0.1 {
+        format!("{r:.2}x")
+    } else {
+        format!("{r:.3}x")
+    }
 }
 
 fn method(kind: Kind, runs: usize) -> String {
@@ -393,23 +407,24 @@ fn readme(exp: &Experiment, results: &Results, plots: &[Vec<(String, String)>]) 
         results.machine.kernel,
         results.machine.date
     );
-    let mut notes: Vec<String> = Vec::new();
+    // Each distinct note once, with how many points it came from.
+    let mut notes: Vec<(String, usize)> = Vec::new();
     for r in &results.rows {
-        for n in r
-            .failures
-            .iter()
-            .map(|f| format!("failed: {f}"))
-            .chain(r.warnings.iter().cloned())
-        {
-            if !notes.contains(&n) {
-                notes.push(n);
+        let failures = r.failures.iter().map(|f| format!("failed: {f}"));
+        for n in failures.chain(r.warnings.iter().cloned()) {
+            match notes.iter_mut().find(|(m, _)| *m == n) {
+                Some((_, count)) => *count += 1,
+                None => notes.push((n, 1)),
             }
         }
     }
     if !notes.is_empty() {
         out += "\n## Notes from the measurement\n\n";
-        for n in notes {
-            out += &format!("- {n}\n");
+        for (n, count) in notes {
+            match count {
+                1 => out += &format!("- {n}\n"),
+                _ => out += &format!("- {n} ({count} points)\n"),
+            }
         }
     }
     out
