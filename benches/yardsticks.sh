@@ -2,10 +2,11 @@
 # The performance benchmark: iobench beside the textbook C servers and client of
 # ../shared/yardsticks, on this machine, in one run. Writes results/yardsticks/.
 #
-#   bash benches/yardsticks.sh            # about 6 minutes on 2 CPUs
+#   bash benches/yardsticks.sh            # about 8 minutes on 2 CPUs
 #
-# Server targets (compare --runs 5, interleaved, medians): iobench's backends beside
-# the yardstick server of the same model, with the kernel's counts; the cost of the
+# Server targets (compare --runs 7, interleaved; the ratio of each run to the
+# yardstick's run of the same round, median and range): iobench's backends beside the
+# yardstick server of the same model, and in a separate pass the kernel's counts; the cost of the
 # counting layer (iobench built with and without it); epoll with 10,000 idle
 # connections. Client targets: iobench load against pingpong, both driving
 # yardsticks/echo_epoll, interleaved, and at one connection on one CPU.
@@ -26,14 +27,21 @@ ib=target/release/iobench
 out=results/yardsticks
 mkdir -p "$out"
 
-echo "== servers: iobench beside the yardsticks (5 interleaved runs each)" >&2
-"$ib" compare --runs 5 --duration 3s --warmup 1s --kernel-counts \
-  --backends select,poll,epoll-lt,epoll-et \
-  --external "ys-select=$ys/echo_select {port} 600" \
-  --external "ys-poll=$ys/echo_poll {port} 600" \
-  --external "ys-epoll-lt=$ys/echo_epoll {port} 600 lt" \
-  --external "ys-epoll-et=$ys/echo_epoll {port} 600" \
+servers=(--backends select,poll,epoll-lt,epoll-et
+  --external "ys-select=$ys/echo_select {port} 600"
+  --external "ys-poll=$ys/echo_poll {port} 600"
+  --external "ys-epoll-lt=$ys/echo_epoll {port} 600 lt"
+  --external "ys-epoll-et=$ys/echo_epoll {port} 600")
+
+# CPU time without the tracepoints: they cost each system call, so they would
+# favour whichever server makes fewer calls.
+echo "== servers: iobench beside the yardsticks (7 interleaved runs each)" >&2
+"$ib" compare --runs 7 --duration 3s --warmup 1s "${servers[@]}" \
   --export-markdown "$out/servers.md" --export-json "$out/servers.json" > "$out/servers.txt"
+
+echo "== system calls per request, counted by the kernel (raw_syscalls:sys_enter)" >&2
+"$ib" compare --runs 1 --duration 2s --warmup 1s --kernel-counts "${servers[@]}" \
+  --export-markdown "$out/syscalls.md" --export-json "$out/syscalls.json" > "$out/syscalls.txt"
 
 echo "== the counting layer's cost: epoll-et counted vs compiled out" >&2
 "$ib" compare --runs 5 --duration 3s --warmup 1s --backends epoll-et \

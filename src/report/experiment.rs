@@ -332,12 +332,16 @@ fn change(a: f64, b: f64) -> String {
     }
 }
 
-fn method(kind: Kind, runs: usize) -> String {
+fn method(kind: Kind, runs: usize, cores: usize) -> String {
+    let pinning = if cores >= 2 {
+        "as a child process pinned to CPU 0, driven by the load generator pinned to CPU 1"
+    } else {
+        "as a child process, driven by the load generator (one CPU: nothing pinned)"
+    };
     match kind {
         Kind::Echo => format!(
-            "Each point: our echo server as a child process pinned to CPU 0, driven by the load \
-             generator pinned to CPU 1 (closed loop, every echoed byte verified), as `iobench \
-             compare` does. {runs} run(s) per point, interleaved across all points (run 1 of \
+            "Each point: our echo server {pinning} (closed loop, every echoed byte verified), \
+             as `iobench compare` does. {runs} run(s) per point, interleaved across all points (run 1 of \
              every point, then run 2, ...). Figures are medians over the runs with (min–max); \
              per-request figures divide by the requests completed in the measured window; \
              system calls are our own count (the kernel's /proc count agrees within 1%, or a \
@@ -349,8 +353,8 @@ fn method(kind: Kind, runs: usize) -> String {
              the next descriptor, until `writes` writes; every pass is a wait that does not \
              block plus its callbacks, all in one thread, no TCP. Unlike libevent, both ends of \
              each socketpair are watched (writing to one end makes the other readable), so N \
-             watched descriptors take N descriptors, not 2N: 10,000 fit under this machine's \
-             limit of 20,000, and select reaches about 1,000 before FD_SETSIZE. Each run \
+             watched descriptors take N of the process's descriptors, not 2N (10,000 fit \
+             under a limit of 20,000, and select reaches about 1,000 before FD_SETSIZE). Each run \
              registers the ring once, makes one untimed iteration, then `iterations` timed \
              ones; {runs} run(s) per point, interleaved. Figures are medians over every timed \
              iteration with (min–max)."
@@ -394,7 +398,7 @@ fn readme(exp: &Experiment, results: &Results, plots: &[Vec<(String, String)>]) 
         out += "\n";
     }
     out += "## How it was measured\n\n";
-    out += &method(exp.kind, exp.runs);
+    out += &method(exp.kind, exp.runs, results.machine.cores);
     out += "\n\n";
     out += &format!(
         "- Command: `{}` ({:.0} s)\n- Machine: {}, {} CPUs, {}; {}\n- Files: `data.csv` (one \
