@@ -186,6 +186,15 @@ pub const FIGURES: &[Figure<RunResult>] = &[
         value: |r| Some(r.load.client_cpu_share * 100.0),
     },
     Figure {
+        key: "steal_percent",
+        label: "hypervisor steal, whole machine (%)",
+        decimals: 1,
+        value: |r| {
+            let p = &r.server.proc;
+            (p.machine_ticks > 0).then(|| p.steal_ticks as f64 / p.machine_ticks as f64 * 100.0)
+        },
+    },
+    Figure {
         key: "server_peak_rss_kib",
         label: "server peak RSS (KiB)",
         decimals: 0,
@@ -359,6 +368,15 @@ fn summarise_one(s: &SubjectRuns) -> Summary {
             rps.relative_range() * 100.0,
             rps.min,
             rps.max
+        ));
+    }
+    if let Some(steal) = figures.get("steal_percent")
+        && steal.max > 5.0
+    {
+        warnings.push(format!(
+            "{}: the hypervisor gave up to {:.0}% of the machine's CPU time to other guests \
+             during a run (steal, /proc/stat): such runs are slower whatever the code does",
+            s.subject, steal.max
         ));
     }
     for r in &s.runs {

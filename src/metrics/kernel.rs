@@ -2,7 +2,7 @@
 //! always), and with `--kernel-counts` perf_event_open counters on every thread: all
 //! system calls (the raw_syscalls:sys_enter tracepoint) and context switches.
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use perf_event::events::{Software, Tracepoint};
 use perf_event::{Builder, Counter};
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,11 @@ pub struct ProcSample {
     pub syscw: u64,
     pub peak_rss_kib: u64,
     pub rss_kib: u64,
+    /// The whole machine's CPU time (/proc/stat, all CPUs, in ticks) and the part of
+    /// it the hypervisor gave to other guests (steal): on a VM, a run with much steal
+    /// is a slow run whatever the code did.
+    pub machine_ticks: u64,
+    pub steal_ticks: u64,
 }
 
 impl ProcSample {
@@ -46,6 +51,7 @@ impl ProcSample {
             ..ProcSample::default()
         };
         (s.syscr, s.syscw) = Self::read_io(pid)?;
+        (s.machine_ticks, s.steal_ticks) = machine_ticks()?;
         let status = fs::read_to_string(format!("/proc/{pid}/status"))
             .with_context(|| format!("reading /proc/{pid}/status"))?;
         s.peak_rss_kib = field(&status, "VmHWM:").unwrap_or(0);
@@ -82,8 +88,31 @@ impl ProcSample {
             syscw: self.syscw - earlier.syscw,
             peak_rss_kib: self.peak_rss_kib,
             rss_kib: self.rss_kib,
+            machine_ticks: self.machine_ticks - earlier.machine_ticks,
+            steal_ticks: self.steal_ticks - earlier.steal_ticks,
         }
     }
+}
+
+/// All CPUs' time and its steal part, in ticks: /proc/stat's first line is
+/// `cpu user nice system idle iowait irq softirq steal guest guest_nice` (guest time
+/// is already counted in user).
+fn machine_ticks() -> Result<(u64, u64)> {
+    let stat = fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let values: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if values.len() < 8 {
+        bail!("unexpected /proc/stat: no steal column");
+    }
+    Ok((values[..8].iter().sum(), values[7]))
 }
 
 fn field(text: &str, name: &str) -> Option<u64> {

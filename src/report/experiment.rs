@@ -328,7 +328,9 @@ fn change(a: f64, b: f64) -> String {
     } else if r >= 0.1 {
         format!("{r:.2}x")
     } else {
-        format!("{r:.3}x")
+        // Two significant digits, so that 1 call against 20,481 is not 0.000x.
+        let decimals = (1.0 - r.log10().floor()).max(0.0) as usize;
+        format!("{r:.decimals$}x")
     }
 }
 
