@@ -285,7 +285,17 @@ fn trend(rows: &[&Row], x: &str, column: &Column) -> String {
         .copied()
         .filter(|r| value(r).is_none())
         .collect();
-    let ratio = |first: &Row, r: &Row| change(value(first).unwrap_or(0.0), value(r).unwrap_or(0.0));
+    // A change whose two min-max ranges overlap is within this machine's noise: say so
+    // rather than let a median-to-median figure pass for an effect.
+    let ratio = |first: &Row, r: &Row| {
+        let text = change(value(first).unwrap_or(0.0), value(r).unwrap_or(0.0));
+        match (first.figures.get(column.key), r.figures.get(column.key)) {
+            (Some(a), Some(b)) if a.min <= b.max && b.min <= a.max => {
+                format!("{text}, ranges overlap")
+            }
+            _ => text,
+        }
+    };
     let mut text = match measured.as_slice() {
         [] => String::new(),
         [only] => at(only),
@@ -383,7 +393,8 @@ fn readme(exp: &Experiment, results: &Results, plots: &[Vec<(String, String)>]) 
     }
     out += "## What it shows\n\n";
     out += "Computed from the medians below (first to last value of each line, or each \
-            value against the first):\n\n";
+            value against the first); \"ranges overlap\" marks a change smaller than the \
+            spread between runs:\n\n";
     for line in what_it_shows(exp, results) {
         out += &format!("- {line}\n");
     }
