@@ -183,6 +183,24 @@ fn experiments_are_listed_and_bad_files_explained() {
         assert!(stderr.contains(says), "{file}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+    // A figure no point has (kernel counts were not asked for): the measurements
+    // are written and the README says why that plot is missing.
+    std::fs::write(
+        &bad,
+        "question = \"q\"\nruns = 1\n[workload]\nduration = \"100ms\"\nwarmup = \"50ms\"\n\
+         [[sweep]]\nbackend = [\"poll\"]\nplots = [\"kernel_syscalls_per_request\"]\n",
+    )
+    .unwrap();
+    let out = experiment(&["run", bad.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    assert!(readme.contains("not plotted (chart"), "{readme}");
+    assert!(dir.join("data.json").exists() && dir.join("data.csv").exists());
+
     let missing = experiment(&["run", "no-such-experiment"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-experiment.toml"));
     std::fs::remove_dir_all(&dir).unwrap();

@@ -16,7 +16,9 @@ pub fn write(exp: &Experiment, results: &Results, out: &Path) -> Result<()> {
     };
     save("data.json", serde_json::to_string_pretty(results)? + "\n")?;
     save("data.csv", csv(results))?;
-    let mut plots: Vec<Vec<(String, String)>> = Vec::new();
+    // Per sweep, each plot's file and title, or why there is none (e.g. a figure no
+    // point has): the measurements are never lost to a plot that cannot be drawn.
+    let mut plots: Vec<Vec<Result<(String, String), String>>> = Vec::new();
     let mut taken: Vec<String> = Vec::new();
     for (i, sweep) in exp.sweeps.iter().enumerate() {
         let mut files = Vec::new();
@@ -29,10 +31,14 @@ pub fn write(exp: &Experiment, results: &Results, out: &Path) -> Result<()> {
                 file = format!("{key}-by-{}-{}.svg", sweep.x, name.replace(' ', "-"));
                 chart.title += &format!(" ({name})");
             }
-            let svg = plot::svg(&chart).with_context(|| format!("plotting {}", chart.title))?;
-            save(&file, svg)?;
-            taken.push(file.clone());
-            files.push((file, chart.title));
+            match plot::svg(&chart) {
+                Ok(svg) => {
+                    save(&file, svg)?;
+                    taken.push(file.clone());
+                    files.push(Ok((file, chart.title)));
+                }
+                Err(e) => files.push(Err(format!("{}: not plotted ({e:#})", chart.title))),
+            }
         }
         plots.push(files);
     }
@@ -381,7 +387,11 @@ fn method(kind: Kind, runs: usize, cores: usize) -> String {
     }
 }
 
-fn readme(exp: &Experiment, results: &Results, plots: &[Vec<(String, String)>]) -> String {
+fn readme(
+    exp: &Experiment,
+    results: &Results,
+    plots: &[Vec<Result<(String, String), String>>],
+) -> String {
     let mut out = format!("# {}\n\n", exp.title);
     if exp.quick {
         out += "> **Quick smoke run** (`--quick`): fewer runs and points, short windows. \
@@ -405,8 +415,11 @@ fn readme(exp: &Experiment, results: &Results, plots: &[Vec<(String, String)>]) 
         }
         out += &table(sweep, results, &exp.table);
         out += "\n";
-        for (file, alt) in files {
-            out += &format!("![{alt}]({file})\n");
+        for plot in files {
+            match plot {
+                Ok((file, alt)) => out += &format!("![{alt}]({file})\n"),
+                Err(why) => out += &format!("*{why}*\n"),
+            }
         }
         out += "\n";
     }
