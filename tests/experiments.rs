@@ -200,6 +200,26 @@ fn experiments_are_listed_and_bad_files_explained() {
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
     assert!(readme.contains("not plotted (chart"), "{readme}");
     assert!(dir.join("data.json").exists() && dir.join("data.csv").exists());
+    // Run into the same folder with another plot: the earlier run's plot goes with it,
+    // a file of the user's stays.
+    std::fs::write(dir.join("p99_us-by-backend.svg"), "<svg>earlier</svg>").unwrap();
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&bad)
+            .unwrap()
+            .replace("kernel_syscalls_per_request", "requests_per_s"),
+    )
+    .unwrap();
+    let out = experiment(&["run", bad.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.join("p99_us-by-backend.svg").exists());
+    assert!(dir.join("requests_per_s-by-backend.svg").exists());
+    assert!(dir.join("notes.txt").exists());
 
     let missing = experiment(&["run", "no-such-experiment"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-experiment.toml"));

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use std::path::Path;
 
 pub fn write(exp: &Experiment, results: &Results, out: &Path) -> Result<()> {
+    remove_old_plots(out)?;
     let save = |name: &str, text: String| {
         let path = out.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
@@ -43,6 +44,23 @@ pub fn write(exp: &Experiment, results: &Results, out: &Path) -> Result<()> {
         plots.push(files);
     }
     save("README.md", readme(exp, results, &plots))
+}
+
+/// A folder that holds an earlier run's results (its data.json) loses that run's
+/// plots, so that none outlives the README that showed it; other files are left alone.
+fn remove_old_plots(out: &Path) -> Result<()> {
+    if !out.join("data.json").exists() {
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(out).with_context(|| format!("listing {}", out.display()))?;
+    for path in entries.filter_map(|e| Some(e.ok()?.path())) {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_some_and(|n| n.contains("-by-") && n.ends_with(".svg")) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing the old plot {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The sweep's `name`, or its number.
