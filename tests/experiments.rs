@@ -22,24 +22,31 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// `iobench experiment run FILE --out DIR [more]`, which must succeed.
+fn run_ok(file: &Path, out_dir: &Path, more: &[&str]) {
+    let mut args = vec![
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    args.extend(more);
+    let out = experiment(&args);
+    assert!(
+        out.status.success(),
+        "{}: {}{}",
+        file.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs one experiment quickly into a fresh folder and checks what it wrote; returns
 /// data.json.
 fn run_quick(file: &Path) -> Value {
     let name = file.file_stem().unwrap().to_string_lossy().into_owned();
     let out_dir = temp_dir(&name);
-    let out = experiment(&[
-        "run",
-        file.to_str().unwrap(),
-        "--quick",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{name}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(file, &out_dir, &["--quick"]);
     let data: Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("data.json")).unwrap()).unwrap();
     let rows = data["rows"].as_array().unwrap();
@@ -191,12 +198,7 @@ fn experiments_are_listed_and_bad_files_explained() {
          [[sweep]]\nbackend = [\"poll\"]\nplots = [\"kernel_syscalls_per_request\"]\n",
     )
     .unwrap();
-    let out = experiment(&["run", bad.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&bad, &dir, &[]);
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
     assert!(readme.contains("not plotted (chart"), "{readme}");
     assert!(dir.join("data.json").exists() && dir.join("data.csv").exists());
@@ -211,12 +213,7 @@ fn experiments_are_listed_and_bad_files_explained() {
             .replace("kernel_syscalls_per_request", "requests_per_s"),
     )
     .unwrap();
-    let out = experiment(&["run", bad.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&bad, &dir, &[]);
     assert!(!dir.join("p99_us-by-backend.svg").exists());
     assert!(dir.join("requests_per_s-by-backend.svg").exists());
     assert!(dir.join("notes.txt").exists());

@@ -161,6 +161,10 @@ fn echo_plan(point: &[Setting], runs: usize) -> Result<BenchPlan, String> {
 fn dispatch(exp: &Experiment) -> Vec<Row> {
     let mut rows: Vec<Row> = exp.points.iter().map(|p| row(p)).collect();
     let configs: Vec<DispatchConfig> = exp.points.iter().map(|p| dispatch_config(p)).collect();
+    // Decided once, not on every run: it lists /proc/self/fd and asks for the limit.
+    for (r, cfg) in rows.iter_mut().zip(&configs) {
+        r.not_applicable = cfg.cannot_run();
+    }
     let mut measured = vec![Vec::new(); rows.len()];
     let progress = Progress::new((rows.len() * exp.runs) as u64);
     for run in 0..exp.runs {
@@ -176,8 +180,7 @@ fn dispatch(exp: &Experiment) -> Vec<Row> {
                     cfg.active
                 ),
             );
-            if let Some(why) = cfg.cannot_run() {
-                rows[i].not_applicable = Some(why);
+            if rows[i].not_applicable.is_some() {
                 continue;
             }
             match bench::measure_dispatch(cfg) {

@@ -207,8 +207,9 @@ impl Worker<'_> {
             if self.sending && timing.end.is_some_and(|end| now >= end) {
                 self.stop_sending();
             }
-            // The server closed every connection: no echo can come any more.
-            if self.conns.iter().all(|c| !c.open) {
+            // The server closed every connection: no echo can come any more. (Only
+            // `lose` closes one, and it counts each once: no scan of the connections.)
+            if self.res.unexpected_closes == self.conns.len() as u64 {
                 break;
             }
             if !self.sending {
