@@ -1,17 +1,4 @@
-//! iobench: an I/O multiplexing workbench.
-
-mod backend;
-mod bench;
-mod cli;
-mod demo;
-mod experiment;
-mod load;
-mod metrics;
-mod protocol;
-mod report;
-mod server;
-mod sys;
-mod transfer;
+//! iobench's command line: parse, run, render, export, exit code.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -19,6 +6,7 @@ use cli::{
     BenchArgs, Cli, Command, DemoArgs, ExperimentCommand, LoadArgs, ReportCommand, SoakArgs,
     TransferArgs,
 };
+use iobench::{bench, cli, demo, experiment, load, metrics, report, server, transfer};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 

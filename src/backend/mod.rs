@@ -11,20 +11,21 @@ mod poll;
 mod polling;
 mod select;
 
+use crate::names::named_enum;
 use crate::sys::Sys;
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
 
-/// When the kernel reports a descriptor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Trigger {
-    /// Reported on every wait while the condition holds (data unread, space to write).
-    Level,
-    /// Reported once per change of state: the program must read (or write) until
-    /// EAGAIN, or what is left is never reported again.
-    Edge,
+named_enum! {
+    /// When the kernel reports a descriptor.
+    pub enum Trigger {
+        /// Reported on every wait while the condition holds (data unread, space to write).
+        Level => "level",
+        /// Reported once per change of state: the program must read (or write) until
+        /// EAGAIN, or what is left is never reported again.
+        Edge => "edge",
+    }
 }
 
 /// What a descriptor is watched for.
@@ -85,20 +86,20 @@ pub trait Multiplexer: Send {
     -> io::Result<WaitStats>;
 }
 
-/// The backends, chosen by name at run time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Backend {
-    /// select(2): fd_set bitmaps rebuilt before every call, level-triggered, fds < 1024
-    Select,
-    /// poll(2): a pollfd array, level-triggered
-    Poll,
-    /// epoll(7) level-triggered
-    EpollLt,
-    /// epoll(7) edge-triggered (EPOLLET)
-    EpollEt,
-    /// the `polling` crate (level mode): what a portable library costs
-    Polling,
+named_enum! {
+    /// The backends, chosen by name at run time.
+    pub enum Backend {
+        /// select(2): fd_set bitmaps rebuilt before every call, level-triggered, fds < 1024
+        Select => "select",
+        /// poll(2): a pollfd array, level-triggered
+        Poll => "poll",
+        /// epoll(7) level-triggered
+        EpollLt => "epoll-lt",
+        /// epoll(7) edge-triggered (EPOLLET)
+        EpollEt => "epoll-et",
+        /// the `polling` crate (level mode): what a portable library costs
+        Polling => "polling",
+    }
 }
 
 impl Backend {
@@ -110,16 +111,6 @@ impl Backend {
             Backend::EpollEt => Box::new(epoll::Epoll::new(sys, Trigger::Edge)?),
             Backend::Polling => Box::new(polling::Polling::new(sys)?),
         })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Select => "select",
-            Backend::Poll => "poll",
-            Backend::EpollLt => "epoll-lt",
-            Backend::EpollEt => "epoll-et",
-            Backend::Polling => "polling",
-        }
     }
 
     pub fn trigger(self) -> Trigger {
@@ -196,13 +187,7 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::os::fd::{AsFd, AsRawFd};
 
-    const ALL: [Backend; 5] = [
-        Backend::Select,
-        Backend::Poll,
-        Backend::EpollLt,
-        Backend::EpollEt,
-        Backend::Polling,
-    ];
+    const ALL: &[Backend] = Backend::ALL;
 
     fn mux(backend: Backend) -> Box<dyn Multiplexer> {
         backend
@@ -229,7 +214,7 @@ mod tests {
 
     #[test]
     fn level_reports_unread_data_again_edge_does_not() {
-        for backend in ALL {
+        for &backend in ALL {
             let mut m = mux(backend);
             let (mut peer, sock) = pair();
             m.register(sock.as_fd(), Interest::READ).unwrap();
@@ -254,7 +239,7 @@ mod tests {
 
     #[test]
     fn interest_changes_are_honoured() {
-        for backend in ALL {
+        for &backend in ALL {
             let mut m = mux(backend);
             let (_peer, sock) = pair();
             m.register(sock.as_fd(), Interest::READ).unwrap();
@@ -276,7 +261,7 @@ mod tests {
 
     #[test]
     fn select_and_poll_scan_everything_epoll_only_the_ready() {
-        for backend in ALL {
+        for &backend in ALL {
             let mut m = mux(backend);
             let pairs: Vec<_> = (0..20).map(|_| pair()).collect();
             for (_, sock) in &pairs {

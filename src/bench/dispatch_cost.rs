@@ -154,38 +154,38 @@ pub fn measure(cfg: &DispatchConfig) -> Result<Vec<DispatchIteration>> {
 }
 
 /// Reported figures of one iteration.
-pub const DISPATCH_FIGURES: &[super::Figure<DispatchIteration>] = &[
-    super::Figure {
+pub const DISPATCH_FIGURES: &[crate::metrics::Figure<DispatchIteration>] = &[
+    crate::metrics::Figure {
         key: "us_per_pass",
         label: "time per dispatch pass (us)",
         decimals: 2,
         value: |r| per_pass(r, r.us),
     },
-    super::Figure {
+    crate::metrics::Figure {
         key: "us_per_iteration",
         label: "time per iteration (us)",
         decimals: 0,
         value: |r| Some(r.us),
     },
-    super::Figure {
+    crate::metrics::Figure {
         key: "passes",
         label: "dispatch passes per iteration",
         decimals: 0,
         value: |r| Some(r.passes as f64),
     },
-    super::Figure {
+    crate::metrics::Figure {
         key: "events_per_pass",
         label: "events per pass",
         decimals: 2,
         value: |r| per_pass(r, r.events as f64),
     },
-    super::Figure {
+    crate::metrics::Figure {
         key: "syscalls_per_pass",
         label: "system calls per pass (our count)",
         decimals: 2,
         value: |r| per_pass(r, r.syscalls as f64),
     },
-    super::Figure {
+    crate::metrics::Figure {
         key: "fds_scanned_per_pass",
         label: "fds scanned by us per pass",
         decimals: 1,

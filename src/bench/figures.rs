@@ -3,30 +3,10 @@
 //! completed in the measured window.
 
 use super::{RunResult, SubjectRuns};
+use crate::metrics::{Figure, Spread, spreads};
 use crate::sys::{Call, Stat};
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// One reported figure of a measurement `R` (an echo run, a dispatch iteration, a
-/// transfer): defined once, used by every table, CSV, plot and export.
-pub struct Figure<R> {
-    pub key: &'static str,
-    pub label: &'static str,
-    pub decimals: usize,
-    pub value: fn(&R) -> Option<f64>,
-}
-
-/// Median and range of every figure over a set of measurements; figures no
-/// measurement has are left out.
-pub fn spreads<R>(figures: &[Figure<R>], runs: &[R]) -> BTreeMap<&'static str, Spread> {
-    figures
-        .iter()
-        .filter_map(|f| {
-            let values = runs.iter().filter_map(|r| (f.value)(r)).collect();
-            Spread::of(values).map(|spread| (f.key, spread))
-        })
-        .collect()
-}
 
 fn per_request(r: &RunResult, x: f64) -> Option<f64> {
     (r.load.requests > 0).then(|| x / r.load.requests as f64)
@@ -201,43 +181,6 @@ pub const FIGURES: &[Figure<RunResult>] = &[
         value: |r| Some(r.server.proc.peak_rss_kib as f64),
     },
 ];
-
-/// Median and range of one figure over the runs of one subject.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct Spread {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-}
-
-impl Spread {
-    pub fn of(mut v: Vec<f64>) -> Option<Spread> {
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
-        Some(Spread {
-            median,
-            min: v[0],
-            max: v[n - 1],
-        })
-    }
-
-    /// (max - min) / median.
-    pub fn relative_range(&self) -> f64 {
-        if self.median == 0.0 {
-            0.0
-        } else {
-            (self.max - self.min) / self.median
-        }
-    }
-}
 
 /// One subject's figures over its runs.
 #[derive(Clone, Debug, Serialize)]

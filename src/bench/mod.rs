@@ -8,9 +8,7 @@ mod server_process;
 mod soak;
 
 pub use dispatch_cost::{DISPATCH_FIGURES, DispatchConfig, measure as measure_dispatch};
-pub use figures::{
-    FIGURES, Figure, Spread, Summary, polling_note, saturated_client, spreads, summarise,
-};
+pub use figures::{FIGURES, Summary, polling_note, saturated_client, summarise};
 pub use soak::{SoakRow, run as soak};
 
 use crate::backend::Backend;

@@ -9,6 +9,7 @@
 
 use super::{DemoContext, MUST_COME, loopback_pair, queued};
 use crate::backend::{Backend, Interest, Multiplexer, Trigger};
+use crate::names::named_enum;
 use crate::sys::Sys;
 use anyhow::{Result, bail};
 use std::io::{ErrorKind, Write};
@@ -16,11 +17,16 @@ use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
-    Et,
-    Lt,
-    Both,
+named_enum! {
+    /// Which of the article's two runs.
+    pub enum Mode {
+        /// edge-triggered
+        Et => "et",
+        /// level-triggered
+        Lt => "lt",
+        /// ET, then LT
+        Both => "both",
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -5,10 +5,9 @@
 use super::setting::{Kind, Setting};
 use super::{Column, Experiment, Row};
 use crate::backend::Backend;
-use crate::bench::{
-    self, BenchPlan, DISPATCH_FIGURES, DispatchConfig, FIGURES, Figure, Subject, spreads,
-};
+use crate::bench::{self, BenchPlan, DISPATCH_FIGURES, DispatchConfig, FIGURES, Subject};
 use crate::load::LoadConfig;
+use crate::metrics::{Figure, spreads};
 use crate::protocol::Protocol;
 use crate::report::progress::Progress;
 use crate::server::{Model, ReadStrategy};

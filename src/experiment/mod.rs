@@ -9,8 +9,8 @@ mod spec;
 pub use setting::{Kind, Setting};
 pub use spec::{Experiment, Sweep};
 
-use crate::bench::Spread;
 use crate::metrics::Machine;
+use crate::metrics::Spread;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -3,43 +3,22 @@
 //! and so are the values (`epoll-et`, `short-read`, `4K`, `500ms`).
 
 use crate::backend::Backend;
-use crate::cli::{parse_duration, parse_size};
+use crate::names::named_enum;
 use crate::protocol::Protocol;
 use crate::server::{Model, ReadStrategy};
 use crate::transfer::Method;
-use clap::ValueEnum;
+use crate::units::{parse_duration, parse_size};
 use std::time::Duration;
 
-/// What an experiment measures: each kind has its own settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// The echo server under the load generator (like `compare`).
-    Echo,
-    /// libevent's socketpair ring: the multiplexer alone.
-    Dispatch,
-    /// A file over loopback TCP (like `transfer`).
-    Transfer,
-}
-
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Echo => "echo",
-            Kind::Dispatch => "dispatch",
-            Kind::Transfer => "transfer",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Kind, String> {
-        match text {
-            "echo" => Ok(Kind::Echo),
-            "dispatch" => Ok(Kind::Dispatch),
-            "transfer" => Ok(Kind::Transfer),
-            _ => Err(format!(
-                "kind `{text}` is not one of: echo, dispatch, transfer"
-            )),
-        }
+named_enum! {
+    /// What an experiment measures: each kind has its own settings.
+    pub enum Kind {
+        /// The echo server under the load generator (like `compare`).
+        Echo => "echo",
+        /// libevent's socketpair ring: the multiplexer alone.
+        Dispatch => "dispatch",
+        /// A file over loopback TCP (like `transfer`).
+        Transfer => "transfer",
     }
 }
 
@@ -233,15 +212,8 @@ pub fn size_text(n: usize) -> String {
 }
 
 /// A name the command line accepts for this enum.
-fn choice<T: ValueEnum>(v: &toml::Value) -> Result<T, String> {
-    let text = v.as_str().ok_or("give a name in quotes")?;
-    T::from_str(text, false).map_err(|_| {
-        let names: Vec<String> = T::value_variants()
-            .iter()
-            .filter_map(|x| Some(x.to_possible_value()?.get_name().to_string()))
-            .collect();
-        format!("`{text}` is not one of: {}", names.join(", "))
-    })
+fn choice<T: std::str::FromStr<Err = String>>(v: &toml::Value) -> Result<T, String> {
+    v.as_str().ok_or("give a name in quotes")?.parse()
 }
 
 fn count(v: &toml::Value, least: usize) -> Result<usize, String> {

@@ -93,7 +93,7 @@ impl Experiment {
             .ok_or_else(|| anyhow!("an experiment states its `question`"))?;
         let background = text(&mut doc, "background")?;
         let kind = match text(&mut doc, "kind")? {
-            Some(k) => Kind::parse(&k).map_err(|e| anyhow!(e))?,
+            Some(k) => k.parse::<Kind>().map_err(|e| anyhow!(e))?,
             None => Kind::Echo,
         };
         let mut runs = match doc.remove("runs") {

@@ -39,6 +39,33 @@ pub struct LoadConfig {
     pub protocol: Protocol,
 }
 
+impl LoadConfig {
+    /// The workload every command starts from, its flags (or an experiment's
+    /// settings) changing what they name: written once, here. Its window is a
+    /// measured run's (`run`, `compare`, experiments); `load` measures one server
+    /// once, for longer: [`LONG_WINDOW`].
+    pub const DEFAULT: LoadConfig = LoadConfig {
+        target: SocketAddr::V4(std::net::SocketAddrV4::new(
+            std::net::Ipv4Addr::LOCALHOST,
+            0,
+        )),
+        connections: 64,
+        idle_connections: 0,
+        payload: 64,
+        pipeline: 1,
+        duration: Some(Duration::from_millis(1500)),
+        requests: None,
+        warmup: Duration::from_millis(500),
+        threads: 1,
+        cpus: Vec::new(),
+        rate: None,
+        protocol: Protocol::Raw,
+    };
+}
+
+/// `load`'s measured time and warm-up.
+pub const LONG_WINDOW: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(1));
+
 /// Latency percentiles in microseconds.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Latency {
@@ -192,7 +219,7 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
                 let registry = &registry;
                 scope.spawn(move || -> Result<client::ThreadResult> {
                     if let Some(cpu) = cpu {
-                        crate::server::pin_to_cpu(cpu)?;
+                        crate::sys::pin_to_cpu(cpu)?;
                     }
                     client::run_thread(plan, registry)
                 })

@@ -1,10 +1,12 @@
 //! Measured figures as plain data: what a server counted, and what the kernel says
 //! about the process. Reporting (tables, JSON) lives in `report`.
 
+mod figure;
 mod kernel;
 mod machine;
 mod process;
 
+pub use figure::{Figure, Spread, spreads};
 pub use kernel::{PerfCounters, PerfSample, ProcSample};
 pub use machine::Machine;
 pub use process::ProcessUsage;
@@ -133,7 +135,7 @@ impl ServerStats {
         ServerStats {
             is_final,
             backend: cfg.backend.name().to_string(),
-            trigger: format!("{:?}", cfg.backend.trigger()).to_lowercase(),
+            trigger: cfg.backend.trigger().name().to_string(),
             model: cfg.model.name().to_string(),
             read_strategy: opts.read_strategy.name().to_string(),
             protocol: opts.protocol,

@@ -9,24 +9,18 @@
 //!   no reply. A request's value starts with its 8-byte sequence number (big-endian),
 //!   which lets a client match pipelined responses.
 
-use serde::{Deserialize, Serialize};
+use crate::names::named_enum;
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Raw,
-    Line,
-    Tlv,
-}
-
-impl Protocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Raw => "raw",
-            Protocol::Line => "line",
-            Protocol::Tlv => "tlv",
-        }
+named_enum! {
+    /// How a byte stream is cut into messages.
+    pub enum Protocol {
+        /// bytes echoed as they come
+        Raw => "raw",
+        /// `\n`-terminated lines, each echoed
+        Line => "line",
+        /// [type u16][length u32][value], big-endian
+        Tlv => "tlv",
     }
 }
 

@@ -1,7 +1,8 @@
 //! The side-by-side grid of a bench: one row per figure, one column per subject.
 //! The terminal table and the Markdown export both render this grid.
 
-use crate::bench::{BenchReport, FIGURES, Spread, Summary};
+use crate::bench::{BenchReport, FIGURES, Summary};
+use crate::metrics::Spread;
 
 /// A cell: the median, and the min-max range when there were several runs.
 pub struct GridCell {

@@ -14,9 +14,10 @@ mod listener;
 
 use crate::backend::{Backend, Trigger};
 use crate::metrics::ServerStats;
+use crate::names::named_enum;
 use crate::protocol::Protocol;
 use crate::sys::{Registry, Sys, Tracer};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use event_loop::EventLoop;
 use listener::Listener;
 use std::collections::HashSet;
@@ -27,17 +28,17 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How a connection reads when the multiplexer reports it readable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ReadStrategy {
-    /// read until EAGAIN (what edge triggering demands)
-    Drain,
-    /// one read per readiness report (the level-triggered textbook loop)
-    Once,
-    /// read until a read returns less than asked: the socket is then empty (epoll(7)),
-    /// which saves the EAGAIN read
-    ShortRead,
+named_enum! {
+    /// How a connection reads when the multiplexer reports it readable.
+    pub enum ReadStrategy {
+        /// read until EAGAIN (what edge triggering demands)
+        Drain => "drain",
+        /// one read per readiness report (the level-triggered textbook loop)
+        Once => "once",
+        /// read until a read returns less than asked: the socket is then empty (epoll(7)),
+        /// which saves the EAGAIN read
+        ShortRead => "short-read",
+    }
 }
 
 impl ReadStrategy {
@@ -50,38 +51,19 @@ impl ReadStrategy {
             Trigger::Edge => ReadStrategy::ShortRead,
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ReadStrategy::Drain => "drain",
-            ReadStrategy::Once => "once",
-            ReadStrategy::ShortRead => "short-read",
-        }
-    }
 }
 
-/// How the server uses threads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Model {
-    /// one thread, one multiplexer, everything in one loop
-    Reactor,
-    /// memcached: the main thread accepts, workers (--threads) own the connections
-    Dispatch,
-    /// Redis 6: one main loop, reads and writes split over --threads I/O threads
-    IoThreads,
-    /// --threads independent reactors, each with its own SO_REUSEPORT listener
-    Reuseport,
-}
-
-impl Model {
-    pub fn name(self) -> &'static str {
-        match self {
-            Model::Reactor => "reactor",
-            Model::Dispatch => "dispatch",
-            Model::IoThreads => "io-threads",
-            Model::Reuseport => "reuseport",
-        }
+named_enum! {
+    /// How the server uses threads.
+    pub enum Model {
+        /// one thread, one multiplexer, everything in one loop
+        Reactor => "reactor",
+        /// memcached: the main thread accepts, workers (--threads) own the connections
+        Dispatch => "dispatch",
+        /// Redis 6: one main loop, reads and writes split over --threads I/O threads
+        IoThreads => "io-threads",
+        /// --threads independent reactors, each with its own SO_REUSEPORT listener
+        Reuseport => "reuseport",
     }
 }
 
@@ -125,7 +107,7 @@ pub struct ServeConfig {
 pub fn serve(cfg: &ServeConfig) -> Result<()> {
     control::block_signals()?;
     if let Some(cpu) = cfg.cpu {
-        pin_to_cpu(cpu)?;
+        crate::sys::pin_to_cpu(cpu)?;
     }
     crate::sys::raise_nofile_limit()?;
 
@@ -297,23 +279,6 @@ impl Reporter {
         // A closed stdout leaves nobody to report to.
         let _ = sys.write_all(stdout.as_fd(), text.as_bytes());
     }
-}
-
-/// Pins the calling thread, and every thread it starts afterwards, to one CPU.
-pub fn pin_to_cpu(cpu: usize) -> Result<()> {
-    use nix::sched::{CpuSet, sched_setaffinity};
-    let mut set = CpuSet::new();
-    if cpu >= CpuSet::count() {
-        bail!("CPU {cpu} does not exist");
-    }
-    set.set(cpu).context("CPU set")?;
-    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).with_context(|| {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        format!(
-            "cannot pin to CPU {cpu} (this machine lets us use {n} CPUs: 0..{})",
-            n - 1
-        )
-    })
 }
 
 /// Logs a line on stderr the first time `key` comes up, so that a flood of the

@@ -7,21 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-/// Generates a field-less enum with `ALL`, `COUNT` and a stable lower-case name.
-macro_rules! named_enum {
-    ($(#[$m:meta])* $vis:vis enum $name:ident { $($var:ident => $text:literal,)* }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        $vis enum $name { $($var,)* }
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$var,)*];
-            pub const COUNT: usize = $name::ALL.len();
-            pub fn name(self) -> &'static str {
-                match self { $($name::$var => $text,)* }
-            }
-        }
-    };
-}
+use crate::names::named_enum;
 
 named_enum! {
     /// A system call (or, for the `polling` backend, a call into that crate) made

@@ -4,10 +4,12 @@
 //! [`Tracer`] attached, each call is also printed as it happens, strace-like.
 
 mod counters;
+mod cpu;
 mod limits;
 mod trace;
 
 pub use counters::{Call, Counters, Registry, Stat, ThreadCounts};
+pub use cpu::pin_to_cpu;
 pub use limits::raise_nofile_limit;
 pub use trace::{Tracer, outcome, shown};
 

@@ -7,6 +7,7 @@
 
 mod sink;
 
+use crate::names::named_enum;
 use crate::sys::{Call, Registry, Sys};
 use anyhow::{Context, Result, bail};
 use nix::sys::socket::{getsockopt, sockopt};
@@ -20,30 +21,19 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    /// read() into a user buffer, write() it to the socket: two calls, two CPU copies per chunk
-    ReadWrite,
-    /// sendfile(): page cache to socket inside the kernel
-    Sendfile,
-    /// splice() file -> pipe -> socket
-    Splice,
-    /// mmap() the file, write() from the mapping
-    Mmap,
-    /// O_DIRECT reads into an aligned buffer (no page cache), then write()
-    Direct,
-}
-
-impl Method {
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::ReadWrite => "read-write",
-            Method::Sendfile => "sendfile",
-            Method::Splice => "splice",
-            Method::Mmap => "mmap",
-            Method::Direct => "direct",
-        }
+named_enum! {
+    /// How a file is sent.
+    pub enum Method {
+        /// read() into a user buffer, write() it to the socket: two calls, two CPU copies per chunk
+        ReadWrite => "read-write",
+        /// sendfile(): page cache to socket inside the kernel
+        Sendfile => "sendfile",
+        /// splice() file -> pipe -> socket
+        Splice => "splice",
+        /// mmap() the file, write() from the mapping
+        Mmap => "mmap",
+        /// O_DIRECT reads into an aligned buffer (no page cache), then write()
+        Direct => "direct",
     }
 }
 
@@ -81,50 +71,50 @@ pub struct TransferResult {
 }
 
 /// Reported figures of one method's transfer (experiments summarise these).
-pub const FIGURES: &[crate::bench::Figure<TransferResult>] = &[
-    crate::bench::Figure {
+pub const FIGURES: &[crate::metrics::Figure<TransferResult>] = &[
+    crate::metrics::Figure {
         key: "mb_per_s",
         label: "throughput (MB/s)",
         decimals: 0,
         value: |r| Some(r.mb_per_s),
     },
-    crate::bench::Figure {
+    crate::metrics::Figure {
         key: "syscalls",
         label: "system calls (measured)",
         decimals: 0,
         value: |r| Some(r.calls_total as f64),
     },
-    crate::bench::Figure {
+    crate::metrics::Figure {
         key: "predicted_syscalls",
         label: "system calls (the article predicts)",
         decimals: 0,
         value: |r| Some(r.predicted_calls as f64),
     },
-    crate::bench::Figure {
+    crate::metrics::Figure {
         key: "mode_switches",
         label: "user/kernel mode switches (2 per call)",
         decimals: 0,
         value: |r| Some(2.0 * r.calls_total as f64),
     },
-    crate::bench::Figure {
+    crate::metrics::Figure {
         key: "cpu_ms",
         label: "sender CPU user+sys (ms)",
         decimals: 1,
         value: |r| Some((r.user_s + r.sys_s) * 1e3),
     },
-    crate::bench::Figure {
+    crate::metrics::Figure {
         key: "sys_ms",
         label: "  of which in the kernel (ms)",
         decimals: 1,
         value: |r| Some(r.sys_s * 1e3),
     },
-    crate::bench::Figure {
+    crate::metrics::Figure {
         key: "voluntary_cs",
         label: "voluntary context switches",
         decimals: 0,
         value: |r| Some(r.voluntary_cs as f64),
     },
-    crate::bench::Figure {
+    crate::metrics::Figure {
         key: "involuntary_cs",
         label: "involuntary context switches",
         decimals: 0,

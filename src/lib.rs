@@ -1,0 +1,26 @@
+//! iobench: an I/O multiplexing workbench. The layers, bottom to top (each uses only
+//! those below it):
+//! - `sys`, `protocol`, `units`, `names`: system calls and their counts, framing,
+//!   units and enum names;
+//! - `backend`: the readiness multiplexers;
+//! - `metrics`: measured figures as plain data;
+//! - `server`, `load`, `transfer`, `demo`: the things that run;
+//! - `bench`: measured runs (server process, load generator, kernel counts);
+//! - `experiment`: declarative sweeps of measured runs;
+//! - `report`: data turned into text, tables, files and plots;
+//! - `cli`: the command line (the binary wires it to the rest).
+
+pub mod backend;
+pub mod bench;
+pub mod cli;
+pub mod demo;
+pub mod experiment;
+pub mod load;
+pub mod metrics;
+pub mod names;
+pub mod protocol;
+pub mod report;
+pub mod server;
+pub mod sys;
+pub mod transfer;
+pub mod units;
