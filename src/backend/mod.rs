@@ -119,6 +119,22 @@ impl Backend {
             _ => Trigger::Level,
         }
     }
+
+    /// The highest descriptor this backend can watch, when it has a limit of its own
+    /// (select: an fd_set holds descriptors 0..FD_SETSIZE-1).
+    pub fn max_fd(self) -> Option<usize> {
+        match self {
+            Backend::Select => Some(libc::FD_SETSIZE - 1),
+            _ => None,
+        }
+    }
+
+    /// Whether our counting layer sees every system call this backend makes. The
+    /// polling crate makes calls of its own inside each wait (timerfd_settime,
+    /// epoll_ctl, an eventfd read), which only the kernel's count sees.
+    pub fn counts_every_call(self) -> bool {
+        self != Backend::Polling
+    }
 }
 
 /// Events as a trace shows them: `[fd 5: IN, fd 7: IN|OUT]`.

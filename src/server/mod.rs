@@ -51,6 +51,12 @@ impl ReadStrategy {
             Trigger::Edge => ReadStrategy::ShortRead,
         }
     }
+
+    /// Whether this strategy strands data under `trigger`: one read per edge leaves
+    /// what it did not read unreported until the peer sends more (the ET pitfall).
+    pub fn strands_data(self, trigger: Trigger) -> bool {
+        self == ReadStrategy::Once && trigger == Trigger::Edge
+    }
 }
 
 named_enum! {
