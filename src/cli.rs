@@ -535,7 +535,6 @@ impl ServeArgs {
             },
             cpu: self.cpu,
             duration: self.duration,
-            json: self.json,
             trace: self.trace,
         })
     }

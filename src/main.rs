@@ -13,7 +13,14 @@ use std::time::{Duration, SystemTime};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => args.config().and_then(|cfg| server::serve(&cfg)),
+        Command::Serve(args) => args.config().and_then(|cfg| {
+            let render = if args.json {
+                report::serve::json_line
+            } else {
+                report::serve::render
+            };
+            server::serve(&cfg, render)
+        }),
         Command::Load(args) => load(&args),
         Command::Run(args) => args
             .bench

@@ -79,7 +79,7 @@ fn select_past_fd_setsize(model: &str) {
 
     let (stats, err) = server.stop();
     assert_eq!(
-        counter(&stats, "refused_backend_limit"),
+        counter(&stats, "refused_unwatchable"),
         refused,
         "{model}: {stats}"
     );

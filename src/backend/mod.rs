@@ -129,6 +129,17 @@ impl Backend {
         }
     }
 
+    /// Descriptors one multiplexer of this backend holds open: select and poll keep
+    /// their interest set in our memory (none); epoll has its own; the polling crate
+    /// adds an eventfd (its notifier) and a timerfd (its timeouts) to its epoll.
+    pub fn descriptors(self) -> usize {
+        match self {
+            Backend::Select | Backend::Poll => 0,
+            Backend::EpollLt | Backend::EpollEt => 1,
+            Backend::Polling => 3,
+        }
+    }
+
     /// Whether our counting layer sees every system call this backend makes. The
     /// polling crate makes calls of its own inside each wait (timerfd_settime,
     /// epoll_ctl, an eventfd read), which only the kernel's count sees.

@@ -13,9 +13,10 @@ pub use soak::{SoakRow, run as soak};
 
 use crate::backend::Backend;
 use crate::load::{self, LoadConfig, LoadReport, WindowHooks};
-use crate::metrics::{Counts, PerfCounters, PerfSample, ProcSample, ServerStats, ThreadStats};
+use crate::metrics::{Counts, PerfCounters, PerfSample, ProcSample, ThreadStats};
 use crate::protocol::Protocol;
-use crate::server::{Model, ReadStrategy};
+use crate::server::ServerStats;
+use crate::server::{self, Model, ReadStrategy};
 use anyhow::Result;
 use serde::Serialize;
 use server_process::ServerProcess;
@@ -51,23 +52,29 @@ impl Subject {
         }
     }
 
-    /// Why this subject cannot run the workload, if it cannot.
+    /// Why this subject cannot run the workload, if it cannot: a backend with a
+    /// descriptor limit of its own (select) cannot watch clients numbered past it.
+    /// Descriptors are numbered lowest-free first, so the last client's number is
+    /// the count of descriptors the server holds then, less one.
     pub fn cannot_run(&self, load: &LoadConfig) -> Option<String> {
-        // stdin/out/err, listener, wake pipe, reserve descriptor: the first
-        // connection gets descriptor 7.
-        const FIRST_CONN_FD: usize = 7;
-        let highest = FIRST_CONN_FD + load.connections + load.idle_connections - 1;
-        let select = matches!(
-            self,
-            Subject::Ours {
-                backend: Backend::Select,
-                ..
-            }
-        );
-        (select && highest >= libc::FD_SETSIZE)
-            .then(|| format!("n/a (fd limit {})", libc::FD_SETSIZE))
+        let Subject::Ours {
+            backend,
+            model,
+            threads,
+        } = *self
+        else {
+            return None;
+        };
+        let limit = backend.max_fd()?;
+        let clients = load.connections + load.idle_connections;
+        let highest =
+            STDIO + server::descriptors_before_clients(backend, model, threads) + clients - 1;
+        (highest > limit).then(|| format!("n/a (fd limit {})", limit + 1))
     }
 }
+
+/// stdin, stdout and stderr: the server's first descriptors.
+const STDIO: usize = 3;
 
 /// Everything a bench needs besides the subjects.
 #[derive(Clone, Debug, Serialize)]
@@ -333,4 +340,36 @@ pub struct BenchReport {
     pub baseline: String,
     pub summaries: Vec<Summary>,
     pub runs: Vec<SubjectRuns>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// memcached's layout opens more descriptors before its first client than the
+    /// reactor (a loop and a notification pipe per worker), so near FD_SETSIZE the
+    /// same workload fits select's reactor and not its dispatch model.
+    #[test]
+    fn select_limit_counts_the_models_own_descriptors() {
+        let load = LoadConfig {
+            connections: 1012,
+            ..LoadConfig::DEFAULT
+        };
+        let select = |model, threads| Subject::Ours {
+            backend: Backend::Select,
+            model,
+            threads,
+        };
+        assert_eq!(select(Model::Reactor, 1).cannot_run(&load), None);
+        assert_eq!(
+            select(Model::Dispatch, 2).cannot_run(&load),
+            Some("n/a (fd limit 1024)".to_string())
+        );
+        let epoll = Subject::Ours {
+            backend: Backend::EpollEt,
+            model: Model::Dispatch,
+            threads: 2,
+        };
+        assert_eq!(epoll.cannot_run(&load), None);
+    }
 }

@@ -2,7 +2,7 @@
 //! (`--external`). Started, asked for snapshots (ours only), stopped, and never left
 //! behind (killed by PID on drop; it also dies with its parent).
 
-use crate::metrics::ServerStats;
+use crate::server::ServerStats;
 use anyhow::{Context, Result, anyhow, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;

@@ -11,12 +11,9 @@ pub use kernel::{PerfCounters, PerfSample, ProcSample};
 pub use machine::Machine;
 pub use process::ProcessUsage;
 
-use crate::protocol::Protocol;
-use crate::server::ServeConfig;
-use crate::sys::{Call, Registry, Stat, Sys, ThreadCounts};
+use crate::sys::{Call, Stat, ThreadCounts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 /// Counts of one thread, or of all threads added up, by name.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -30,7 +27,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn from_threads<'a>(threads: impl IntoIterator<Item = &'a ThreadCounts>) -> Counts {
+    pub fn from_threads<'a>(threads: impl IntoIterator<Item = &'a ThreadCounts>) -> Counts {
         let mut counts = Counts::default();
         for t in threads {
             for &call in Call::ALL {
@@ -99,84 +96,4 @@ impl ThreadStats {
             connections: self.connections,
         }
     }
-}
-
-/// Everything `serve` reports, as printed by `--json` (one object per line).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ServerStats {
-    /// false for a SIGUSR1 snapshot, true for the report at exit
-    #[serde(rename = "final")]
-    pub is_final: bool,
-    pub backend: String,
-    pub trigger: String,
-    pub model: String,
-    pub read_strategy: String,
-    pub protocol: Protocol,
-    pub buffer_size: usize,
-    pub max_pending: usize,
-    pub elapsed_s: f64,
-    pub totals: Counts,
-    pub threads: Vec<ThreadStats>,
-    pub process: ProcessUsage,
-}
-
-impl ServerStats {
-    /// Collects everything; `sys` makes (and counts) the calls this takes.
-    pub fn collect(
-        cfg: &ServeConfig,
-        registry: &Registry,
-        started: Instant,
-        is_final: bool,
-        sys: &Sys,
-    ) -> ServerStats {
-        let threads = registry.snapshot();
-        let process = ProcessUsage::now(sys);
-        let opts = &cfg.loop_options;
-        ServerStats {
-            is_final,
-            backend: cfg.backend.name().to_string(),
-            trigger: cfg.backend.trigger().name().to_string(),
-            model: cfg.model.name().to_string(),
-            read_strategy: opts.read_strategy.name().to_string(),
-            protocol: opts.protocol,
-            buffer_size: opts.buffer_size,
-            max_pending: opts.max_pending,
-            elapsed_s: started.elapsed().as_secs_f64(),
-            totals: Counts::from_threads(&threads),
-            threads: threads
-                .iter()
-                .map(|t| {
-                    let (voluntary_cs, involuntary_cs) = thread_switches(sys, t.tid);
-                    ThreadStats {
-                        thread: t.thread.clone(),
-                        counts: Counts::from_threads([t]),
-                        voluntary_cs,
-                        involuntary_cs,
-                        connections: t.stat(Stat::Accepted),
-                    }
-                })
-                .collect(),
-            process,
-        }
-    }
-}
-
-/// Context switches of one of our threads, from /proc (zeros for one that never ran).
-fn thread_switches(sys: &Sys, tid: i32) -> (u64, u64) {
-    if tid == 0 {
-        return (0, 0);
-    }
-    let status = sys
-        .read_file(&format!("/proc/self/task/{tid}/status"))
-        .unwrap_or_default();
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (
-        field("voluntary_ctxt_switches:"),
-        field("nonvoluntary_ctxt_switches:"),
-    )
 }

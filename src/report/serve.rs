@@ -1,9 +1,16 @@
 //! The statistics table `serve` prints at exit (and on SIGUSR1).
 
-use crate::metrics::ServerStats;
+use crate::server::ServerStats;
 use crate::sys::Stat;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
+
+/// One JSON object on one line (`serve --json`: what a measuring parent reads).
+pub fn json_line(s: &ServerStats) -> String {
+    let mut line = serde_json::to_string(s).expect("statistics serialise");
+    line.push('\n');
+    line
+}
 
 pub fn render(s: &ServerStats) -> String {
     let t = &s.totals;
@@ -46,7 +53,8 @@ pub fn render(s: &ServerStats) -> String {
         format!("{:.2}", t.per_wakeup(Stat::Scanned)),
     ));
     let refused = [
-        Stat::RefusedFdLimit,
+        Stat::RefusedUnwatchable,
+        Stat::RefusedWorkerBusy,
         Stat::RefusedMaxConns,
         Stat::RefusedNoFds,
     ];

@@ -2,64 +2,134 @@
 //! accepts. Each accepted descriptor goes to a worker chosen round-robin: the main
 //! thread pushes it onto that worker's mutex-protected queue, then wakes the worker
 //! by writing one byte ('c') into the worker's notification pipe. Each worker runs its
-//! own event loop with its own multiplexer, watches its pipe, pops the queue when
-//! woken, and from then on owns the connection.
+//! own event loop with its own multiplexer, watches its pipe, pops one queue item per
+//! byte when woken, and from then on owns the connection.
 
-use super::log_once;
-use crate::sys::{Stat, Sys};
+use super::accept::Accepting;
+use super::event_loop::{Core, EventLoop, Role};
+use super::listener::Listener;
+use super::{LoopMaker, log_once};
+use crate::backend::Interest;
+use crate::sys::Stat;
+use anyhow::{Context, Result};
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-/// A worker's connection queue and the write end of its notification pipe.
+/// The byte that says "a new connection is in your queue" (memcached's 'c').
+const NEW_CONNECTION: u8 = b'c';
+
+/// The acceptor first (it runs on the calling thread), then `threads` workers.
+pub fn build(maker: &mut LoopMaker, listener: Listener) -> Result<Vec<EventLoop>> {
+    let mut handles = Vec::new();
+    let mut loops = Vec::new();
+    for i in 0..maker.threads() {
+        let mut core = maker.core(&format!("worker-{i}"))?;
+        let (inbox, handle) = Inbox::new(&mut core)?;
+        handles.push(handle);
+        loops.push(EventLoop::new(core, Role::Worker(inbox)));
+    }
+    let mut core = maker.core("main")?;
+    let accepting = Accepting::new(listener, &mut core)?;
+    let workers = Workers {
+        workers: handles,
+        next: 0,
+    };
+    loops.insert(0, EventLoop::new(core, Role::Acceptor(accepting, workers)));
+    Ok(loops)
+}
+
+/// A worker's connection queue (memcached's CQ), shared with the acceptor.
+#[derive(Default)]
+struct Queue(Mutex<VecDeque<OwnedFd>>);
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<OwnedFd>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What the acceptor keeps of one worker: its queue, and its pipe's write end.
+struct WorkerHandle {
+    queue: Arc<Queue>,
+    notify: OwnedFd,
+}
+
+/// The acceptor's side: where the next connection goes.
+pub struct Workers {
+    workers: Vec<WorkerHandle>,
+    next: usize,
+}
+
+impl Workers {
+    /// memcached's dispatch_conn_new: the next worker round-robin, the connection
+    /// onto its queue, then one byte down its pipe.
+    pub fn hand_off(&mut self, core: &mut Core, fd: OwnedFd) {
+        let worker = &self.workers[self.next];
+        self.next = (self.next + 1) % self.workers.len();
+        worker.queue.lock().push_back(fd);
+        match core.sys.write(worker.notify.as_fd(), &[NEW_CONNECTION]) {
+            Ok(_) => core.sys.counters().add(Stat::Dispatched, 1),
+            Err(e) => {
+                // No byte, no pop: the worker would never take it. Take it back (it is
+                // the last one queued, and no byte stands for it) and close it. A full
+                // pipe means the worker is 64 KiB of notices behind.
+                log_once("notify", &format!("cannot notify a worker ({e}): closing"));
+                if let Some(fd) = worker.queue.lock().pop_back() {
+                    core.refuse(fd, Stat::RefusedWorkerBusy);
+                }
+            }
+        }
+    }
+}
+
+/// A worker's side: its queue and the read end of its notification pipe.
 pub struct Inbox {
-    queue: Mutex<VecDeque<OwnedFd>>,
+    queue: Arc<Queue>,
     notify: OwnedFd,
 }
 
 impl Inbox {
-    pub fn new(notify: OwnedFd) -> Arc<Inbox> {
-        Arc::new(Inbox {
-            queue: Mutex::new(VecDeque::new()),
-            notify,
-        })
+    /// A notification pipe watched by the worker's `core`, and the acceptor's handle.
+    fn new(core: &mut Core) -> Result<(Inbox, WorkerHandle)> {
+        let (rx, tx) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+                .context("creating a worker's notification pipe")?;
+        core.watch(rx.as_fd(), Interest::READ)
+            .context("watching the notification pipe")?;
+        let queue = Arc::new(Queue::default());
+        let handle = WorkerHandle {
+            queue: Arc::clone(&queue),
+            notify: tx,
+        };
+        Ok((Inbox { queue, notify: rx }, handle))
     }
 
-    /// The next connection handed over, if any (the worker's side).
-    pub fn pop(&self) -> Option<OwnedFd> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
-    }
-}
-
-/// The main thread's side: where the next connection goes.
-pub struct Dispatcher {
-    workers: Vec<Arc<Inbox>>,
-    next: usize,
-}
-
-impl Dispatcher {
-    pub fn new(workers: Vec<Arc<Inbox>>) -> Dispatcher {
-        Dispatcher { workers, next: 0 }
+    pub fn is(&self, fd: RawFd) -> bool {
+        self.notify.as_raw_fd() == fd
     }
 
-    /// memcached's dispatch_conn_new: queue the connection, then one byte down the pipe.
-    pub fn hand_off(&mut self, sys: &Sys, fd: OwnedFd) {
-        let worker = &self.workers[self.next];
-        self.next = (self.next + 1) % self.workers.len();
-        worker
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(fd);
-        if let Err(e) = sys.write(worker.notify.as_fd(), b"c") {
-            // A full pipe already holds a wake-up; anything else is worth a line.
-            if e.kind() != std::io::ErrorKind::WouldBlock {
-                log_once("notify", &format!("cannot notify a worker: {e}"));
+    /// memcached's thread_libevent_process: each byte read from the pipe stands for
+    /// one connection in the queue; pop it, and serve it from now on.
+    pub fn take_connections(&self, core: &mut Core) {
+        let mut notices = [0u8; 64];
+        loop {
+            let n = match core.sys.read(self.notify.as_fd(), &mut notices) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return, // EAGAIN: every notice is read
+            };
+            for _ in notices[..n].iter().filter(|&&b| b == NEW_CONNECTION) {
+                match self.queue.lock().pop_front() {
+                    Some(fd) => core.admit(fd),
+                    None => log_once("queue", "a notice without a queued connection"),
+                }
+            }
+            // A pipe that returns less than asked is empty: skip the EAGAIN read
+            // (under edge triggering, bytes written later make a new edge).
+            if n < notices.len() {
+                return;
             }
         }
-        sys.counters().add(Stat::Dispatched, 1);
     }
 }

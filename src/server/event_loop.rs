@@ -1,196 +1,193 @@
-//! One event loop: a multiplexer, the connections it owns, and (in the reactor) the
-//! listener. It knows nothing of any particular system call: everything goes through
-//! the `Multiplexer` trait and the counting layer. The threading models give a loop
-//! a role: hand accepted connections to workers (dispatch), take them from an inbox
-//! (a dispatch worker), or share reads and writes with I/O threads (io-threads).
+//! One event loop: a multiplexer, the connections it owns, and its role in the
+//! threading model. It knows nothing of any particular system call: everything goes
+//! through the `Multiplexer` trait and the counting layer.
+//!
+//! [`Core`] is what every loop has: the multiplexer, the connections, the wake pipe,
+//! the idle sweep. [`Role`] is what a loop does besides serving its connections; each
+//! role's own steps live in its model's file.
 
+use super::accept::Accepting;
 use super::connection::{Connection, Outcome, Workspace};
-use super::dispatch::{Dispatcher, Inbox};
-use super::io_threads::{IoPool, Item, Phase};
-use super::listener::Listener;
+use super::dispatch::{Inbox, Workers};
+use super::io_threads::IoThreads;
 use super::{LoopOptions, log_once};
 use crate::backend::{Event, Interest, Multiplexer, Trigger};
 use crate::sys::{Stat, Sys};
 use anyhow::{Context, Result};
 use std::io::{self, ErrorKind};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// A loop's part in its threading model.
+pub enum Role {
+    /// Accepts and serves its own connections: the reactor, each reuseport reactor.
+    Reactor(Accepting),
+    /// memcached's main thread: accepts, and hands every connection to a worker.
+    Acceptor(Accepting, Workers),
+    /// A memcached worker: serves the connections the acceptor hands it.
+    Worker(Inbox),
+    /// Redis 6's main thread: accepts, and serves its ready clients in rounds shared
+    /// with I/O threads.
+    IoThreadsMain(Accepting, IoThreads),
+}
+
+impl Role {
+    fn accepting(&mut self) -> Option<&mut Accepting> {
+        match self {
+            Role::Reactor(a) | Role::Acceptor(a, _) | Role::IoThreadsMain(a, _) => Some(a),
+            Role::Worker(_) => None,
+        }
+    }
+}
+
 pub struct EventLoop {
-    sys: Sys,
-    mux: Box<dyn Multiplexer>,
-    /// The multiplexer's notification mode, asked once (not per event).
-    trigger: Trigger,
-    listener: Option<Listener>,
-    /// Read end of the wake pipe: a byte here means "look at the stop flag".
-    wake: OwnedFd,
-    stop: Arc<AtomicBool>,
-    opts: LoopOptions,
-    /// Connections indexed by descriptor, as Redis indexes its events.
-    conns: Vec<Option<Connection>>,
-    open: usize,
-    /// A spare descriptor, given up to accept-and-close one client when out of them.
-    reserve: Option<OwnedFd>,
-    /// Accepting stopped (out of descriptors and no reserve): retried when one of
-    /// our connections closes, or at this time (another thread may free one).
-    accept_retry: Option<Instant>,
-    space: Workspace,
-    events: Vec<Event>,
-    /// dispatch, main thread: accepted connections go to the workers.
-    dispatcher: Option<Dispatcher>,
-    /// dispatch, worker: connections handed over by the main thread.
-    inbox: Option<Arc<Inbox>>,
-    /// io-threads: the I/O threads, and this wakeup's ready connections.
-    io_pool: Option<IoPool>,
-    pending: Vec<Event>,
-    /// With --idle-timeout: when idle connections are next looked for.
-    next_sweep: Option<Instant>,
+    core: Core,
+    role: Role,
 }
 
 impl EventLoop {
+    pub fn new(core: Core, role: Role) -> EventLoop {
+        EventLoop { core, role }
+    }
+
+    /// Runs until the stop flag is set (and the wake pipe says so).
+    pub fn run(&mut self) -> Result<()> {
+        self.core.sys.counters().mark_thread();
+        while !self.core.stop.load(Ordering::Acquire) {
+            let retry = self.role.accepting().and_then(|a| a.retry_at());
+            self.core.wait(retry)?;
+            for i in 0..self.core.events.len() {
+                let ev = self.core.events[i];
+                self.handle(&ev);
+            }
+            if let Role::IoThreadsMain(_, threads) = &mut self.role {
+                threads.serve_ready(&mut self.core);
+            }
+            self.core.sweep_idle();
+            if let Some(accepting) = self.role.accepting() {
+                accepting.resume_if_due(&mut self.core);
+            }
+        }
+        Ok(())
+    }
+
+    /// One event, to whoever it is for.
+    fn handle(&mut self, ev: &Event) {
+        let core = &mut self.core;
+        if ev.fd == core.wake.as_raw_fd() {
+            core.drain_wake();
+            return;
+        }
+        match &mut self.role {
+            Role::Reactor(a) | Role::IoThreadsMain(a, _) if a.is(ev.fd) => {
+                a.accept_all(core, Core::admit)
+            }
+            Role::Acceptor(a, workers) if a.is(ev.fd) => {
+                a.accept_all(core, |core, fd| workers.hand_off(core, fd))
+            }
+            Role::Worker(inbox) if inbox.is(ev.fd) => inbox.take_connections(core),
+            Role::IoThreadsMain(_, threads) => threads.queue(*ev),
+            _ => core.serve(ev),
+        }
+    }
+}
+
+/// What every event loop has, whatever its role.
+pub struct Core {
+    pub sys: Sys,
+    mux: Box<dyn Multiplexer>,
+    /// The multiplexer's notification mode, asked once (not per event).
+    trigger: Trigger,
+    /// Read end of the wake pipe: a byte here means "look at the stop flag".
+    wake: OwnedFd,
+    stop: Arc<AtomicBool>,
+    pub opts: LoopOptions,
+    /// Connections indexed by descriptor, as Redis indexes its events.
+    conns: Vec<Option<Connection>>,
+    open: usize,
+    pub space: Workspace,
+    events: Vec<Event>,
+    /// With --idle-timeout: when idle connections are next looked for.
+    next_sweep: Option<Instant>,
+    /// A connection closed since the last turn: accepting may resume.
+    freed: bool,
+}
+
+impl Core {
     pub fn new(
         sys: Sys,
         mut mux: Box<dyn Multiplexer>,
-        listener: Option<Listener>,
         wake: OwnedFd,
         stop: Arc<AtomicBool>,
         opts: LoopOptions,
-    ) -> Result<EventLoop> {
+    ) -> Result<Core> {
         mux.register(wake.as_fd(), Interest::READ)
             .context("watching the wake pipe")?;
-        if let Some(l) = &listener {
-            mux.register(l.fd(), Interest::READ)
-                .context("watching the listening socket")?;
-        }
-        let reserve = Some(
-            sys.open_dev_null()
-                .context("opening the reserve descriptor")?,
-        );
-        Ok(EventLoop {
+        Ok(Core {
             sys,
             trigger: mux.trigger(),
             mux,
-            listener,
             wake,
             stop,
             space: Workspace::new(&opts),
             opts,
             conns: Vec::new(),
             open: 0,
-            reserve,
-            accept_retry: None,
             events: Vec::with_capacity(1024),
-            dispatcher: None,
-            inbox: None,
-            io_pool: None,
-            pending: Vec::new(),
             next_sweep: opts
                 .idle_timeout
                 .map(|t| Instant::now() + sweep_interval(t)),
+            freed: false,
         })
     }
 
-    /// This loop accepts, and hands every connection to the dispatcher's workers.
-    pub fn with_dispatcher(mut self, d: Dispatcher) -> Self {
-        self.dispatcher = Some(d);
-        self
+    /// Watches a descriptor of the loop's own (listener, pipe) for `interest`.
+    pub fn watch(&mut self, fd: BorrowedFd<'_>, interest: Interest) -> io::Result<()> {
+        self.mux.register(fd, interest)
     }
 
-    /// This loop takes its connections from `inbox` (its wake pipe says when).
-    pub fn with_inbox(mut self, inbox: Arc<Inbox>) -> Self {
-        self.inbox = Some(inbox);
-        self
+    /// Changes what one of the loop's own descriptors is watched for.
+    pub fn rewatch(&mut self, fd: BorrowedFd<'_>, interest: Interest) -> io::Result<()> {
+        self.mux.modify(fd, interest)
     }
 
-    /// This loop shares its reads and writes with I/O threads.
-    pub fn with_io_threads(mut self, pool: IoPool) -> Self {
-        self.io_pool = Some(pool);
-        self
-    }
-
-    /// Runs until the stop flag is set (and the wake pipe says so).
-    pub fn run(&mut self) -> Result<()> {
-        self.sys.counters().mark_thread();
-        while !self.stop.load(Ordering::Acquire) {
-            let next_timer = match (self.next_sweep, self.accept_retry) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let timeout = next_timer.map(|t| t.saturating_duration_since(Instant::now()));
-            let cost = self
-                .mux
-                .wait(&mut self.events, timeout)
-                .with_context(|| format!("{} wait failed", self.mux.name()))?;
-            if self.next_sweep.is_some() {
-                self.space.now = Some(Instant::now());
-            }
-            let c = self.sys.counters();
-            c.add(Stat::Waits, 1);
-            c.add(Stat::Wakeups, (cost.ready > 0) as u64);
-            c.add(Stat::Events, cost.ready as u64);
-            c.add(Stat::Handed, cost.handed as u64);
-            c.add(Stat::Scanned, cost.scanned as u64);
-            for i in 0..self.events.len() {
-                let ev = self.events[i];
-                self.dispatch(&ev);
-            }
-            while !self.pending.is_empty() {
-                self.serve_pending();
-            }
-            if let (Some(at), Some(now)) = (self.next_sweep, self.space.now)
-                && now >= at
-            {
-                self.close_idle(now);
-            }
-            if self.accept_retry.is_some_and(|at| Instant::now() >= at) {
-                self.resume_accepting();
-            }
+    /// One wait, counted; `retry` is when accepting is to be tried again, if paused.
+    fn wait(&mut self, retry: Option<Instant>) -> Result<()> {
+        let next_timer = match (self.next_sweep, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = next_timer.map(|t| t.saturating_duration_since(Instant::now()));
+        let cost = self
+            .mux
+            .wait(&mut self.events, timeout)
+            .with_context(|| format!("{} wait failed", self.mux.name()))?;
+        if self.next_sweep.is_some() {
+            self.space.now = Some(Instant::now());
         }
+        let c = self.sys.counters();
+        c.add(Stat::Waits, 1);
+        c.add(Stat::Wakeups, (cost.ready > 0) as u64);
+        c.add(Stat::Events, cost.ready as u64);
+        c.add(Stat::Handed, cost.handed as u64);
+        c.add(Stat::Scanned, cost.scanned as u64);
         Ok(())
     }
 
-    /// Closes every connection that has not completed a message for --idle-timeout:
-    /// silent clients and slowloris tricklers.
-    fn close_idle(&mut self, now: Instant) {
-        let Some(timeout) = self.opts.idle_timeout else {
-            return;
-        };
-        let idle: Vec<RawFd> = self
-            .conns
-            .iter()
-            .flatten()
-            .filter(|c| c.idle_for(timeout, now))
-            .map(|c| c.fd().as_raw_fd())
-            .collect();
-        for fd in idle {
-            self.sys.counters().add(Stat::IdleTimeouts, 1);
-            self.close(fd);
-        }
-        self.next_sweep = Some(now + sweep_interval(timeout));
-    }
-
-    fn dispatch(&mut self, ev: &Event) {
-        if ev.fd == self.wake.as_raw_fd() {
-            self.drain_wake();
-        } else if self.listener.as_ref().map(|l| l.fd().as_raw_fd()) == Some(ev.fd) {
-            self.accept_all();
-        } else {
-            self.serve(ev);
+    /// Empties the wake pipe (its bytes only wake the loop).
+    fn drain_wake(&mut self) {
+        let mut bytes = [0u8; 16];
+        while let Ok(n) = self.sys.read(self.wake.as_fd(), &mut bytes) {
+            if n == 0 {
+                break;
+            }
         }
     }
 
-    fn serve(&mut self, ev: &Event) {
-        if self.io_pool.is_some() {
-            // io-threads: clients are queued and served together after the wait.
-            self.pending.push(*ev);
-            return;
-        }
-        self.serve_now(ev);
-    }
-
-    fn serve_now(&mut self, ev: &Event) {
+    /// Serves one readiness report of a connection at once: read, answer, write.
+    pub fn serve(&mut self, ev: &Event) {
         let Some(conn) = self.conns.get_mut(ev.fd as usize).and_then(Option::as_mut) else {
             return; // closed earlier in this batch
         };
@@ -202,58 +199,27 @@ impl EventLoop {
         self.settle(ev.fd, outcome);
     }
 
-    /// io-threads: with enough ready clients (twice the threads, as Redis decides),
-    /// their reads are split over the I/O threads, the main thread answers every
-    /// request in arrival order, and the writes are split the same way. Otherwise the
-    /// main thread serves them alone.
-    fn serve_pending(&mut self) {
-        let batch = std::mem::take(&mut self.pending);
-        let pool = self.io_pool.take().expect("pending only with io-threads");
-        if batch.len() < 2 * pool.threads() {
-            for ev in &batch {
-                self.serve_now(ev);
-            }
-            self.io_pool = Some(pool);
-            return;
-        }
-        let mut items: Vec<Item> = batch
-            .iter()
-            .filter_map(|ev| {
-                let conn = self.conns.get_mut(ev.fd as usize)?.take()?;
-                Some(Item::new(*ev, conn, self.space.now))
-            })
-            .collect();
-        let mut io = self.space.io(&self.sys, &self.opts);
-        pool.run(Phase::Read, &mut items, &mut io);
-        for item in items.iter_mut() {
-            item.answer(&mut io);
-        }
-        let writes = items.iter().filter(|i| i.wants_write()).count();
-        if writes >= 2 * pool.threads() {
-            pool.run(Phase::Write, &mut items, &mut io);
-        } else {
-            for item in items.iter_mut() {
-                item.step(Phase::Write, &mut io);
-            }
-        }
-        self.io_pool = Some(pool);
-        for item in items {
-            let (fd, conn, outcome) = item.finish();
-            self.conns[fd as usize] = Some(conn);
-            self.settle(fd, outcome);
-            if self.conns[fd as usize]
-                .as_ref()
-                .is_some_and(Connection::stalled)
-            {
-                // Its kept input filled the round's bound: it goes on next round.
-                self.pending.push(Event {
-                    fd,
-                    readable: false,
-                    writable: false,
-                    hangup: false,
-                });
-            }
-        }
+    /// Whether a connection has closed since the last call.
+    pub fn take_freed(&mut self) -> bool {
+        std::mem::take(&mut self.freed)
+    }
+
+    /// Takes a connection out of the table for a while (an I/O thread's round).
+    pub fn lend(&mut self, fd: RawFd) -> Option<Connection> {
+        self.conns.get_mut(fd as usize)?.take()
+    }
+
+    /// Puts a lent connection back and settles what its round did to it; returns
+    /// whether it is still open.
+    pub fn give_back(
+        &mut self,
+        fd: RawFd,
+        conn: Connection,
+        outcome: Outcome,
+    ) -> Option<&Connection> {
+        self.conns[fd as usize] = Some(conn);
+        self.settle(fd, outcome);
+        self.conns[fd as usize].as_ref()
     }
 
     /// After a connection's turn: watch what it now needs, or close it.
@@ -303,54 +269,11 @@ impl EventLoop {
         self.sys.close(conn.into_fd());
         self.open -= 1;
         self.sys.counters().add(Stat::Closed, 1);
-        if self.accept_retry.is_some() {
-            self.resume_accepting();
-        }
+        self.freed = true;
     }
 
-    /// Empties the wake pipe; a dispatch worker then takes its new connections.
-    fn drain_wake(&mut self) {
-        let mut byte = [0u8; 16];
-        while let Ok(n) = self.sys.read(self.wake.as_fd(), &mut byte) {
-            if n == 0 {
-                break;
-            }
-        }
-        let Some(inbox) = self.inbox.clone() else {
-            return;
-        };
-        while let Some(fd) = inbox.pop() {
-            self.admit(fd);
-        }
-    }
-
-    /// Accepts until EAGAIN: required under edge triggering, and it empties a burst
-    /// of connections in one wakeup under level triggering too.
-    fn accept_all(&mut self) {
-        while let Some(listener) = &self.listener {
-            match self.sys.accept4(listener.fd()) {
-                Ok(fd) => match &mut self.dispatcher {
-                    Some(d) => d.hand_off(&self.sys, fd),
-                    None => self.admit(fd),
-                },
-                Err(e) => match e.kind() {
-                    ErrorKind::WouldBlock => return,
-                    ErrorKind::Interrupted | ErrorKind::ConnectionAborted => continue,
-                    _ if is_out_of_fds(&e) => {
-                        if !self.shed_one() {
-                            return;
-                        }
-                    }
-                    _ => {
-                        log_once("accept", &format!("accept4 failed: {e}"));
-                        return;
-                    }
-                },
-            }
-        }
-    }
-
-    fn admit(&mut self, fd: OwnedFd) {
+    /// Takes on a new connection: this loop serves it from now on.
+    pub fn admit(&mut self, fd: OwnedFd) {
         if self.open >= self.opts.max_conns {
             log_once(
                 "max-conns",
@@ -377,7 +300,7 @@ impl EventLoop {
                     "refusing a connection: {e} (further refusals are counted in the statistics)"
                 ),
             );
-            return self.refuse(fd, Stat::RefusedFdLimit);
+            return self.refuse(fd, Stat::RefusedUnwatchable);
         }
         let slot = fd.as_raw_fd() as usize;
         if slot >= self.conns.len() {
@@ -389,75 +312,40 @@ impl EventLoop {
         self.sys.counters().add(Stat::Accepted, 1);
     }
 
-    fn refuse(&mut self, fd: OwnedFd, why: Stat) {
+    /// Closes a connection that will not be served, counting why.
+    pub fn refuse(&mut self, fd: OwnedFd, why: Stat) {
         self.sys.close(fd);
         self.sys.counters().add(why, 1);
     }
 
-    /// Out of descriptors: give up the reserve, accept the waiting client into it and
-    /// close it at once (it learns immediately, and the listener stops being ready
-    /// instead of making the loop spin), then take the reserve back. Returns whether
-    /// a client was shed, i.e. whether more may be waiting. (accept4 says EMFILE
-    /// before it looks at the backlog, so EMFILE alone does not mean anyone waits.)
-    fn shed_one(&mut self) -> bool {
-        log_once(
-            "emfile",
-            "out of file descriptors: closing new connections at once until some are freed",
-        );
-        let Some(reserve) = self.reserve.take() else {
-            self.pause_accepting();
-            return false;
+    /// Closes every connection that has not completed a message for --idle-timeout
+    /// (silent clients and slowloris tricklers), when it is time to look.
+    fn sweep_idle(&mut self) {
+        let (Some(timeout), Some(at), Some(now)) =
+            (self.opts.idle_timeout, self.next_sweep, self.space.now)
+        else {
+            return;
         };
-        self.sys.close(reserve);
-        let shed = match &self.listener {
-            Some(listener) => self.sys.accept4(listener.fd()).ok(),
-            None => None,
-        };
-        let more = shed.is_some();
-        if let Some(fd) = shed {
-            self.refuse(fd, Stat::RefusedNoFds);
-        }
-        self.reserve = self.sys.open_dev_null().ok();
-        more
-    }
-
-    /// Without a reserve descriptor (another thread took the one we freed), stop
-    /// watching the listener until one of our connections closes or a retry 100 ms
-    /// later: better a queue in the kernel's backlog than a busy loop.
-    fn pause_accepting(&mut self) {
-        if let Some(l) = &self.listener
-            && self.mux.modify(l.fd(), Interest::default()).is_ok()
-        {
-            self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
-        }
-    }
-
-    fn resume_accepting(&mut self) {
-        if self.reserve.is_none() {
-            self.reserve = self.sys.open_dev_null().ok();
-        }
-        if self.reserve.is_none() {
-            // Still out of descriptors: try again later.
-            self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+        if now < at {
             return;
         }
-        if let Some(l) = &self.listener
-            && self.mux.modify(l.fd(), Interest::READ).is_ok()
-        {
-            self.accept_retry = None;
+        let idle: Vec<RawFd> = self
+            .conns
+            .iter()
+            .flatten()
+            .filter(|c| c.idle_for(timeout, now))
+            .map(|c| c.fd().as_raw_fd())
+            .collect();
+        for fd in idle {
+            self.sys.counters().add(Stat::IdleTimeouts, 1);
+            self.close(fd);
         }
+        self.next_sweep = Some(now + sweep_interval(timeout));
     }
 }
-
-/// How soon a loop out of descriptors tries to accept again.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// How often idle connections are looked for: a quarter of the timeout, so that
 /// none lives more than 25% past it.
 fn sweep_interval(timeout: Duration) -> Duration {
     (timeout / 4).max(Duration::from_millis(10))
-}
-
-fn is_out_of_fds(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
 }

@@ -4,13 +4,17 @@
 //! until every share is done. Then it runs the commands (here: echo) alone, in
 //! arrival order. Replies are queued as pending writes and written out the same way.
 //! Threads are used only when there is enough work (twice as many clients as
-//! threads); otherwise the main thread does it all (see `EventLoop::serve_pending`).
+//! threads); otherwise the main thread does it all.
 //!
 //! Like Redis's, an idle I/O thread spins before it sleeps, and the main thread spins
 //! while it waits for the others: fast on cores of their own, ruinous on a shared one.
 
+use super::LoopMaker;
 use super::LoopOptions;
+use super::accept::Accepting;
 use super::connection::{Connection, Io, Outcome, Step, Workspace};
+use super::event_loop::{Core, EventLoop, Role};
+use super::listener::Listener;
 use crate::backend::Event;
 use crate::sys::Sys;
 use anyhow::{Context, Result};
@@ -21,23 +25,132 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+/// One main loop, and `threads - 1` I/O threads beside it.
+pub fn build(maker: &mut LoopMaker, listener: Listener) -> Result<Vec<EventLoop>> {
+    let pool = IoPool::start(maker.threads(), |name| maker.sys(name), maker.options())?;
+    let mut core = maker.core("main")?;
+    let accepting = Accepting::new(listener, &mut core)?;
+    let threads = IoThreads {
+        pool,
+        ready: Vec::new(),
+    };
+    Ok(vec![EventLoop::new(
+        core,
+        Role::IoThreadsMain(accepting, threads),
+    )])
+}
+
+/// The main loop's I/O threads, and the clients of this wakeup waiting for them.
+pub struct IoThreads {
+    pool: IoPool,
+    ready: Vec<Event>,
+}
+
+impl IoThreads {
+    /// A ready client is not served at once: it waits for the round.
+    pub fn queue(&mut self, ev: Event) {
+        self.ready.push(ev);
+    }
+
+    /// Every round this wakeup needs (a client whose kept input filled the round's
+    /// bound goes on in the next).
+    pub fn serve_ready(&mut self, core: &mut Core) {
+        while !self.ready.is_empty() {
+            self.round(core);
+        }
+    }
+
+    /// Redis's handleClientsWithPendingReadsUsingThreads, then ...WritesUsingThreads.
+    fn round(&mut self, core: &mut Core) {
+        let batch = std::mem::take(&mut self.ready);
+        let threads = self.pool.threads();
+        // Threads only for enough work (Redis: twice the threads); else the main
+        // thread serves the clients alone.
+        if batch.len() < 2 * threads {
+            for ev in &batch {
+                core.serve(ev);
+            }
+            return;
+        }
+        let now = core.space.now;
+        let mut items: Vec<Item> = batch
+            .iter()
+            .filter_map(|ev| Some(Item::new(*ev, core.lend(ev.fd)?, now)))
+            .collect();
+        let mut io = core.space.io(&core.sys, &core.opts);
+        // The reads, fanned out round-robin; the main thread waits for every share.
+        self.pool.run(Phase::Read, &mut items, &mut io);
+        // The commands, on the main thread alone, in arrival order.
+        for item in items.iter_mut() {
+            item.answer(&mut io);
+        }
+        // The writes, fanned out the same way when there are enough of them.
+        let writes = items.iter().filter(|i| i.wants_write()).count();
+        if writes >= 2 * threads {
+            self.pool.run(Phase::Write, &mut items, &mut io);
+        } else {
+            for item in items.iter_mut() {
+                item.step(Phase::Write, &mut io);
+            }
+        }
+        for item in items {
+            let (fd, conn, outcome) = item.finish();
+            if core
+                .give_back(fd, conn, outcome)
+                .is_some_and(Connection::stalled)
+            {
+                // Its kept input filled the round's bound: it goes on next round.
+                self.ready.push(Event {
+                    fd,
+                    readable: false,
+                    writable: false,
+                    hangup: false,
+                });
+            }
+        }
+    }
+}
+
 /// Checks of its state an idle I/O thread makes before it parks (Redis: a million).
 const SPINS: u32 = 1_000_000;
 
-const IDLE: u8 = 0;
-const READ: u8 = 1;
-const WRITE: u8 = 2;
-const DONE: u8 = 3;
-const EXIT: u8 = 4;
+/// Where an I/O thread's slot stands, as the main thread and the thread see it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum State {
+    Idle,
+    Read,
+    Write,
+    Done,
+    Exit,
+}
+
+impl State {
+    const ALL: [State; 5] = [
+        State::Idle,
+        State::Read,
+        State::Write,
+        State::Done,
+        State::Exit,
+    ];
+
+    fn load(cell: &AtomicU8) -> State {
+        State::ALL[cell.load(Ordering::Acquire) as usize]
+    }
+
+    fn store(self, cell: &AtomicU8) {
+        cell.store(self as u8, Ordering::Release);
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+enum Phase {
     Read,
     Write,
 }
 
 /// One ready client during a threaded round.
-pub struct Item {
+struct Item {
     ev: Event,
     conn: Connection,
     result: io::Result<()>,
@@ -46,7 +159,7 @@ pub struct Item {
 }
 
 impl Item {
-    pub fn new(ev: Event, conn: Connection, now: Option<Instant>) -> Item {
+    fn new(ev: Event, conn: Connection, now: Option<Instant>) -> Item {
         Item {
             ev,
             conn,
@@ -56,7 +169,7 @@ impl Item {
     }
 
     /// This client's share of a phase: read (and keep) its input, or write its replies.
-    pub fn step(&mut self, phase: Phase, io: &mut Io<'_>) {
+    fn step(&mut self, phase: Phase, io: &mut Io<'_>) {
         io.now = self.now;
         if let Err(e) = &self.result {
             // A protocol error's reply (line: the ERR line) still goes out, best
@@ -73,17 +186,17 @@ impl Item {
     }
 
     /// The main thread's part: answer what was read.
-    pub fn answer(&mut self, io: &mut Io<'_>) {
+    fn answer(&mut self, io: &mut Io<'_>) {
         if self.result.is_ok() {
             self.result = self.conn.answer_kept(io);
         }
     }
 
-    pub fn wants_write(&self) -> bool {
+    fn wants_write(&self) -> bool {
         self.result.is_ok() && self.conn.has_pending_output()
     }
 
-    pub fn finish(self) -> (RawFd, Connection, Outcome) {
+    fn finish(self) -> (RawFd, Connection, Outcome) {
         let outcome = self.conn.outcome(self.result);
         (self.ev.fd, self.conn, outcome)
     }
@@ -105,7 +218,7 @@ impl Slot {
     }
 }
 
-pub struct IoPool {
+struct IoPool {
     slots: Vec<Arc<Slot>>,
     handles: Vec<JoinHandle<()>>,
 }
@@ -113,11 +226,7 @@ pub struct IoPool {
 impl IoPool {
     /// Starts `threads - 1` I/O threads (the main thread is the first of `threads`),
     /// each with its own counted `Sys` from `sys_for`.
-    pub fn start(
-        threads: usize,
-        sys_for: impl Fn(&str) -> Sys,
-        opts: LoopOptions,
-    ) -> Result<IoPool> {
+    fn start(threads: usize, sys_for: impl Fn(&str) -> Sys, opts: LoopOptions) -> Result<IoPool> {
         let mut pool = IoPool {
             slots: Vec::new(),
             handles: Vec::new(),
@@ -126,7 +235,7 @@ impl IoPool {
             let name = format!("io-{id}");
             let slot = Arc::new(Slot {
                 job: Mutex::new(Vec::new()),
-                state: AtomicU8::new(IDLE),
+                state: AtomicU8::new(State::Idle as u8),
             });
             let sys = sys_for(&name);
             let mine = Arc::clone(&slot);
@@ -141,27 +250,27 @@ impl IoPool {
     }
 
     /// Threads in all, the main thread included.
-    pub fn threads(&self) -> usize {
+    fn threads(&self) -> usize {
         self.slots.len() + 1
     }
 
     /// Runs `phase` over `items` split round-robin (item i to thread i % n, the main
     /// thread doing share 0), waits for every share, and puts them back in order.
-    pub fn run(&self, phase: Phase, items: &mut Vec<Item>, io: &mut Io<'_>) {
+    fn run(&self, phase: Phase, items: &mut Vec<Item>, io: &mut Io<'_>) {
         let n = self.threads();
         let total = items.len();
         let mut shares: Vec<Vec<Item>> = (0..n).map(|_| Vec::new()).collect();
         for (i, item) in items.drain(..).enumerate() {
             shares[i % n].push(item);
         }
-        let code = match phase {
-            Phase::Read => READ,
-            Phase::Write => WRITE,
+        let state = match phase {
+            Phase::Read => State::Read,
+            Phase::Write => State::Write,
         };
         let mut rest = shares.split_off(1);
         for ((slot, handle), share) in self.slots.iter().zip(&self.handles).zip(rest.drain(..)) {
             slot.put(share);
-            slot.state.store(code, Ordering::Release);
+            state.store(&slot.state);
             handle.thread().unpark();
         }
         for item in shares[0].iter_mut() {
@@ -169,11 +278,11 @@ impl IoPool {
         }
         for slot in &self.slots {
             // Redis's main thread spins here too.
-            while slot.state.load(Ordering::Acquire) != DONE {
+            while State::load(&slot.state) != State::Done {
                 std::hint::spin_loop();
             }
             shares.push(slot.take());
-            slot.state.store(IDLE, Ordering::Release);
+            State::Idle.store(&slot.state);
         }
         let mut shares: Vec<_> = shares.into_iter().map(Vec::into_iter).collect();
         items.extend((0..total).filter_map(|i| shares[i % n].next()));
@@ -183,7 +292,7 @@ impl IoPool {
 impl Drop for IoPool {
     fn drop(&mut self) {
         for (slot, handle) in self.slots.iter().zip(&self.handles) {
-            slot.state.store(EXIT, Ordering::Release);
+            State::Exit.store(&slot.state);
             handle.thread().unpark();
         }
         for handle in self.handles.drain(..) {
@@ -197,8 +306,8 @@ fn io_thread(slot: &Slot, sys: &Sys, opts: &LoopOptions) {
     let mut space = Workspace::new(opts);
     loop {
         let phase = match wait_for_work(slot) {
-            READ => Phase::Read,
-            WRITE => Phase::Write,
+            State::Read => Phase::Read,
+            State::Write => Phase::Write,
             _ => return,
         };
         let mut job = slot.take();
@@ -207,16 +316,16 @@ fn io_thread(slot: &Slot, sys: &Sys, opts: &LoopOptions) {
             item.step(phase, &mut io);
         }
         slot.put(job);
-        slot.state.store(DONE, Ordering::Release);
+        State::Done.store(&slot.state);
     }
 }
 
 /// Spins, then parks, until the main thread gives work (or says exit).
-fn wait_for_work(slot: &Slot) -> u8 {
+fn wait_for_work(slot: &Slot) -> State {
     loop {
         for _ in 0..SPINS {
-            let state = slot.state.load(Ordering::Acquire);
-            if matches!(state, READ | WRITE | EXIT) {
+            let state = State::load(&slot.state);
+            if matches!(state, State::Read | State::Write | State::Exit) {
                 return state;
             }
             std::hint::spin_loop();

@@ -12,15 +12,22 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 /// a burst of thousands of idle connections must not be dropped.
 const BACKLOG: i32 = 4096;
 
+/// Whether other sockets may listen on the same port.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PortSharing {
+    Exclusive,
+    /// SO_REUSEPORT: the kernel spreads connections over every listener of the port.
+    Shared,
+}
+
 pub struct Listener {
     fd: OwnedFd,
     addr: SocketAddr,
 }
 
 impl Listener {
-    /// Binds and listens; with `reuse_port`, several listeners may share the port
-    /// (SO_REUSEPORT: the kernel spreads connections over them).
-    pub fn bind(addr: SocketAddr, reuse_port: bool) -> Result<Listener> {
+    /// Binds and listens.
+    pub fn bind(addr: SocketAddr, sharing: PortSharing) -> Result<Listener> {
         let family = match addr {
             SocketAddr::V4(_) => AddressFamily::Inet,
             SocketAddr::V6(_) => AddressFamily::Inet6,
@@ -28,7 +35,7 @@ impl Listener {
         let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
         let fd = socket(family, SockType::Stream, flags, None).context("socket")?;
         setsockopt(&fd, sockopt::ReuseAddr, &true).context("setsockopt(SO_REUSEADDR)")?;
-        if reuse_port {
+        if sharing == PortSharing::Shared {
             setsockopt(&fd, sockopt::ReusePort, &true).context("setsockopt(SO_REUSEPORT)")?;
         }
         if let Err(e) = bind(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {

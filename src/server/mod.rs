@@ -1,29 +1,39 @@
 //! The echo server: a backend, a protocol and the echo processor, assembled into a
 //! threading model:
 //! - `reactor`: one thread, one multiplexer, everything in one loop (Redis before 6);
-//! - `dispatch`: memcached's acceptor thread and workers (dispatch.rs);
-//! - `io-threads`: Redis 6's threaded I/O around one main loop (io_threads.rs);
+//! - `dispatch`: memcached's acceptor thread and workers;
+//! - `io-threads`: Redis 6's threaded I/O around one main loop;
 //! - `reuseport`: N independent reactors, each with its own SO_REUSEPORT listener.
+//!
+//! One file per model assembles its loops (`event_loop::Role` says what each does);
+//! the layer uses backends, protocols, metrics and sys, and never formats its
+//! statistics (the caller gives the renderer).
 
+mod accept;
 mod connection;
 mod control;
 mod dispatch;
 mod event_loop;
 mod io_threads;
 mod listener;
+mod reactor;
+mod reuseport;
+mod stats;
+
+pub use stats::{Render, ServerStats};
 
 use crate::backend::{Backend, Trigger};
-use crate::metrics::ServerStats;
 use crate::names::named_enum;
 use crate::protocol::Protocol;
 use crate::sys::{Registry, Sys, Tracer};
 use anyhow::{Context, Result};
-use event_loop::EventLoop;
-use listener::Listener;
+use event_loop::Core;
+use listener::{Listener, PortSharing};
+use stats::{Moment, Reporter};
 use std::collections::HashSet;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -102,15 +112,14 @@ pub struct ServeConfig {
     pub loop_options: LoopOptions,
     pub cpu: Option<usize>,
     pub duration: Option<Duration>,
-    pub json: bool,
     /// Print every system call of the event loop on stderr.
     pub trace: bool,
 }
 
 /// Runs the server until SIGINT/SIGTERM or the end of `duration`, then prints its
-/// statistics. The first line on stdout is `listening on IP:PORT`, printed once every
-/// thread runs.
-pub fn serve(cfg: &ServeConfig) -> Result<()> {
+/// statistics with `render`. The first line on stdout is `listening on IP:PORT`,
+/// printed once every thread runs.
+pub fn serve(cfg: &ServeConfig, render: Render) -> Result<()> {
     control::block_signals()?;
     if let Some(cpu) = cfg.cpu {
         crate::sys::pin_to_cpu(cpu)?;
@@ -118,78 +127,47 @@ pub fn serve(cfg: &ServeConfig) -> Result<()> {
     crate::sys::raise_nofile_limit()?;
 
     let registry = Registry::new();
-    let tracer = cfg
-        .trace
-        .then(|| Arc::new(Tracer::new(Box::new(std::io::stderr()))));
-    let maker = LoopMaker {
+    let mut maker = LoopMaker {
         registry: registry.clone(),
-        tracer,
+        tracer: cfg
+            .trace
+            .then(|| Arc::new(Tracer::new(Box::new(std::io::stderr())))),
         cfg,
         stop: Arc::new(AtomicBool::new(false)),
+        wakers: Vec::new(),
     };
-    let reuse_port = cfg.model == Model::Reuseport;
-    let listener = Listener::bind(cfg.listen, reuse_port)?;
+    let sharing = match cfg.model {
+        Model::Reuseport => PortSharing::Shared,
+        _ => PortSharing::Exclusive,
+    };
+    let listener = Listener::bind(cfg.listen, sharing)?;
     let addr = listener.local_addr();
     if !addr.ip().is_loopback() {
         eprintln!(
             "warning: listening on {addr}, which is not a loopback address: this echo server has no authentication"
         );
     }
-    let threads = cfg.threads.max(1);
-    let mut wakers = Vec::new();
-    let mut loops = Vec::new();
-    match cfg.model {
-        Model::Reactor => loops.push(maker.make("main", Some(listener), &mut wakers)?),
-        Model::Reuseport => {
-            loops.push(maker.make("reactor-0", Some(listener), &mut wakers)?);
-            for i in 1..threads {
-                let more = Listener::bind(addr, true)?;
-                loops.push(maker.make(&format!("reactor-{i}"), Some(more), &mut wakers)?);
-            }
-        }
-        Model::Dispatch => {
-            let mut inboxes = Vec::new();
-            let mut workers = Vec::new();
-            for i in 0..threads {
-                let worker = maker.make(&format!("worker-{i}"), None, &mut wakers)?;
-                let notify = wakers
-                    .last()
-                    .expect("made above")
-                    .try_clone()
-                    .context("duplicating a notification pipe")?;
-                let inbox = dispatch::Inbox::new(notify);
-                inboxes.push(Arc::clone(&inbox));
-                workers.push(worker.with_inbox(inbox));
-            }
-            let main = maker.make("main", Some(listener), &mut wakers)?;
-            loops.push(main.with_dispatcher(dispatch::Dispatcher::new(inboxes)));
-            loops.extend(workers);
-        }
-        Model::IoThreads => {
-            let pool =
-                io_threads::IoPool::start(threads, |name| maker.sys(name), cfg.loop_options)?;
-            loops.push(
-                maker
-                    .make("main", Some(listener), &mut wakers)?
-                    .with_io_threads(pool),
-            );
-        }
-    }
+    let mut loops = match cfg.model {
+        Model::Reactor => reactor::build(&mut maker, listener)?,
+        Model::Reuseport => reuseport::build(&mut maker, listener)?,
+        Model::Dispatch => dispatch::build(&mut maker, listener)?,
+        Model::IoThreads => io_threads::build(&mut maker, listener)?,
+    };
 
-    let report = Reporter {
+    let reporter = Reporter {
         cfg: cfg.clone(),
-        registry: registry.clone(),
+        registry,
         started: Instant::now(),
+        render,
     };
     let report_sys = maker.sys("report");
-    let control_sys = maker.sys("control");
+    let snapshots = reporter.clone();
     let stopper = control::Stopper {
         flag: Arc::clone(&maker.stop),
-        wakers,
+        wakers: std::mem::take(&mut maker.wakers),
     };
-    let snapshot_report = report.clone();
-    control::spawn(control_sys, stopper, cfg.duration, move |sys| {
-        snapshot_report.print(sys, false)
+    control::spawn(maker.sys("control"), stopper, cfg.duration, move |sys| {
+        snapshots.print(sys, Moment::Snapshot)
     })?;
     let mut main = loops.remove(0);
     let others: Vec<_> = loops
@@ -213,16 +191,34 @@ pub fn serve(cfg: &ServeConfig) -> Result<()> {
         t.join().expect("event loop thread panicked")?;
     }
     drop(main); // closes every client before the final report
-    report.print(&report_sys, true);
+    reporter.print(&report_sys, Moment::Final);
     Ok(())
 }
 
-/// Builds event loops that share one configuration, registry and stop flag.
-struct LoopMaker<'a> {
+/// Descriptors the server holds before its first client, besides stdin, stdout and
+/// stderr: a client's descriptor number is at least 3 plus this. Per loop: its
+/// multiplexer's own and its wake pipe (both ends); per accepting loop: a listener
+/// and a reserve; per memcached worker: its notification pipe (both ends).
+pub fn descriptors_before_clients(backend: Backend, model: Model, threads: usize) -> usize {
+    let per_loop = backend.descriptors() + 2;
+    let accepting = 2;
+    let threads = threads.max(1);
+    match model {
+        Model::Reactor | Model::IoThreads => per_loop + accepting,
+        Model::Reuseport => threads * (per_loop + accepting),
+        Model::Dispatch => (threads + 1) * per_loop + accepting + 2 * threads,
+    }
+}
+
+/// Builds the parts of event loops that share one configuration, registry and stop
+/// flag; each model's file assembles them into its loops.
+pub struct LoopMaker<'a> {
     registry: Registry,
     tracer: Option<Arc<Tracer>>,
     cfg: &'a ServeConfig,
     stop: Arc<AtomicBool>,
+    /// The write end of every loop's wake pipe, for the control thread.
+    wakers: Vec<OwnedFd>,
 }
 
 impl LoopMaker<'_> {
@@ -231,59 +227,33 @@ impl LoopMaker<'_> {
         Sys::new(self.registry.register(name)).traced(self.tracer.clone())
     }
 
-    /// A loop for thread `name`, with its own multiplexer and wake pipe (whose write
-    /// end goes to `wakers`).
-    fn make(
-        &self,
-        name: &str,
-        listener: Option<Listener>,
-        wakers: &mut Vec<OwnedFd>,
-    ) -> Result<EventLoop> {
+    /// The model's threads (`--threads`).
+    fn threads(&self) -> usize {
+        self.cfg.threads.max(1)
+    }
+
+    fn options(&self) -> LoopOptions {
+        self.cfg.loop_options
+    }
+
+    /// What every loop has, for thread `name`: a multiplexer and a wake pipe.
+    fn core(&mut self, name: &str) -> Result<Core> {
         let sys = self.sys(name);
         let backend = self.cfg.backend;
         let mux = backend
             .create(sys.clone())
-            .with_context(|| format!("creating the {} backend", backend.name()))?;
+            .with_context(|| format!("creating the {backend} backend"))?;
         let (wake_rx, wake_tx) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
                 .context("creating a wake pipe")?;
-        wakers.push(wake_tx);
-        EventLoop::new(
+        self.wakers.push(wake_tx);
+        Core::new(
             sys,
             mux,
-            listener,
             wake_rx,
             Arc::clone(&self.stop),
             self.cfg.loop_options,
         )
-    }
-}
-
-/// Prints statistics in the configured format; shared by SIGUSR1 snapshots and
-/// the final report.
-#[derive(Clone)]
-struct Reporter {
-    cfg: ServeConfig,
-    registry: Registry,
-    started: Instant,
-}
-
-impl Reporter {
-    fn print(&self, sys: &Sys, is_final: bool) {
-        let stats = ServerStats::collect(&self.cfg, &self.registry, self.started, is_final, sys);
-        let text = if self.cfg.json {
-            let mut line = serde_json::to_string(&stats).expect("statistics serialise");
-            line.push('\n');
-            line
-        } else {
-            crate::report::serve::render(&stats)
-        };
-        // Through the counting layer, so that our count of writes matches the
-        // kernel's (/proc/PID/io) even for the report itself.
-        let stdout = std::io::stdout();
-        let _lock = stdout.lock();
-        // A closed stdout leaves nobody to report to.
-        let _ = sys.write_all(stdout.as_fd(), text.as_bytes());
     }
 }
 

@@ -12,3 +12,24 @@ pub fn raise_nofile_limit() -> Result<u64> {
     }
     Ok(hard)
 }
+
+/// Descriptors of this process that a child it starts inherits (numbered 3 and up,
+/// without FD_CLOEXEC: a shell's or a build tool's, passed down to us). They take
+/// numbers in the child before any of its own.
+pub fn inherited_descriptors() -> Result<usize> {
+    let dir = std::fs::read_dir("/proc/self/fd").context("listing /proc/self/fd")?;
+    let mut n = 0;
+    for entry in dir {
+        let name = entry.context("listing /proc/self/fd")?.file_name();
+        let Some(fd) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        // SAFETY: F_GETFD only reads the descriptor's flags; a number that is no
+        // longer open (the directory's own, closed by now) fails with EBADF.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if fd >= 3 && flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+            n += 1;
+        }
+    }
+    Ok(n)
+}

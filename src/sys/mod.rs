@@ -10,7 +10,7 @@ mod trace;
 
 pub use counters::{Call, Counters, Registry, Stat, ThreadCounts};
 pub use cpu::pin_to_cpu;
-pub use limits::raise_nofile_limit;
+pub use limits::{inherited_descriptors, raise_nofile_limit};
 pub use trace::{Tracer, outcome, shown};
 
 use nix::sys::socket::{setsockopt, sockopt};

@@ -1,0 +1,134 @@
+//! Accepting connections, and what to do when the process runs out of descriptors.
+
+use super::event_loop::Core;
+use super::listener::Listener;
+use super::log_once;
+use crate::backend::Interest;
+use crate::sys::Stat;
+use anyhow::{Context, Result};
+use std::io::{self, ErrorKind};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// How soon a loop out of descriptors tries to accept again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// A loop's listening socket, watched by its multiplexer, with a spare descriptor.
+pub struct Accepting {
+    listener: Listener,
+    /// A spare descriptor, given up to accept-and-close one client when out of them.
+    reserve: Option<OwnedFd>,
+    /// Accepting stopped (out of descriptors and no reserve): retried when one of
+    /// our connections closes, or at this time (another thread may free one).
+    retry_at: Option<Instant>,
+}
+
+impl Accepting {
+    /// Watches `listener` on `core`'s multiplexer.
+    pub fn new(listener: Listener, core: &mut Core) -> Result<Accepting> {
+        core.watch(listener.fd(), Interest::READ)
+            .context("watching the listening socket")?;
+        let reserve = core
+            .sys
+            .open_dev_null()
+            .context("opening the reserve descriptor")?;
+        Ok(Accepting {
+            listener,
+            reserve: Some(reserve),
+            retry_at: None,
+        })
+    }
+
+    pub fn is(&self, fd: RawFd) -> bool {
+        self.listener.fd().as_raw_fd() == fd
+    }
+
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.retry_at
+    }
+
+    /// Accepts until EAGAIN, giving each connection to `take`: required under edge
+    /// triggering, and it empties a burst of connections in one wakeup under level
+    /// triggering too.
+    pub fn accept_all(&mut self, core: &mut Core, mut take: impl FnMut(&mut Core, OwnedFd)) {
+        loop {
+            match core.sys.accept4(self.listener.fd()) {
+                Ok(fd) => take(core, fd),
+                Err(e) => match e.kind() {
+                    ErrorKind::WouldBlock => return,
+                    ErrorKind::Interrupted | ErrorKind::ConnectionAborted => continue,
+                    _ if is_out_of_fds(&e) => {
+                        if !self.shed_one(core) {
+                            return;
+                        }
+                    }
+                    _ => {
+                        log_once("accept", &format!("accept4 failed: {e}"));
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Out of descriptors: give up the reserve, accept the waiting client into it and
+    /// close it at once (it learns immediately, and the listener stops being ready
+    /// instead of making the loop spin), then take the reserve back. Returns whether
+    /// a client was shed, i.e. whether more may be waiting. (accept4 says EMFILE
+    /// before it looks at the backlog, so EMFILE alone does not mean anyone waits.)
+    fn shed_one(&mut self, core: &mut Core) -> bool {
+        log_once(
+            "emfile",
+            "out of file descriptors: closing new connections at once until some are freed",
+        );
+        let Some(reserve) = self.reserve.take() else {
+            self.pause(core);
+            return false;
+        };
+        core.sys.close(reserve);
+        let shed = core.sys.accept4(self.listener.fd()).ok();
+        let more = shed.is_some();
+        if let Some(fd) = shed {
+            core.refuse(fd, Stat::RefusedNoFds);
+        }
+        self.reserve = core.sys.open_dev_null().ok();
+        more
+    }
+
+    /// Without a reserve descriptor (another thread took the one we freed), stop
+    /// watching the listener until one of our connections closes or a retry 100 ms
+    /// later: better a queue in the kernel's backlog than a busy loop.
+    fn pause(&mut self, core: &mut Core) {
+        if core
+            .rewatch(self.listener.fd(), Interest::default())
+            .is_ok()
+        {
+            self.retry_at = Some(Instant::now() + ACCEPT_RETRY);
+        }
+    }
+
+    /// Once paused: resume when one of the loop's connections has closed since, or
+    /// the retry time has come.
+    pub fn resume_if_due(&mut self, core: &mut Core) {
+        let freed = core.take_freed();
+        let Some(at) = self.retry_at else { return };
+        if !freed && Instant::now() < at {
+            return;
+        }
+        if self.reserve.is_none() {
+            self.reserve = core.sys.open_dev_null().ok();
+        }
+        if self.reserve.is_none() {
+            // Still out of descriptors: try again later.
+            self.retry_at = Some(Instant::now() + ACCEPT_RETRY);
+            return;
+        }
+        if core.rewatch(self.listener.fd(), Interest::READ).is_ok() {
+            self.retry_at = None;
+        }
+    }
+}
+
+fn is_out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}

@@ -1,0 +1,41 @@
+//! The descriptors a server holds before its first client, as the bench counts them
+//! to decide whether select can watch a workload's clients (FD_SETSIZE), against the
+//! kernel's list of the process's open descriptors.
+
+mod common;
+
+use common::Server;
+use iobench::backend::Backend;
+use iobench::server::{Model, descriptors_before_clients};
+use iobench::sys::inherited_descriptors;
+
+#[test]
+fn the_bench_counts_the_descriptors_each_model_opens() {
+    const THREADS: usize = 2;
+    let inherited = inherited_descriptors().unwrap();
+    for &backend in Backend::ALL {
+        for &model in Model::ALL {
+            let threads = THREADS.to_string();
+            let server = Server::start(&[
+                "--backend",
+                backend.name(),
+                "--model",
+                model.name(),
+                "--threads",
+                &threads,
+            ]);
+            let fds: Vec<usize> = std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+                .expect("list the server's descriptors")
+                .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
+                .collect();
+            // Besides its own, the server holds what it inherited from this test
+            // (the test harness's descriptors without close-on-exec).
+            assert_eq!(
+                fds.len(),
+                3 + inherited + descriptors_before_clients(backend, model, THREADS),
+                "{backend} {model}: descriptors {fds:?}, {inherited} inherited"
+            );
+            server.stop();
+        }
+    }
+}
