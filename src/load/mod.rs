@@ -157,10 +157,35 @@ impl WindowHooks for NoHooks {
 /// How long echoes still in flight are waited for once sending stops.
 const DRAIN: Duration = Duration::from_secs(3);
 
+/// Opens the idle connections, drives the active ones from `cfg.threads` threads,
+/// marks the measured window for `hooks`, and adds up what every thread saw.
 pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> {
     if cfg.connections == 0 {
         bail!("--connections must be at least 1");
     }
+    check_descriptors(cfg)?;
+    // Idle connections first: they sit in the server's interest set, silent.
+    let idle: Vec<OwnedFd> = (0..cfg.idle_connections)
+        .map(|_| connect(cfg.target))
+        .collect::<Result<_>>()
+        .context("opening idle connections")?;
+
+    let payload = Payload::new(cfg.payload, cfg.protocol)?;
+    let threads = cfg.threads.clamp(1, cfg.connections);
+    let measure_from = Instant::now() + cfg.warmup;
+    let timing = Timing {
+        measure_from,
+        end: cfg.duration.map(|d| measure_from + d),
+        drain: DRAIN,
+    };
+    let plans = plan_threads(cfg, threads, &payload, timing);
+    let registry = Registry::new();
+    let (results, usage) = drive(cfg, &plans, &registry, hooks)?;
+    drop(idle);
+    Ok(summarise(cfg, threads, &payload, timing, &results, usage))
+}
+
+fn check_descriptors(cfg: &LoadConfig) -> Result<()> {
     let limit = crate::sys::raise_nofile_limit()?;
     let needed = (cfg.connections + cfg.idle_connections) as u64 + 64;
     if needed > limit {
@@ -170,53 +195,54 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
             cfg.connections + cfg.idle_connections
         );
     }
-    // Idle connections first: they sit in the server's interest set, silent.
-    let idle: Vec<OwnedFd> = (0..cfg.idle_connections)
-        .map(|_| connect(cfg.target))
-        .collect::<Result<_>>()
-        .context("opening idle connections")?;
+    Ok(())
+}
 
-    let payload = Payload::new(cfg.payload, cfg.protocol)?;
-    let threads = cfg.threads.clamp(1, cfg.connections);
-    let start = Instant::now();
-    let measure_from = start + cfg.warmup;
-    let timing = Timing {
-        measure_from,
-        end: cfg.duration.map(|d| measure_from + d),
-        drain: DRAIN,
-    };
+/// The active connections split evenly over `threads`, and so is a request count.
+fn plan_threads<'a>(
+    cfg: &LoadConfig,
+    threads: usize,
+    payload: &'a Payload,
+    timing: Timing,
+) -> Vec<ThreadPlan<'a>> {
     let pace = match cfg.rate {
         None => Pace::Closed,
         Some(rate) => Pace::Open {
             interval: Duration::from_secs_f64(threads as f64 / rate),
         },
     };
-    let registry = Registry::new();
-    let plans: Vec<ThreadPlan> = (0..threads)
-        .map(|t| {
-            let lo = (cfg.connections * t / threads) as u64;
-            let hi = (cfg.connections * (t + 1) / threads) as u64;
-            ThreadPlan {
-                target: cfg.target,
-                ids: lo..hi,
-                payload: &payload,
-                pipeline: cfg.pipeline.max(1),
-                pace,
-                timing,
-                quota: cfg
-                    .requests
-                    .map(|n| n * (t as u64 + 1) / threads as u64 - n * t as u64 / threads as u64),
-            }
+    let share = |n: u64, t: usize| n * t as u64 / threads as u64;
+    (0..threads)
+        .map(|t| ThreadPlan {
+            target: cfg.target,
+            ids: share(cfg.connections as u64, t)..share(cfg.connections as u64, t + 1),
+            payload,
+            pipeline: cfg.pipeline.max(1),
+            pace,
+            timing,
+            quota: cfg.requests.map(|n| share(n, t + 1) - share(n, t)),
         })
-        .collect();
+        .collect()
+}
 
-    let (results, usage) = std::thread::scope(|scope| -> Result<_> {
+/// The client's CPU usage at the two edges of the measured window.
+type Usage = (ProcessUsage, ProcessUsage);
+
+/// Runs every thread's plan (each pinned to its CPU, if any) while this thread, the
+/// coordinator, marks the window's edges.
+fn drive(
+    cfg: &LoadConfig,
+    plans: &[ThreadPlan],
+    registry: &Registry,
+    hooks: &mut dyn WindowHooks,
+) -> Result<(Vec<client::ThreadResult>, Usage)> {
+    let timing = plans[0].timing;
+    std::thread::scope(|scope| -> Result<_> {
         let handles: Vec<_> = plans
             .iter()
             .enumerate()
             .map(|(t, plan)| {
                 let cpu = (!cfg.cpus.is_empty()).then(|| cfg.cpus[t % cfg.cpus.len()]);
-                let registry = &registry;
                 scope.spawn(move || -> Result<client::ThreadResult> {
                     if let Some(cpu) = cpu {
                         crate::sys::pin_to_cpu(cpu)?;
@@ -225,8 +251,7 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
                 })
             })
             .collect();
-        // The coordinator: mark the window's edges while the threads work.
-        sleep_until(measure_from);
+        sleep_until(timing.measure_from);
         let coordinator = Sys::new(registry.register("coordinator"));
         let before = ProcessUsage::now(&coordinator);
         hooks.window_start()?;
@@ -240,21 +265,34 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
             .into_iter()
             .map(|h| h.join().expect("load thread panicked"))
             .collect::<Result<Vec<_>>>()?;
-        if after.is_none() {
-            hooks.window_end()?;
-            after = Some(ProcessUsage::now(&coordinator));
-        }
-        Ok((results, (before, after.expect("set above"))))
-    })?;
-    drop(idle);
+        // A request count ends the window when the last thread is done.
+        let after = match after {
+            Some(after) => after,
+            None => {
+                hooks.window_end()?;
+                ProcessUsage::now(&coordinator)
+            }
+        };
+        Ok((results, (before, after)))
+    })
+}
 
+/// Every thread's figures added up into the run's report.
+fn summarise(
+    cfg: &LoadConfig,
+    threads: usize,
+    payload: &Payload,
+    timing: Timing,
+    results: &[client::ThreadResult],
+    (before, after): Usage,
+) -> LoadReport {
     let mut latency = new_histogram();
     let mut uncorrected = new_histogram();
     let mut send_lag = new_histogram();
     let (mut requests, mut total, mut mismatched, mut lost, mut closes, mut syscalls) =
         (0, 0, 0, 0, 0, 0);
     let mut last = None;
-    for r in &results {
+    for r in results {
         latency.add(&r.latency).expect("same bounds");
         uncorrected.add(&r.uncorrected).expect("same bounds");
         send_lag.add(&r.send_lag).expect("same bounds");
@@ -266,40 +304,25 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
         syscalls += r.counts.total_calls();
         last = last.max(r.last_completion);
     }
-    let window_end = timing.end.or(last).unwrap_or(measure_from);
+    let window_end = timing.end.or(last).unwrap_or(timing.measure_from);
     let window_s = window_end
-        .saturating_duration_since(measure_from)
+        .saturating_duration_since(timing.measure_from)
         .as_secs_f64();
-    let (before, after) = usage;
     let user = after.user_s - before.user_s;
     let sys = after.sys_s - before.sys_s;
-    let per_req = |x: f64| {
-        if requests == 0 {
-            0.0
-        } else {
-            x / requests as f64
-        }
-    };
+    let ratio = |x: f64, n: f64| if n > 0.0 { x / n } else { 0.0 };
     let cpus_used = if cfg.cpus.is_empty() {
         threads
     } else {
         threads.min(cfg.cpus.len())
     };
-    Ok(LoadReport {
+    LoadReport {
         requests,
         requests_total: total,
         wire_size: payload.wire_size(),
         window_s,
-        requests_per_s: if window_s > 0.0 {
-            requests as f64 / window_s
-        } else {
-            0.0
-        },
-        mb_per_s: if window_s > 0.0 {
-            requests as f64 * payload.wire_size() as f64 / window_s / 1e6
-        } else {
-            0.0
-        },
+        requests_per_s: ratio(requests as f64, window_s),
+        mb_per_s: ratio(requests as f64 * payload.wire_size() as f64 / 1e6, window_s),
         latency: Latency::of(&latency),
         uncorrected: Latency::of(&uncorrected),
         send_lag: Latency::of(&send_lag),
@@ -308,19 +331,11 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
         unexpected_closes: closes,
         client_user_s: user,
         client_sys_s: sys,
-        client_cpu_us_per_request: per_req((user + sys) * 1e6),
-        client_cpu_share: if window_s > 0.0 {
-            (user + sys) / window_s / cpus_used as f64
-        } else {
-            0.0
-        },
-        client_syscalls_per_request: if total == 0 {
-            0.0
-        } else {
-            syscalls as f64 / total as f64
-        },
+        client_cpu_us_per_request: ratio((user + sys) * 1e6, requests as f64),
+        client_cpu_share: ratio(user + sys, window_s * cpus_used as f64),
+        client_syscalls_per_request: ratio(syscalls as f64, total as f64),
         histogram: Some(latency),
-    })
+    }
 }
 
 fn sleep_until(t: Instant) {
