@@ -75,9 +75,25 @@ pub fn decode(
     buf: &[u8],
     max_frame: usize,
 ) -> Result<Option<(Frame<'_>, usize)>, ProtocolError> {
+    decode_from(protocol, buf, 0, max_frame)
+}
+
+/// [`decode`] of a `buf` whose first `scanned` bytes are known to hold no line end
+/// (an earlier call returned None on them): a line arriving in many small reads is
+/// scanned once, not again from its start on every read.
+pub fn decode_from(
+    protocol: Protocol,
+    buf: &[u8],
+    scanned: usize,
+    max_frame: usize,
+) -> Result<Option<(Frame<'_>, usize)>, ProtocolError> {
     match protocol {
         Protocol::Raw => unreachable!("raw streams are not decoded"),
-        Protocol::Line => match buf.iter().position(|&b| b == b'\n') {
+        Protocol::Line => match buf[scanned.min(buf.len())..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|at| scanned + at)
+        {
             Some(end) if end < max_frame => Ok(Some((Frame::Line(&buf[..=end]), end + 1))),
             Some(_) => Err(ProtocolError::LineTooLong { limit: max_frame }),
             None if buf.len() >= max_frame => Err(ProtocolError::LineTooLong { limit: max_frame }),

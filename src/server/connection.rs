@@ -5,9 +5,10 @@
 //! buffer, which is allocated then and freed when it drains. An idle connection costs
 //! this struct and nothing more.
 
+use super::input::{self, Input};
 use super::{LoopOptions, ReadStrategy};
 use crate::backend::{Event, Interest, Trigger};
-use crate::protocol::{self, Protocol};
+use crate::protocol::Protocol;
 use crate::sys::{Stat, Sys};
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -75,9 +76,9 @@ pub struct Connection {
     fd: OwnedFd,
     /// Output the kernel has not taken yet: `out[sent..]`.
     out: Vec<u8>,
-    /// The start of a message not complete yet (framed protocols only); bounded by
-    /// the protocol's frame limit.
-    input: Vec<u8>,
+    /// The start of a message not complete yet (framed protocols only), or what an
+    /// I/O thread read; bounded by the protocol's frame limit.
+    input: Input,
     sent: usize,
     /// The peer has half-closed: no more input will come.
     eof: bool,
@@ -100,7 +101,7 @@ impl Connection {
         Connection {
             fd,
             out: Vec::new(),
-            input: Vec::new(),
+            input: Input::default(),
             sent: 0,
             eof: false,
             hup_seen: false,
@@ -194,12 +195,10 @@ impl Connection {
     /// Answers what `Step::Keep` kept, queueing the replies (the io-threads model's
     /// "commands", run by the main thread alone).
     pub fn answer_kept(&mut self, io: &mut Io<'_>) -> io::Result<()> {
-        let input = std::mem::take(&mut self.input);
         io.replies.clear();
-        let (used, decoded) = answer(io.protocol, io.max_frame, &input, io.replies);
-        self.input = input[used..].to_vec();
+        let (used, decoded) = self.input.answer(io.protocol, io.max_frame, io.replies);
         self.out.extend_from_slice(io.replies);
-        if !io.replies.is_empty() {
+        if used > 0 {
             self.progressed(io);
         }
         decoded
@@ -254,7 +253,7 @@ impl Connection {
             io.sys.counters().add(Stat::BytesIn, n as u64);
             match step {
                 Step::Answer => self.process(io, n)?,
-                Step::Keep => self.input.extend_from_slice(&io.buf[..n]),
+                Step::Keep => self.input.keep(&io.buf[..n]),
             }
             // Answered at once, output piles up only when the socket is full, and an
             // EPOLLOUT edge will come. Kept input (an I/O thread's read) is bounded
@@ -287,19 +286,23 @@ impl Connection {
             self.progressed(io);
             return self.echo(io.sys, &io.buf[..n]);
         }
-        let mut input = std::mem::take(&mut self.input);
-        let data: &[u8] = if input.is_empty() {
-            &io.buf[..n]
-        } else {
-            input.extend_from_slice(&io.buf[..n]);
-            &input
-        };
         io.replies.clear();
-        let (used, decoded) = answer(io.protocol, io.max_frame, data, io.replies);
-        // Keep the start of an incomplete message for the next read.
-        self.input = data[used..].to_vec();
-        if !io.replies.is_empty() {
+        let (used, decoded) = if self.input.is_empty() {
+            // The common case: whole messages, answered where they were read; only
+            // the start of an incomplete one is kept for the next read.
+            let (used, decoded) =
+                input::answer(io.protocol, io.max_frame, &io.buf[..n], 0, io.replies);
+            self.input.keep_rest(&io.buf[used..n]);
+            (used, decoded)
+        } else {
+            self.input.keep(&io.buf[..n]);
+            self.input.answer(io.protocol, io.max_frame, io.replies)
+        };
+        // A completed message is progress, whether it has a reply or not (a notice).
+        if used > 0 {
             self.progressed(io);
+        }
+        if !io.replies.is_empty() {
             let replies = std::mem::take(io.replies);
             let sent = self.echo(io.sys, &replies);
             *io.replies = replies;
@@ -344,37 +347,6 @@ impl Connection {
 pub enum Step {
     Answer,
     Keep,
-}
-
-/// Runs the echo processor over the complete messages at the start of `data`, the
-/// replies going to `io.replies`; returns the bytes used, and a protocol error as an
-/// InvalidData error (after telling the peer, where the protocol has a way to).
-fn answer(
-    protocol: Protocol,
-    max_frame: usize,
-    data: &[u8],
-    replies: &mut Vec<u8>,
-) -> (usize, io::Result<()>) {
-    if protocol == Protocol::Raw {
-        replies.extend_from_slice(data);
-        return (data.len(), Ok(()));
-    }
-    let mut used = 0;
-    loop {
-        match protocol::decode(protocol, &data[used..], max_frame) {
-            Ok(Some((frame, len))) => {
-                protocol::echo_reply(&frame, replies);
-                used += len;
-            }
-            Ok(None) => return (used, Ok(())),
-            Err(e) => {
-                if let Some(line) = protocol::error_reply(protocol, &e) {
-                    replies.extend_from_slice(line.as_bytes());
-                }
-                return (used, Err(io::Error::new(ErrorKind::InvalidData, e)));
-            }
-        }
-    }
 }
 
 /// One write that treats EAGAIN as "nothing written" and retries EINTR.

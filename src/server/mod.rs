@@ -14,6 +14,7 @@ mod connection;
 mod control;
 mod dispatch;
 mod event_loop;
+mod input;
 mod io_threads;
 mod listener;
 mod reactor;
