@@ -1,14 +1,12 @@
-//! Command-line arguments (clap), turned into validated configurations.
+//! The command line: clap's definitions and their help, nothing else. `options`
+//! turns what they parse into validated configurations.
 
 use crate::backend::Backend;
-use crate::bench::{BenchPlan, Subject};
-use crate::demo::{EtLtOptions, Mode};
-use crate::load::LoadConfig;
+use crate::demo::Mode;
 use crate::protocol::Protocol;
-use crate::server::{LoopOptions, Model, ReadStrategy, ServeConfig};
+use crate::server::{Model, ReadStrategy};
 use crate::transfer::Method;
 use crate::units::{CpuList, parse_cpu_list, parse_duration, parse_size};
-use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -160,23 +158,6 @@ pub struct DemoArgs {
     pub trace: bool,
 }
 
-impl DemoArgs {
-    pub fn et_lt(&self) -> EtLtOptions {
-        let defaults = EtLtOptions::default();
-        EtLtOptions {
-            mode: self.mode,
-            inputs: if self.input.is_empty() {
-                defaults.inputs
-            } else {
-                self.input.clone()
-            },
-            buffer_size: self.buffer_size,
-            backend: self.backend,
-            plain: self.plain,
-        }
-    }
-}
-
 /// The workload: shared by `load`, `run` and `compare`.
 #[derive(Args, Debug, Clone)]
 pub struct WorkloadArgs {
@@ -214,49 +195,6 @@ pub struct WorkloadArgs {
     /// from each request's intended send time (coordinated-omission corrected)
     #[arg(long)]
     pub rate: Option<f64>,
-}
-
-impl WorkloadArgs {
-    /// The workload, with the defaults of the command it is for (`long`: `load`,
-    /// which measures one server once; short: each run of a bench).
-    pub fn config(&self, target: SocketAddr, cpus: Vec<usize>, long: bool) -> Result<LoadConfig> {
-        let (duration, warmup) = if long {
-            (Duration::from_secs(5), Duration::from_secs(1))
-        } else {
-            (Duration::from_millis(1500), Duration::from_millis(500))
-        };
-        if self.connections == 0 {
-            bail!("--connections must be at least 1");
-        }
-        if self.pipeline == 0 {
-            bail!("--pipeline must be at least 1");
-        }
-        if let Some(rate) = self.rate
-            && !(rate.is_finite() && rate > 0.0)
-        {
-            bail!("--rate must be a positive number of requests per second");
-        }
-        if self.requests == Some(0) {
-            bail!("--requests must be at least 1");
-        }
-        Ok(LoadConfig {
-            target,
-            connections: self.connections,
-            idle_connections: self.idle_connections,
-            payload: self.payload,
-            pipeline: self.pipeline,
-            duration: match self.requests {
-                Some(_) => None,
-                None => Some(self.duration.unwrap_or(duration)),
-            },
-            requests: self.requests,
-            warmup: self.warmup.unwrap_or(warmup),
-            threads: self.threads.max(1),
-            cpus,
-            rate: self.rate,
-            protocol: self.protocol,
-        })
-    }
 }
 
 #[derive(Args, Debug)]
@@ -334,61 +272,6 @@ fn parse_external(text: &str) -> Result<(String, String), String> {
         ));
     }
     Ok((name.trim().to_string(), command.to_string()))
-}
-
-impl BenchArgs {
-    /// Every backend with every model, then the external servers.
-    pub fn plan(
-        &self,
-        backends: &[Backend],
-        models: &[Model],
-        threads: usize,
-    ) -> Result<BenchPlan> {
-        if threads == 0 {
-            bail!("--server-threads must be at least 1");
-        }
-        if self.runs == 0 {
-            bail!("--runs must be at least 1");
-        }
-        let (default_server, default_client) = if self.no_pin {
-            (None, Vec::new())
-        } else {
-            crate::bench::default_pinning()
-        };
-        let server_cpu = self.server_cpu.or(default_server);
-        let client_cpus = self
-            .client_cpu
-            .as_ref()
-            .map_or(default_client, |list| list.0.clone());
-        let placeholder = SocketAddr::from(([127, 0, 0, 1], 0));
-        let server_args =
-            crate::bench::server_args(self.read_strategy, self.buffer_size, self.workload.protocol);
-        Ok(BenchPlan {
-            subjects: backends
-                .iter()
-                .flat_map(|&backend| {
-                    models.iter().map(move |&model| Subject::Ours {
-                        backend,
-                        model,
-                        threads: if model == Model::Reactor { 1 } else { threads },
-                    })
-                })
-                .chain(
-                    self.external
-                        .iter()
-                        .map(|(name, command)| Subject::External {
-                            name: name.clone(),
-                            command: command.clone(),
-                        }),
-                )
-                .collect(),
-            runs: self.runs,
-            load: self.workload.config(placeholder, client_cpus, false)?,
-            server_cpu,
-            server_args,
-            kernel_counts: self.kernel_counts,
-        })
-    }
 }
 
 #[derive(Args, Debug)]
@@ -489,56 +372,6 @@ pub struct ServeArgs {
     /// Print every system call of the event loop on stderr as it happens
     #[arg(long)]
     pub trace: bool,
-}
-
-impl ServeArgs {
-    pub fn config(&self) -> Result<ServeConfig> {
-        let read_strategy = self
-            .read_strategy
-            .unwrap_or_else(|| ReadStrategy::default_for(self.backend));
-        if self.backend == Backend::EpollEt && read_strategy == ReadStrategy::Once {
-            if !self.allow_et_once {
-                bail!(
-                    "--read-strategy once on epoll-et strands data: an edge is reported once, and \
-                     what one read leaves behind is never reported again. Add --allow-et-once to \
-                     see it happen, or use drain or short-read"
-                );
-            }
-            eprintln!(
-                "warning: epoll-et with one read per wakeup: data left after a read stays \
-                 stranded until the peer sends more"
-            );
-        }
-        if self.buffer_size == 0 {
-            bail!("--buffer-size must be at least 1 byte");
-        }
-        if self.max_conns == 0 {
-            bail!("--max-conns must be at least 1");
-        }
-        if self.threads == 0 {
-            bail!("--threads must be at least 1");
-        }
-        Ok(ServeConfig {
-            backend: self.backend,
-            model: self.model,
-            threads: self.threads,
-            listen: self.listen,
-            loop_options: LoopOptions {
-                buffer_size: self.buffer_size,
-                read_strategy,
-                max_pending: self.max_pending.max(1),
-                max_conns: self.max_conns,
-                send_buffer: self.sndbuf,
-                protocol: self.protocol,
-                max_frame: self.max_frame.max(1),
-                idle_timeout: self.idle_timeout.filter(|t| !t.is_zero()),
-            },
-            cpu: self.cpu,
-            duration: self.duration,
-            json: self.json,
-            trace: self.trace,
-        })
-    }
 }
 
 #[cfg(test)]
