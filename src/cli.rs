@@ -1,8 +1,14 @@
 //! The command line: clap's definitions and their help, nothing else. `options`
 //! turns what they parse into validated configurations.
+//!
+//! A default that another layer owns is read from it (the workload's from
+//! `LoadConfig::DEFAULT`, the demo's from `EtLtOptions::default()`), so that no
+//! default is written twice; the server's own defaults (buffer, frame and output
+//! bounds) are written here, once.
 
 use crate::backend::Backend;
-use crate::demo::Mode;
+use crate::demo::{EtLtOptions, Mode};
+use crate::load::{LONG_WINDOW, LoadConfig};
 use crate::protocol::Protocol;
 use crate::server::{Model, ReadStrategy};
 use crate::transfer::Method;
@@ -10,6 +16,16 @@ use crate::units::{CpuList, parse_cpu_list, parse_duration, parse_size};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// What `serve` and `run` run without --backend and --model (and `compare` without
+/// --models).
+const BACKEND: Backend = Backend::EpollEt;
+const MODEL: Model = Model::Reactor;
+/// Threads of a model other than the reactor: `serve --threads`, `run` and
+/// `compare --server-threads`.
+const MODEL_THREADS: usize = 2;
+/// Where `experiment run` and `experiment list` find experiment files.
+const EXPERIMENTS: &str = "experiments";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -64,12 +80,12 @@ pub enum ExperimentCommand {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
         /// Where experiment files are found by name
-        #[arg(long, default_value = "experiments")]
+        #[arg(long, default_value = EXPERIMENTS)]
         dir: std::path::PathBuf,
     },
     /// The experiment files, one line each
     List {
-        #[arg(long, default_value = "experiments")]
+        #[arg(long, default_value = EXPERIMENTS)]
         dir: std::path::PathBuf,
     },
 }
@@ -120,13 +136,14 @@ pub struct SoakArgs {
     /// Requests in all, split evenly over every backend and model
     #[arg(long, default_value_t = 10_000_000)]
     pub requests: u64,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.connections)]
     pub connections: usize,
+    // Deeper than the workload's default: the soak is after volume.
     #[arg(long, default_value_t = 4)]
     pub pipeline: usize,
-    #[arg(long, default_value = "64", value_parser = parse_size)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.payload, value_parser = parse_size)]
     pub payload: usize,
-    #[arg(long, value_enum, default_value = "raw")]
+    #[arg(long, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
     pub protocol: Protocol,
     /// Write README.md and data.json here (e.g. results/soak)
     #[arg(long)]
@@ -141,14 +158,14 @@ pub struct DemoArgs {
     #[arg(long)]
     pub plain: bool,
     /// et-lt: ET, LT or both
-    #[arg(long, value_enum, default_value = "both")]
+    #[arg(long, value_enum, default_value_t = EtLtOptions::default().mode)]
     pub mode: Mode,
-    /// et-lt: what the client sends, one send per --input (default: "A", then
-    /// "ABCDEFGHIJKLMNOPQ")
-    #[arg(long)]
+    // The default is the article's, as `EtLtOptions::default()` holds it; clap
+    // cannot show a default it does not fill in, so the help says it.
+    #[arg(long, help = inputs_help())]
     pub input: Vec<String>,
     /// et-lt, et-pitfall: the server's buffer; each read asks for one byte less
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = EtLtOptions::default().buffer_size)]
     pub buffer_size: usize,
     /// et-lt: run on this backend instead of epoll (select and poll behave like LT)
     #[arg(long, value_enum)]
@@ -162,34 +179,42 @@ pub struct DemoArgs {
 #[derive(Args, Debug, Clone)]
 pub struct WorkloadArgs {
     /// Active connections
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.connections)]
     pub connections: usize,
     /// Connections opened first and left silent for the whole run
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.idle_connections)]
     pub idle_connections: usize,
     /// Bytes per request (e.g. 64, 4K): raw bytes, a line with its `\n`, or a TLV
     /// value (which starts with an 8-byte sequence number)
-    #[arg(long, default_value = "64", value_parser = parse_size)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.payload, value_parser = parse_size)]
     pub payload: usize,
     /// How requests are framed (the server must speak the same): raw, line, tlv
-    #[arg(long, value_enum, default_value = "raw")]
+    #[arg(long, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
     pub protocol: Protocol,
     /// Requests in flight per connection
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.pipeline)]
     pub pipeline: usize,
-    /// Measured time, after the warm-up (default: 5s for load, 1.5s per run for run
-    /// and compare; not with --requests)
-    #[arg(long, value_parser = parse_duration)]
+    // The window's defaults depend on the command, so clap cannot show them: the
+    // help reads them from the load layer.
+    #[arg(long, value_parser = parse_duration, help = window_help(
+        "Measured time, after the warm-up",
+        LONG_WINDOW.0,
+        LoadConfig::DEFAULT.duration.expect("a measured run lasts a duration"),
+        "; not with --requests",
+    ))]
     pub duration: Option<Duration>,
     /// Stop after this many requests instead of after a duration
     #[arg(long, conflicts_with = "duration")]
     pub requests: Option<u64>,
-    /// Time before measuring starts (default: 1s for load, 0.5s per run for run and
-    /// compare)
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration, help = window_help(
+        "Time before measuring starts",
+        LONG_WINDOW.1,
+        LoadConfig::DEFAULT.warmup,
+        "",
+    ))]
     pub warmup: Option<Duration>,
     /// Client threads
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.threads)]
     pub threads: usize,
     /// Open loop: total requests per second on a fixed schedule; latency is measured
     /// from each request's intended send time (coordinated-omission corrected)
@@ -274,16 +299,40 @@ fn parse_external(text: &str) -> Result<(String, String), String> {
     Ok((name.trim().to_string(), command.to_string()))
 }
 
+/// The help of `--duration` or `--warmup`: `load` measures one server once, for
+/// longer than each run of `run` and `compare`.
+fn window_help(what: &str, load: Duration, per_run: Duration, note: &str) -> String {
+    let secs = |d: Duration| format!("{}s", d.as_secs_f64());
+    format!(
+        "{what} (default: {} for load, {} per run for run and compare{note})",
+        secs(load),
+        secs(per_run)
+    )
+}
+
+/// The help of the demo's `--input`, with the article's sends.
+fn inputs_help() -> String {
+    let sends: Vec<String> = EtLtOptions::default()
+        .inputs
+        .iter()
+        .map(|send| format!("\"{send}\""))
+        .collect();
+    format!(
+        "et-lt: what the client sends, one send per --input (default: {})",
+        sends.join(", then ")
+    )
+}
+
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// The backend
-    #[arg(long, value_enum, default_value = "epoll-et")]
+    #[arg(long, value_enum, default_value_t = BACKEND)]
     pub backend: Backend,
     /// The threading model
-    #[arg(long, value_enum, default_value = "reactor")]
+    #[arg(long, value_enum, default_value_t = MODEL)]
     pub model: Model,
     /// Threads of the model (`serve --threads`; --threads is the client's)
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = MODEL_THREADS)]
     pub server_threads: usize,
     #[command(flatten)]
     pub bench: BenchArgs,
@@ -300,11 +349,11 @@ pub struct CompareArgs {
     )]
     pub backends: Vec<Backend>,
     /// Threading models, comma-separated: each backend runs with each
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "reactor")]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [MODEL])]
     pub models: Vec<Model>,
     /// Threads of the models other than the reactor (`serve --threads`; --threads is
     /// the client's)
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = MODEL_THREADS)]
     pub server_threads: usize,
     /// The subject the ratio column compares with, by its name in the table (default:
     /// the first)
@@ -317,14 +366,14 @@ pub struct CompareArgs {
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// The multiplexer
-    #[arg(long, value_enum, default_value = "epoll-et")]
+    #[arg(long, value_enum, default_value_t = BACKEND)]
     pub backend: Backend,
     /// The threading model
-    #[arg(long, value_enum, default_value = "reactor")]
+    #[arg(long, value_enum, default_value_t = MODEL)]
     pub model: Model,
     /// Threads of the model: dispatch workers, io-threads (main included), reuseport
     /// reactors
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = MODEL_THREADS)]
     pub threads: usize,
     /// Address to listen on (port 0 picks a free one; printed as `listening on IP:PORT`)
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -351,7 +400,8 @@ pub struct ServeArgs {
     pub sndbuf: Option<usize>,
     /// How the byte stream is cut into messages: raw (echo bytes as they come), line
     /// (echo each `\n`-terminated line), tlv ([type u16][length u32][value], big-endian)
-    #[arg(long, value_enum, default_value = "raw")]
+    // The load generator's default, so that `serve` and `load` agree without flags.
+    #[arg(long, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
     pub protocol: Protocol,
     /// Longest line or TLV value accepted; longer closes that connection
     #[arg(long, default_value = "1M", value_parser = parse_size)]
