@@ -1,17 +1,31 @@
-//! Command-line arguments (clap), turned into validated configurations.
+//! The command line: clap's definitions and their help, nothing else. `options`
+//! turns what they parse into validated configurations.
+//!
+//! A default that another layer owns is read from it (the workload's from
+//! `LoadConfig::DEFAULT`, the demo's from `EtLtOptions::default()`), so that no
+//! default is written twice; the server's own defaults (buffer, frame and output
+//! bounds) are written here, once.
 
 use crate::backend::Backend;
-use crate::bench::{BenchPlan, Subject};
 use crate::demo::{EtLtOptions, Mode};
-use crate::load::LoadConfig;
+use crate::load::{LONG_WINDOW, LoadConfig};
 use crate::protocol::Protocol;
-use crate::server::{LoopOptions, Model, ReadStrategy, ServeConfig};
+use crate::server::{Model, ReadStrategy};
 use crate::transfer::Method;
 use crate::units::{CpuList, parse_cpu_list, parse_duration, parse_size};
-use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// What `serve` and `run` run without --backend and --model (and `compare` without
+/// --models).
+const BACKEND: Backend = Backend::EpollEt;
+const MODEL: Model = Model::Reactor;
+/// Threads of a model other than the reactor: `serve --threads`, `run` and
+/// `compare --server-threads`.
+const MODEL_THREADS: usize = 2;
+/// Where `experiment run` and `experiment list` find experiment files.
+const EXPERIMENTS: &str = "experiments";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -66,12 +80,12 @@ pub enum ExperimentCommand {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
         /// Where experiment files are found by name
-        #[arg(long, default_value = "experiments")]
+        #[arg(long, default_value = EXPERIMENTS)]
         dir: std::path::PathBuf,
     },
     /// The experiment files, one line each
     List {
-        #[arg(long, default_value = "experiments")]
+        #[arg(long, default_value = EXPERIMENTS)]
         dir: std::path::PathBuf,
     },
 }
@@ -122,13 +136,14 @@ pub struct SoakArgs {
     /// Requests in all, split evenly over every backend and model
     #[arg(long, default_value_t = 10_000_000)]
     pub requests: u64,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.connections)]
     pub connections: usize,
+    // Deeper than the workload's default: the soak is after volume.
     #[arg(long, default_value_t = 4)]
     pub pipeline: usize,
-    #[arg(long, default_value = "64", value_parser = parse_size)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.payload, value_parser = parse_size)]
     pub payload: usize,
-    #[arg(long, value_enum, default_value = "raw")]
+    #[arg(long, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
     pub protocol: Protocol,
     /// Write README.md and data.json here (e.g. results/soak)
     #[arg(long)]
@@ -143,14 +158,14 @@ pub struct DemoArgs {
     #[arg(long)]
     pub plain: bool,
     /// et-lt: ET, LT or both
-    #[arg(long, value_enum, default_value = "both")]
+    #[arg(long, value_enum, default_value_t = EtLtOptions::default().mode)]
     pub mode: Mode,
-    /// et-lt: what the client sends, one send per --input (default: "A", then
-    /// "ABCDEFGHIJKLMNOPQ")
-    #[arg(long)]
+    // The default is the article's, as `EtLtOptions::default()` holds it; clap
+    // cannot show a default it does not fill in, so the help says it.
+    #[arg(long, help = inputs_help())]
     pub input: Vec<String>,
     /// et-lt, et-pitfall: the server's buffer; each read asks for one byte less
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = EtLtOptions::default().buffer_size)]
     pub buffer_size: usize,
     /// et-lt: run on this backend instead of epoll (select and poll behave like LT)
     #[arg(long, value_enum)]
@@ -160,103 +175,51 @@ pub struct DemoArgs {
     pub trace: bool,
 }
 
-impl DemoArgs {
-    pub fn et_lt(&self) -> EtLtOptions {
-        let defaults = EtLtOptions::default();
-        EtLtOptions {
-            mode: self.mode,
-            inputs: if self.input.is_empty() {
-                defaults.inputs
-            } else {
-                self.input.clone()
-            },
-            buffer_size: self.buffer_size,
-            backend: self.backend,
-            plain: self.plain,
-        }
-    }
-}
-
 /// The workload: shared by `load`, `run` and `compare`.
 #[derive(Args, Debug, Clone)]
 pub struct WorkloadArgs {
     /// Active connections
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.connections)]
     pub connections: usize,
     /// Connections opened first and left silent for the whole run
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.idle_connections)]
     pub idle_connections: usize,
     /// Bytes per request (e.g. 64, 4K): raw bytes, a line with its `\n`, or a TLV
     /// value (which starts with an 8-byte sequence number)
-    #[arg(long, default_value = "64", value_parser = parse_size)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.payload, value_parser = parse_size)]
     pub payload: usize,
     /// How requests are framed (the server must speak the same): raw, line, tlv
-    #[arg(long, value_enum, default_value = "raw")]
+    #[arg(long, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
     pub protocol: Protocol,
     /// Requests in flight per connection
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.pipeline)]
     pub pipeline: usize,
-    /// Measured time, after the warm-up (default: 5s for load, 1.5s per run for run
-    /// and compare; not with --requests)
-    #[arg(long, value_parser = parse_duration)]
+    // The window's defaults depend on the command, so clap cannot show them: the
+    // help reads them from the load layer.
+    #[arg(long, value_parser = parse_duration, help = window_help(
+        "Measured time, after the warm-up",
+        LONG_WINDOW.0,
+        LoadConfig::DEFAULT.duration.expect("a measured run lasts a duration"),
+        "; not with --requests",
+    ))]
     pub duration: Option<Duration>,
     /// Stop after this many requests instead of after a duration
     #[arg(long, conflicts_with = "duration")]
     pub requests: Option<u64>,
-    /// Time before measuring starts (default: 1s for load, 0.5s per run for run and
-    /// compare)
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration, help = window_help(
+        "Time before measuring starts",
+        LONG_WINDOW.1,
+        LoadConfig::DEFAULT.warmup,
+        "",
+    ))]
     pub warmup: Option<Duration>,
     /// Client threads
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = LoadConfig::DEFAULT.threads)]
     pub threads: usize,
     /// Open loop: total requests per second on a fixed schedule; latency is measured
     /// from each request's intended send time (coordinated-omission corrected)
     #[arg(long)]
     pub rate: Option<f64>,
-}
-
-impl WorkloadArgs {
-    /// The workload, with the defaults of the command it is for (`long`: `load`,
-    /// which measures one server once; short: each run of a bench).
-    pub fn config(&self, target: SocketAddr, cpus: Vec<usize>, long: bool) -> Result<LoadConfig> {
-        let (duration, warmup) = if long {
-            (Duration::from_secs(5), Duration::from_secs(1))
-        } else {
-            (Duration::from_millis(1500), Duration::from_millis(500))
-        };
-        if self.connections == 0 {
-            bail!("--connections must be at least 1");
-        }
-        if self.pipeline == 0 {
-            bail!("--pipeline must be at least 1");
-        }
-        if let Some(rate) = self.rate
-            && !(rate.is_finite() && rate > 0.0)
-        {
-            bail!("--rate must be a positive number of requests per second");
-        }
-        if self.requests == Some(0) {
-            bail!("--requests must be at least 1");
-        }
-        Ok(LoadConfig {
-            target,
-            connections: self.connections,
-            idle_connections: self.idle_connections,
-            payload: self.payload,
-            pipeline: self.pipeline,
-            duration: match self.requests {
-                Some(_) => None,
-                None => Some(self.duration.unwrap_or(duration)),
-            },
-            requests: self.requests,
-            warmup: self.warmup.unwrap_or(warmup),
-            threads: self.threads.max(1),
-            cpus,
-            rate: self.rate,
-            protocol: self.protocol,
-        })
-    }
 }
 
 #[derive(Args, Debug)]
@@ -336,71 +299,40 @@ fn parse_external(text: &str) -> Result<(String, String), String> {
     Ok((name.trim().to_string(), command.to_string()))
 }
 
-impl BenchArgs {
-    /// Every backend with every model, then the external servers.
-    pub fn plan(
-        &self,
-        backends: &[Backend],
-        models: &[Model],
-        threads: usize,
-    ) -> Result<BenchPlan> {
-        if threads == 0 {
-            bail!("--server-threads must be at least 1");
-        }
-        if self.runs == 0 {
-            bail!("--runs must be at least 1");
-        }
-        let (default_server, default_client) = if self.no_pin {
-            (None, Vec::new())
-        } else {
-            crate::bench::default_pinning()
-        };
-        let server_cpu = self.server_cpu.or(default_server);
-        let client_cpus = self
-            .client_cpu
-            .as_ref()
-            .map_or(default_client, |list| list.0.clone());
-        let placeholder = SocketAddr::from(([127, 0, 0, 1], 0));
-        let server_args =
-            crate::bench::server_args(self.read_strategy, self.buffer_size, self.workload.protocol);
-        Ok(BenchPlan {
-            subjects: backends
-                .iter()
-                .flat_map(|&backend| {
-                    models.iter().map(move |&model| Subject::Ours {
-                        backend,
-                        model,
-                        threads: if model == Model::Reactor { 1 } else { threads },
-                    })
-                })
-                .chain(
-                    self.external
-                        .iter()
-                        .map(|(name, command)| Subject::External {
-                            name: name.clone(),
-                            command: command.clone(),
-                        }),
-                )
-                .collect(),
-            runs: self.runs,
-            load: self.workload.config(placeholder, client_cpus, false)?,
-            server_cpu,
-            server_args,
-            kernel_counts: self.kernel_counts,
-        })
-    }
+/// The help of `--duration` or `--warmup`: `load` measures one server once, for
+/// longer than each run of `run` and `compare`.
+fn window_help(what: &str, load: Duration, per_run: Duration, note: &str) -> String {
+    let secs = |d: Duration| format!("{}s", d.as_secs_f64());
+    format!(
+        "{what} (default: {} for load, {} per run for run and compare{note})",
+        secs(load),
+        secs(per_run)
+    )
+}
+
+/// The help of the demo's `--input`, with the article's sends.
+fn inputs_help() -> String {
+    let sends: Vec<String> = EtLtOptions::default()
+        .inputs
+        .iter()
+        .map(|send| format!("\"{send}\""))
+        .collect();
+    format!(
+        "et-lt: what the client sends, one send per --input (default: {})",
+        sends.join(", then ")
+    )
 }
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// The backend
-    #[arg(long, value_enum, default_value = "epoll-et")]
+    #[arg(long, value_enum, default_value_t = BACKEND)]
     pub backend: Backend,
     /// The threading model
-    #[arg(long, value_enum, default_value = "reactor")]
+    #[arg(long, value_enum, default_value_t = MODEL)]
     pub model: Model,
     /// Threads of the model (`serve --threads`; --threads is the client's)
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = MODEL_THREADS)]
     pub server_threads: usize,
     #[command(flatten)]
     pub bench: BenchArgs,
@@ -417,11 +349,11 @@ pub struct CompareArgs {
     )]
     pub backends: Vec<Backend>,
     /// Threading models, comma-separated: each backend runs with each
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "reactor")]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [MODEL])]
     pub models: Vec<Model>,
     /// Threads of the models other than the reactor (`serve --threads`; --threads is
     /// the client's)
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = MODEL_THREADS)]
     pub server_threads: usize,
     /// The subject the ratio column compares with, by its name in the table (default:
     /// the first)
@@ -434,14 +366,14 @@ pub struct CompareArgs {
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// The multiplexer
-    #[arg(long, value_enum, default_value = "epoll-et")]
+    #[arg(long, value_enum, default_value_t = BACKEND)]
     pub backend: Backend,
     /// The threading model
-    #[arg(long, value_enum, default_value = "reactor")]
+    #[arg(long, value_enum, default_value_t = MODEL)]
     pub model: Model,
     /// Threads of the model: dispatch workers, io-threads (main included), reuseport
     /// reactors
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = MODEL_THREADS)]
     pub threads: usize,
     /// Address to listen on (port 0 picks a free one; printed as `listening on IP:PORT`)
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -468,7 +400,8 @@ pub struct ServeArgs {
     pub sndbuf: Option<usize>,
     /// How the byte stream is cut into messages: raw (echo bytes as they come), line
     /// (echo each `\n`-terminated line), tlv ([type u16][length u32][value], big-endian)
-    #[arg(long, value_enum, default_value = "raw")]
+    // The load generator's default, so that `serve` and `load` agree without flags.
+    #[arg(long, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
     pub protocol: Protocol,
     /// Longest line or TLV value accepted; longer closes that connection
     #[arg(long, default_value = "1M", value_parser = parse_size)]
@@ -489,55 +422,6 @@ pub struct ServeArgs {
     /// Print every system call of the event loop on stderr as it happens
     #[arg(long)]
     pub trace: bool,
-}
-
-impl ServeArgs {
-    pub fn config(&self) -> Result<ServeConfig> {
-        let read_strategy = self
-            .read_strategy
-            .unwrap_or_else(|| ReadStrategy::default_for(self.backend));
-        if self.backend == Backend::EpollEt && read_strategy == ReadStrategy::Once {
-            if !self.allow_et_once {
-                bail!(
-                    "--read-strategy once on epoll-et strands data: an edge is reported once, and \
-                     what one read leaves behind is never reported again. Add --allow-et-once to \
-                     see it happen, or use drain or short-read"
-                );
-            }
-            eprintln!(
-                "warning: epoll-et with one read per wakeup: data left after a read stays \
-                 stranded until the peer sends more"
-            );
-        }
-        if self.buffer_size == 0 {
-            bail!("--buffer-size must be at least 1 byte");
-        }
-        if self.max_conns == 0 {
-            bail!("--max-conns must be at least 1");
-        }
-        if self.threads == 0 {
-            bail!("--threads must be at least 1");
-        }
-        Ok(ServeConfig {
-            backend: self.backend,
-            model: self.model,
-            threads: self.threads,
-            listen: self.listen,
-            loop_options: LoopOptions {
-                buffer_size: self.buffer_size,
-                read_strategy,
-                max_pending: self.max_pending.max(1),
-                max_conns: self.max_conns,
-                send_buffer: self.sndbuf,
-                protocol: self.protocol,
-                max_frame: self.max_frame.max(1),
-                idle_timeout: self.idle_timeout.filter(|t| !t.is_zero()),
-            },
-            cpu: self.cpu,
-            duration: self.duration,
-            trace: self.trace,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //! - `bench`: measured runs (server process, load generator, kernel counts);
 //! - `experiment`: declarative sweeps of measured runs;
 //! - `report`: data turned into text, tables, files and plots;
-//! - `cli`: the command line (the binary wires it to the rest).
+//! - `cli`: the command line (clap's definitions);
+//! - `options`: the command line turned into validated configurations (the binary
+//!   wires them to the rest).
 
 pub mod backend;
 pub mod bench;
@@ -18,6 +20,7 @@ pub mod experiment;
 pub mod load;
 pub mod metrics;
 pub mod names;
+pub mod options;
 pub mod protocol;
 pub mod report;
 pub mod server;

@@ -1,4 +1,5 @@
-//! iobench's command line: parse, run, render, export, exit code.
+//! iobench's command line: parse, validate (`options`), run, render, export, exit
+//! code.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -6,14 +7,16 @@ use cli::{
     BenchArgs, Cli, Command, DemoArgs, ExperimentCommand, LoadArgs, ReportCommand, SoakArgs,
     TransferArgs,
 };
-use iobench::{bench, cli, demo, experiment, load, metrics, report, server, transfer};
+use iobench::backend::Backend;
+use iobench::server::Model;
+use iobench::{bench, cli, demo, experiment, load, metrics, options, report, server, transfer};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => args.config().and_then(|cfg| {
+        Command::Serve(args) => options::serve(&args).and_then(|cfg| {
             let render = if args.json {
                 report::serve::json_line
             } else {
@@ -21,18 +24,12 @@ fn main() -> ExitCode {
             };
             server::serve(&cfg, render)
         }),
-        Command::Load(args) => load(&args),
-        Command::Run(args) => args
-            .bench
-            .plan(&[args.backend], &[args.model], args.server_threads)
-            .and_then(|plan| bench(plan, None, &args.bench)),
-        Command::Compare(args) => args
-            .bench
-            .plan(&args.backends, &args.models, args.server_threads)
-            .and_then(|plan| bench(plan, args.baseline.clone(), &args.bench)),
+        Command::Load(args) => options::load(&args).and_then(|cfg| load(&cfg, &args)),
+        Command::Run(args) => options::run(&args).and_then(|b| bench(b, &args.bench)),
+        Command::Compare(args) => options::compare(&args).and_then(|b| bench(b, &args.bench)),
         Command::Demo(args) => demo(&args),
-        Command::Soak(args) => soak(&args),
-        Command::Transfer(args) => transfer(&args),
+        Command::Soak(args) => soak(&options::soak(&args), &args),
+        Command::Transfer(args) => transfer(&options::transfer(&args), &args),
         Command::Experiment { command } => experiment(command),
         Command::Report {
             command: ReportCommand::Merge { logs, hgrm },
@@ -47,11 +44,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(args: &LoadArgs) -> Result<()> {
-    let cpus = args.cpu.clone().map(|c| c.0).unwrap_or_default();
-    let cfg = args.workload.config(args.target, cpus, true)?;
+/// Drives the server, prints the report and writes the histograms `args` asks for;
+/// fails when the echo was wrong or nothing was echoed.
+fn load(cfg: &load::LoadConfig, args: &LoadArgs) -> Result<()> {
     let started = SystemTime::now();
-    let report = load::run(&cfg, &mut load::NoHooks)?;
+    let report = load::run(cfg, &mut load::NoHooks)?;
     if let Some(h) = &report.histogram {
         if let Some(path) = &args.hgrm {
             load::write_hgrm(path, h)?;
@@ -103,16 +100,9 @@ fn merge(logs: &[std::path::PathBuf], hgrm: Option<&std::path::Path>) -> Result<
     Ok(())
 }
 
-fn bench(plan: bench::BenchPlan, baseline: Option<String>, args: &BenchArgs) -> Result<()> {
-    if let Some(b) = &baseline
-        && !plan.subjects.iter().any(|s| &s.name() == b)
-    {
-        let names: Vec<String> = plan.subjects.iter().map(|s| s.name()).collect();
-        bail!(
-            "--baseline {b} is not one of the subjects: {}",
-            names.join(", ")
-        );
-    }
+/// Runs every subject, prints the table and writes the exports `args` asks for;
+/// fails when an echo was wrong or a run failed.
+fn bench(options::Bench { plan, baseline }: options::Bench, args: &BenchArgs) -> Result<()> {
     let total = plan.runs * plan.subjects.len();
     let progress = report::progress::Progress::new(total as u64);
     let runs = bench::run(&plan, &mut |done, what| progress.show(done, what));
@@ -121,7 +111,7 @@ fn bench(plan: bench::BenchPlan, baseline: Option<String>, args: &BenchArgs) -> 
     let report = bench::BenchReport {
         machine: metrics::Machine::describe(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
-        baseline: baseline.unwrap_or_else(|| plan.subjects[0].name()),
+        baseline,
         plan,
         summaries,
         runs,
@@ -189,26 +179,15 @@ fn demo(args: &DemoArgs) -> Result<()> {
         return Ok(());
     };
     let ctx = demo::DemoContext::new(args.trace, Box::new(std::io::stdout()));
-    demo::run(name, &ctx, &args.et_lt())
+    demo::run(name, &ctx, &options::et_lt(args))
 }
 
-fn soak(args: &SoakArgs) -> Result<()> {
-    let template = load::LoadConfig {
-        target: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        connections: args.connections,
-        idle_connections: 0,
-        payload: args.payload,
-        pipeline: args.pipeline.max(1),
-        duration: None,
-        requests: Some(args.requests),
-        warmup: Duration::ZERO,
-        threads: 1,
-        cpus: Vec::new(),
-        rate: None,
-        protocol: args.protocol,
-    };
-    let progress = report::progress::Progress::new(20);
-    let rows = bench::soak(args.requests, &template, &mut |done, what| {
+/// Soaks every backend and model with `template`, prints the table and writes the
+/// files `args` asks for; fails on any error.
+fn soak(template: &load::LoadConfig, args: &SoakArgs) -> Result<()> {
+    // bench::soak runs every backend with every model.
+    let progress = report::progress::Progress::new((Backend::COUNT * Model::COUNT) as u64);
+    let rows = bench::soak(args.requests, template, &mut |done, what| {
         progress.show(done, what)
     })?;
     progress.finish();
@@ -220,11 +199,13 @@ fn soak(args: &SoakArgs) -> Result<()> {
     print!("{}", report::soak::table(&report));
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::write(dir.join("README.md"), report::soak::readme(&report))?;
-        std::fs::write(
-            dir.join("data.json"),
-            serde_json::to_string_pretty(&report)? + "\n",
-        )?;
+        for (name, text) in [
+            ("README.md", report::soak::readme(&report)),
+            ("data.json", serde_json::to_string_pretty(&report)? + "\n"),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
     }
     if report.errors() > 0 {
         bail!("the soak found {} errors", report.errors());
@@ -232,16 +213,10 @@ fn soak(args: &SoakArgs) -> Result<()> {
     Ok(())
 }
 
-fn transfer(args: &TransferArgs) -> Result<()> {
-    let cfg = transfer::TransferConfig {
-        methods: args.method.clone(),
-        file: args.file.clone(),
-        file_size: args.file_size as u64,
-        chunk: args.chunk,
-        cold: args.cold,
-    };
-    let results = transfer::run(&cfg)?;
-    print!("{}", report::transfer::render(&results, args.chunk));
+/// Sends the file by every method and prints the table (`args`: also as JSON).
+fn transfer(cfg: &transfer::TransferConfig, args: &TransferArgs) -> Result<()> {
+    let results = transfer::run(cfg)?;
+    print!("{}", report::transfer::render(&results, cfg.chunk));
     if args.json {
         println!("{}", serde_json::to_string(&results)?);
     }

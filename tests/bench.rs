@@ -1,6 +1,9 @@
 //! `compare` and `run` end to end: real server processes, real load, and the
 //! figures checked against each other and against the kernel's.
 
+use iobench::backend::Backend;
+use iobench::load::LoadConfig;
+use iobench::sys::Call;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -54,7 +57,7 @@ fn compare_all_backends_gives_a_complete_consistent_table() {
         .output()
         .unwrap();
     let stdout = succeeded(out);
-    for b in ["select", "poll", "epoll-lt", "epoll-et", "polling"] {
+    for b in Backend::ALL {
         assert!(
             stdout.contains(&format!("{b} (1 runs)")),
             "{b} missing: {stdout}"
@@ -69,12 +72,14 @@ fn compare_all_backends_gives_a_complete_consistent_table() {
     );
     assert!(report["command"].as_str().unwrap().contains("compare"));
     let perf_available = !stdout.contains("kernel count: unavailable");
+    // Each subject is one backend, in the reactor: its name is the backend's.
+    let backend = |name: &str| -> Backend { name.parse().unwrap() };
     for s in report["summaries"].as_array().unwrap() {
         let name = s["subject"].as_str().unwrap();
         assert!(figure(s, "requests_per_s") > 0.0, "{name}");
         assert!(figure(s, "server_cpu_us_per_request") > 0.0, "{name}");
         assert!(figure(s, "wakeups_per_request") > 0.0, "{name}");
-        if perf_available && name != "polling" {
+        if perf_available && backend(name).counts_every_call() {
             let ours = figure(s, "syscalls_per_request");
             let kernel = figure(s, "kernel_syscalls_per_request");
             assert!(
@@ -83,18 +88,19 @@ fn compare_all_backends_gives_a_complete_consistent_table() {
             );
         }
     }
+    let payload = LoadConfig::DEFAULT.payload;
     for subject in report["runs"].as_array().unwrap() {
         let name = subject["subject"].as_str().unwrap();
         for run in subject["runs"].as_array().unwrap() {
             // Every request the client completed is a message the server echoed.
             let client = run["load"]["requests_total"].as_u64().unwrap();
-            let echoed = run["server"]["lifetime_bytes_out"].as_u64().unwrap() / 64;
+            let echoed = run["server"]["lifetime_bytes_out"].as_u64().unwrap() / payload as u64;
             assert_eq!(client, echoed, "{name}");
             // In the window too, up to the skew of its edges: the server's snapshot
             // waits for its control thread to get the (busy) CPU.
             let client = run["load"]["requests"].as_f64().unwrap();
             let own = &run["server"]["own"];
-            let echoed = own["counters"]["bytes_out"].as_f64().unwrap() / 64.0;
+            let echoed = own["counters"]["bytes_out"].as_f64().unwrap() / payload as f64;
             assert!(
                 (client - echoed).abs() / client < 0.02,
                 "{name}: {client} vs {echoed}"
@@ -102,25 +108,31 @@ fn compare_all_backends_gives_a_complete_consistent_table() {
             // Our read/write counts against /proc/PID/io. polling reads its own eventfd
             // inside every wait, so there the kernel's count is higher, and flagged.
             let proc = &run["server"]["proc"];
-            for (call, kernel) in [("read", "syscr"), ("write", "syscw")] {
-                let ours = own["syscalls"][call].as_f64().unwrap();
+            for (call, kernel) in [(Call::Read, "syscr"), (Call::Write, "syscw")] {
+                let ours = own["syscalls"][call.name()].as_f64().unwrap();
                 let theirs = proc[kernel].as_f64().unwrap();
                 let diff = (ours - theirs).abs() / theirs;
-                if name == "polling" && call == "read" {
-                    assert!(theirs > ours, "polling: {ours} vs {theirs}");
+                if !backend(name).counts_every_call() && call == Call::Read {
+                    assert!(theirs > ours, "{name}: {ours} vs {theirs}");
                 } else {
                     assert!(diff < 0.01, "{name} {call}: ours {ours}, kernel {theirs}");
                 }
             }
         }
     }
-    let polling = &report["summaries"].as_array().unwrap()[4];
+    let polling = report["summaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["subject"] == Backend::Polling.name())
+        .unwrap_or_else(|| panic!("no polling summary: {report}"));
     assert!(
         !polling["disagreements"].as_array().unwrap().is_empty(),
         "{polling}"
     );
     let csv = std::fs::read_to_string(&csv).unwrap();
-    assert_eq!(csv.lines().count(), 6, "{csv}");
+    // A header, then a line per backend.
+    assert_eq!(csv.lines().count(), 1 + Backend::COUNT, "{csv}");
     assert!(
         csv.starts_with("subject,runs,not_applicable,requests_per_s_median"),
         "{csv}"
@@ -135,14 +147,9 @@ fn compare_all_backends_gives_a_complete_consistent_table() {
 #[test]
 fn idle_connections_cost_select_and_poll_not_epoll() {
     let json = temp("idle.json");
+    let backends = [Backend::Select, Backend::Poll, Backend::EpollEt].map(Backend::name);
     let out = iobench()
-        .args([
-            "compare",
-            "--backends",
-            "select,poll,epoll-et",
-            "--runs",
-            "1",
-        ])
+        .args(["compare", "--backends", &backends.join(","), "--runs", "1"])
         .args([
             "--duration",
             "400ms",
@@ -178,7 +185,7 @@ fn a_server_that_dies_mid_run_is_reported() {
         .args([
             "run",
             "--backend",
-            "epoll-lt",
+            Backend::EpollLt.name(),
             "--runs",
             "1",
             "--duration",
@@ -222,7 +229,7 @@ fn an_external_server_is_measured_beside_ours() {
         .args([
             "compare",
             "--backends",
-            "epoll-lt",
+            Backend::EpollLt.name(),
             "--runs",
             "1",
             "--duration",
@@ -230,7 +237,8 @@ fn an_external_server_is_measured_beside_ours() {
         ])
         .args(["--warmup", "200ms", "--connections", "8", "--external"])
         .arg(format!(
-            "outsider={exe} serve --backend poll --listen 127.0.0.1:{{port}}"
+            "outsider={exe} serve --backend {} --listen 127.0.0.1:{{port}}",
+            Backend::Poll
         ))
         .arg("--export-json")
         .arg(&json)

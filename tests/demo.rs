@@ -1,6 +1,8 @@
 //! `iobench demo`: the article's transcripts byte for byte, and each extra demo's
 //! claim as a reader sees it.
 
+use iobench::backend::Backend;
+use iobench::demo::{DEMOS, Mode};
 use std::process::Command;
 
 fn demo(args: &[&str]) -> String {
@@ -59,7 +61,7 @@ fn a_teacher_can_vary_mode_input_buffer_and_backend() {
             "et-lt",
             "--plain",
             "--mode",
-            "et",
+            Mode::Et.name(),
             "--input",
             "hello",
             "--buffer-size",
@@ -67,14 +69,14 @@ fn a_teacher_can_vary_mode_input_buffer_and_backend() {
         ]),
         "-->ET Mode: it was triggered once\nget 3 bytes of content: hel\nget 2 bytes of content: lo\n-->wait to read!\n"
     );
-    let lt = demo(&["et-lt", "--plain", "--mode", "lt"]);
-    for backend in ["select", "poll"] {
+    let lt = demo(&["et-lt", "--plain", "--mode", Mode::Lt.name()]);
+    for backend in [Backend::Select, Backend::Poll] {
         assert_eq!(
-            demo(&["et-lt", "--plain", "--backend", backend]),
+            demo(&["et-lt", "--plain", "--backend", backend.name()]),
             lt,
             "{backend}"
         );
-        let explained = demo(&["et-lt", "--backend", backend]);
+        let explained = demo(&["et-lt", "--backend", backend.name()]);
         assert!(
             explained.contains("level-triggered like epoll's LT mode"),
             "{explained}"
@@ -117,7 +119,10 @@ fn epollout_once_per_drain_in_et_on_every_wait_in_lt() {
             .map(String::from)
             .collect()
     };
-    let (et, lt) = (section("epoll-et"), section("epoll-lt"));
+    let (et, lt) = (
+        section(Backend::EpollEt.name()),
+        section(Backend::EpollLt.name()),
+    );
     assert_eq!(et.len(), 2, "{out}");
     assert!(
         et.iter()
@@ -193,7 +198,13 @@ fn scan_cost_grows_with_idle_descriptors_for_select_and_poll_only() {
 #[test]
 fn trace_shows_the_loop_turn() {
     let out = demo(&[
-        "et-lt", "--trace", "--mode", "et", "--input", "A", "--plain",
+        "et-lt",
+        "--trace",
+        "--mode",
+        Mode::Et.name(),
+        "--input",
+        "A",
+        "--plain",
     ]);
     // The calls and the transcript, in the order they happened.
     let order: Vec<&str> = out
@@ -226,14 +237,7 @@ fn trace_shows_the_loop_turn() {
 #[test]
 fn the_list_and_an_unknown_demo() {
     let list = demo(&[]);
-    for name in [
-        "et-lt",
-        "et-pitfall",
-        "epollout",
-        "ctl-mod",
-        "fd-setsize",
-        "scan-cost",
-    ] {
+    for (name, _) in DEMOS {
         assert!(list.contains(&format!("  {name} ")), "{list}");
     }
     let out = Command::new(env!("CARGO_BIN_EXE_iobench"))

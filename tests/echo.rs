@@ -4,6 +4,9 @@
 mod common;
 
 use common::*;
+use iobench::backend::Backend;
+use iobench::server::ReadStrategy;
+use iobench::sys::{Call, Stat};
 use nix::sys::socket::{setsockopt, sockopt};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -16,12 +19,12 @@ const ROUNDS: usize = 10;
 /// 200 concurrent clients, requests of 1..3000 bytes against a 1000-byte read
 /// buffer (so a request can take several reads), every byte compared; the server's
 /// counts must match what the clients did.
-fn many_clients(backend: &str, strategy: &str) {
+fn many_clients(backend: Backend, strategy: ReadStrategy) {
     let server = Server::start(&[
         "--backend",
-        backend,
+        backend.name(),
         "--read-strategy",
-        strategy,
+        strategy.name(),
         "--buffer-size",
         "1000",
     ]);
@@ -48,44 +51,44 @@ fn many_clients(backend: &str, strategy: &str) {
         .collect();
     let total: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
     let (stats, _) = server.stop();
-    let ctx = format!("{backend}/{strategy}: {stats}");
-    assert_eq!(counter(&stats, "accepted"), CLIENTS as u64, "{ctx}");
-    assert_eq!(counter(&stats, "closed"), CLIENTS as u64, "{ctx}");
-    assert_eq!(counter(&stats, "bytes_in"), total, "{ctx}");
-    assert_eq!(counter(&stats, "bytes_out"), total, "{ctx}");
+    let ctx = format!("{backend}/{strategy}: {stats:?}");
+    assert_eq!(counter(&stats, Stat::Accepted), CLIENTS as u64, "{ctx}");
+    assert_eq!(counter(&stats, Stat::Closed), CLIENTS as u64, "{ctx}");
+    assert_eq!(counter(&stats, Stat::BytesIn), total, "{ctx}");
+    assert_eq!(counter(&stats, Stat::BytesOut), total, "{ctx}");
     assert_eq!(
-        counter(&stats, "resets") + counter(&stats, "io_errors"),
+        counter(&stats, Stat::Resets) + counter(&stats, Stat::IoErrors),
         0,
         "{ctx}"
     );
     // One successful accept4 per connection, plus at most one EAGAIN per wakeup.
-    let accepts = syscalls(&stats, "accept4");
-    let wakeups = counter(&stats, "wakeups");
+    let accepts = syscalls(&stats, Call::Accept4);
+    let wakeups = counter(&stats, Stat::Wakeups);
     assert!(wakeups > 0, "{ctx}");
     assert!(
         accepts >= CLIENTS as u64 && accepts <= CLIENTS as u64 + wakeups,
         "{ctx}"
     );
-    assert_eq!(syscalls(&stats, "setsockopt"), CLIENTS as u64, "{ctx}");
-    assert_eq!(syscalls(&stats, "close"), CLIENTS as u64, "{ctx}");
+    assert_eq!(syscalls(&stats, Call::Setsockopt), CLIENTS as u64, "{ctx}");
+    assert_eq!(syscalls(&stats, Call::Close), CLIENTS as u64, "{ctx}");
     // Every request needs at least one read and one write.
     let requests = (CLIENTS * ROUNDS) as u64;
-    assert!(syscalls(&stats, "read") >= requests, "{ctx}");
-    assert!(syscalls(&stats, "write") >= requests, "{ctx}");
-    assert!(counter(&stats, "events") >= wakeups, "{ctx}");
+    assert!(syscalls(&stats, Call::Read) >= requests, "{ctx}");
+    assert!(syscalls(&stats, Call::Write) >= requests, "{ctx}");
+    assert!(counter(&stats, Stat::Events) >= wakeups, "{ctx}");
 }
 
 /// 1 MiB echoed to a client that reads slowly, through a 16 KiB server send buffer
 /// (autotuning would otherwise take it all): the server must keep what the kernel
 /// does not take (partial writes), stop reading the client (backpressure), resume,
 /// and deliver every byte in order.
-fn slow_reader(backend: &str, strategy: &str) {
+fn slow_reader(backend: Backend, strategy: ReadStrategy) {
     const LEN: usize = 1 << 20;
     let server = Server::start(&[
         "--backend",
-        backend,
+        backend.name(),
         "--read-strategy",
-        strategy,
+        strategy.name(),
         "--sndbuf",
         "16K",
     ]);
@@ -116,16 +119,16 @@ fn slow_reader(backend: &str, strategy: &str) {
     sender.join().unwrap();
     assert!(back == data, "{backend}/{strategy}: echo differs");
     let (stats, _) = server.stop();
-    let ctx = format!("{backend}/{strategy}: {stats}");
-    assert!(counter(&stats, "partial_writes") > 0, "{ctx}");
-    assert!(counter(&stats, "read_pauses") > 0, "{ctx}");
-    assert_eq!(counter(&stats, "closed"), 1, "{ctx}");
+    let ctx = format!("{backend}/{strategy}: {stats:?}");
+    assert!(counter(&stats, Stat::PartialWrites) > 0, "{ctx}");
+    assert!(counter(&stats, Stat::ReadPauses) > 0, "{ctx}");
+    assert_eq!(counter(&stats, Stat::Closed), 1, "{ctx}");
 }
 
 /// The client sends everything and half-closes before reading a byte: the server
 /// must echo it all and only then close.
-fn half_close(backend: &str) {
-    let server = Server::start(&["--backend", backend]);
+fn half_close(backend: Backend) {
+    let server = Server::start(&["--backend", backend.name()]);
     let mut s = server.connect();
     let data = pattern(3, 100_000);
     s.write_all(&data).unwrap();
@@ -134,13 +137,13 @@ fn half_close(backend: &str) {
         "{backend}: echo after half-close differs"
     );
     let (stats, _) = server.stop();
-    assert_eq!(counter(&stats, "closed"), 1, "{backend}: {stats}");
+    assert_eq!(counter(&stats, Stat::Closed), 1, "{backend}: {stats:?}");
 }
 
 /// A client resets mid-stream and another vanishes with output pending; a third,
 /// connected all along, keeps getting correct echoes, and so does a new one.
-fn resets_and_vanished_clients(backend: &str) {
-    let mut server = Server::start(&["--backend", backend]);
+fn resets_and_vanished_clients(backend: Backend) {
+    let mut server = Server::start(&["--backend", backend.name()]);
     let mut keeper = server.connect();
     assert_eq!(round_trip(&mut keeper, b"before"), b"before");
 
@@ -190,23 +193,25 @@ fn resets_and_vanished_clients(backend: &str) {
 
     // Wait (bounded) until the server has noticed all four closes.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while counter(&server.snapshot(), "closed") < 4 && Instant::now() < deadline {
+    while counter(&server.snapshot(), Stat::Closed) < 4 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
     }
     let (stats, err) = server.stop();
-    let ctx = format!("{backend}: {stats} {err}");
-    assert_eq!(counter(&stats, "accepted"), 4, "{ctx}");
-    assert_eq!(counter(&stats, "closed"), 4, "{ctx}");
-    assert!(counter(&stats, "resets") >= 1, "{ctx}");
+    let ctx = format!("{backend}: {stats:?} {err}");
+    assert_eq!(counter(&stats, Stat::Accepted), 4, "{ctx}");
+    assert_eq!(counter(&stats, Stat::Closed), 4, "{ctx}");
+    assert!(counter(&stats, Stat::Resets) >= 1, "{ctx}");
 }
 
 macro_rules! per_backend {
-    ($($name:ident => $backend:literal,)*) => {$(
-        mod $name {
+    ($($name:ident => $backend:ident,)*) => {
+        $(mod $name {
+            use iobench::backend::Backend;
+
             #[test]
             fn many_clients_every_strategy() {
                 for (b, s) in super::combinations() {
-                    if b == $backend {
+                    if b == Backend::$backend {
                         super::many_clients(b, s);
                     }
                 }
@@ -215,7 +220,7 @@ macro_rules! per_backend {
             #[test]
             fn slow_reader_every_strategy() {
                 for (b, s) in super::combinations() {
-                    if b == $backend {
+                    if b == Backend::$backend {
                         super::slow_reader(b, s);
                     }
                 }
@@ -223,21 +228,27 @@ macro_rules! per_backend {
 
             #[test]
             fn half_close() {
-                super::half_close($backend);
+                super::half_close(Backend::$backend);
             }
 
             #[test]
             fn resets_and_vanished_clients() {
-                super::resets_and_vanished_clients($backend);
+                super::resets_and_vanished_clients(Backend::$backend);
             }
+        })*
+
+        /// A backend added to the library gets these tests only once it is listed.
+        #[test]
+        fn every_backend_is_tested() {
+            assert_eq!([$(Backend::$backend),*].as_slice(), Backend::ALL);
         }
-    )*};
+    };
 }
 
 per_backend! {
-    select => "select",
-    poll => "poll",
-    epoll_lt => "epoll-lt",
-    epoll_et => "epoll-et",
-    polling => "polling",
+    select => Select,
+    poll => Poll,
+    epoll_lt => EpollLt,
+    epoll_et => EpollEt,
+    polling => Polling,
 }

@@ -5,6 +5,11 @@
 mod common;
 
 use common::*;
+use iobench::backend::Backend;
+use iobench::load::LoadReport;
+use iobench::protocol::Protocol;
+use iobench::server::Model;
+use iobench::sys::Stat;
 use nix::sys::socket::{setsockopt, sockopt};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -30,13 +35,13 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
     false
 }
 
-fn survive(backend: &str, model: &str) {
+fn survive(backend: Backend, model: Model) {
     let ctx = format!("{backend}/{model}");
     let mut server = Server::start(&[
         "--backend",
-        backend,
+        backend.name(),
         "--model",
-        model,
+        model.name(),
         "--threads",
         "2",
         "--idle-timeout",
@@ -112,7 +117,7 @@ fn survive(backend: &str, model: &str) {
     let mut back = Vec::new();
     if let Err(e) = half.read_to_end(&mut back) {
         panic!(
-            "{ctx}: half-close: {e} after {} bytes: {}",
+            "{ctx}: half-close: {e} after {} bytes: {:?}",
             back.len(),
             server.snapshot()
         );
@@ -143,49 +148,60 @@ fn survive(backend: &str, model: &str) {
         "{ctx}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(r["requests_total"], REQUESTS, "{ctx}: {r}");
+    let r: LoadReport = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r.requests_total, REQUESTS, "{ctx}: {r:?}");
 
     let snapshot = server.snapshot();
     assert!(
-        counter(&snapshot, "read_pauses") >= 1,
-        "{ctx}: the hog was never paused: {snapshot}"
+        counter(&snapshot, Stat::ReadPauses) >= 1,
+        "{ctx}: the hog was never paused: {snapshot:?}"
     );
     let (stats, err) = server.stop();
-    assert!(counter(&stats, "idle_timeouts") >= 4, "{ctx}: {stats}");
+    assert!(counter(&stats, Stat::IdleTimeouts) >= 4, "{ctx}: {stats:?}");
     assert!(
-        counter(&stats, "resets") + counter(&stats, "io_errors") >= 1,
-        "{ctx}: {stats}"
+        counter(&stats, Stat::Resets) + counter(&stats, Stat::IoErrors) >= 1,
+        "{ctx}: {stats:?}"
     );
-    let rss = stats["process"]["max_rss_kib"].as_u64().unwrap();
+    let rss = stats.process.max_rss_kib;
     assert!(rss < 64 * 1024, "{ctx}: {rss} KiB resident");
     assert!(!err.contains("panicked"), "{ctx}: {err}");
 }
 
 macro_rules! per_backend {
-    ($($name:ident => $backend:literal,)*) => {$(
-        #[test]
+    ($($name:ident => $backend:ident,)*) => {
+        $(#[test]
         fn $name() {
-            for model in MODELS {
-                survive($backend, model);
+            for &model in Model::ALL {
+                survive(Backend::$backend, model);
             }
+        })*
+
+        /// A backend added to the library is tested only once it is listed.
+        #[test]
+        fn every_backend_is_tested() {
+            assert_eq!([$(Backend::$backend),*].as_slice(), Backend::ALL);
         }
-    )*};
+    };
 }
 
 per_backend! {
-    select => "select",
-    poll => "poll",
-    epoll_lt => "epoll-lt",
-    epoll_et => "epoll-et",
-    polling => "polling",
+    select => Select,
+    poll => Poll,
+    epoll_lt => EpollLt,
+    epoll_et => EpollEt,
+    polling => Polling,
 }
 
 /// A line client that trickles a byte at a time and never finishes a line is a
 /// slowloris: the idle timeout counts completed messages, not bytes.
 #[test]
 fn a_trickling_line_client_is_timed_out() {
-    let server = Server::start(&["--protocol", "line", "--idle-timeout", "300ms"]);
+    let server = Server::start(&[
+        "--protocol",
+        Protocol::Line.name(),
+        "--idle-timeout",
+        "300ms",
+    ]);
     let mut slow = server.connect();
     let mut good = server.connect();
     let start = Instant::now();
@@ -204,5 +220,5 @@ fn a_trickling_line_client_is_timed_out() {
     );
     assert!(start.elapsed() < Duration::from_secs(4));
     let (stats, _) = server.stop();
-    assert_eq!(counter(&stats, "idle_timeouts"), 1, "{stats}");
+    assert_eq!(counter(&stats, Stat::IdleTimeouts), 1, "{stats:?}");
 }

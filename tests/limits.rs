@@ -4,6 +4,10 @@
 mod common;
 
 use common::*;
+use iobench::backend::Backend;
+use iobench::server::Model;
+use iobench::server::ServerStats;
+use iobench::sys::Stat;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::thread;
@@ -24,11 +28,11 @@ fn echoes(s: &mut TcpStream, data: &[u8]) -> bool {
     }
 }
 
-fn wait_for_counter(server: &mut Server, name: &str, at_least: u64) -> serde_json::Value {
+fn wait_for_counter(server: &mut Server, stat: Stat, at_least: u64) -> ServerStats {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let snap = server.snapshot();
-        if counter(&snap, name) >= at_least || Instant::now() > deadline {
+        if counter(&snap, stat) >= at_least || Instant::now() > deadline {
             return snap;
         }
         thread::sleep(Duration::from_millis(20));
@@ -39,13 +43,20 @@ fn wait_for_counter(server: &mut Server, name: &str, at_least: u64) -> serde_jso
 /// 1024: select refuses those cleanly and keeps serving the others, in every model.
 #[test]
 fn select_refuses_descriptors_past_fd_setsize_and_keeps_serving() {
-    for model in MODELS {
+    for &model in Model::ALL {
         select_past_fd_setsize(model);
     }
 }
 
-fn select_past_fd_setsize(model: &str) {
-    let args = ["--backend", "select", "--model", model, "--threads", "2"];
+fn select_past_fd_setsize(model: Model) {
+    let args = [
+        "--backend",
+        Backend::Select.name(),
+        "--model",
+        model.name(),
+        "--threads",
+        "2",
+    ];
     let mut server = Server::start_with(&args, |cmd| limit_descriptors(cmd, 4096, Some(1010)));
     let mut served = Vec::new();
     let mut refused = 0;
@@ -71,17 +82,17 @@ fn select_past_fd_setsize(model: &str) {
         assert!(echoes(c, &pattern(100 + i as u64, 1000)));
     }
     // Free one low descriptor: the next client gets it and is served.
-    let closed_before = counter(&server.snapshot(), "closed");
+    let closed_before = counter(&server.snapshot(), Stat::Closed);
     drop(served.pop());
-    wait_for_counter(&mut server, "closed", closed_before + 1);
+    wait_for_counter(&mut server, Stat::Closed, closed_before + 1);
     let mut late = server.connect();
     assert!(echoes(&mut late, b"a freed descriptor is reused"));
 
     let (stats, err) = server.stop();
     assert_eq!(
-        counter(&stats, "refused_unwatchable"),
+        counter(&stats, Stat::RefusedUnwatchable),
         refused,
-        "{model}: {stats}"
+        "{model}: {stats:?}"
     );
     assert!(err.contains("select cannot watch descriptor 1024"), "{err}");
     assert_eq!(
@@ -97,7 +108,14 @@ fn select_past_fd_setsize(model: &str) {
 #[test]
 fn out_of_descriptors_no_busy_loop_and_recovery() {
     for (backend, model) in combinations_with_models() {
-        let args = ["--backend", backend, "--model", model, "--threads", "2"];
+        let args = [
+            "--backend",
+            backend.name(),
+            "--model",
+            model.name(),
+            "--threads",
+            "2",
+        ];
         let mut server = Server::start_with(&args, |cmd| limit_descriptors(cmd, 64, None));
         let mut served = Vec::new();
         let mut refused = 0;
@@ -121,14 +139,12 @@ fn out_of_descriptors_no_busy_loop_and_recovery() {
         let before = server.snapshot();
         thread::sleep(Duration::from_millis(300));
         let after = server.snapshot();
-        let waits = counter(&after, "waits") - counter(&before, "waits");
+        let waits = counter(&after, Stat::Waits) - counter(&before, Stat::Waits);
         assert!(
             waits < 20,
             "{backend}: {waits} waits in 300 ms while idle at the limit"
         );
-        let cpu = |s: &serde_json::Value| {
-            s["process"]["user_s"].as_f64().unwrap() + s["process"]["sys_s"].as_f64().unwrap()
-        };
+        let cpu = |s: &ServerStats| s.process.user_s + s.process.sys_s;
         let busy = cpu(&after) - cpu(&before);
         assert!(
             busy < 0.1,
@@ -136,9 +152,9 @@ fn out_of_descriptors_no_busy_loop_and_recovery() {
         );
 
         // Free ten descriptors: new clients are served again.
-        let closed = counter(&after, "closed");
+        let closed = counter(&after, Stat::Closed);
         served.truncate(served.len() - 10);
-        wait_for_counter(&mut server, "closed", closed + 10);
+        wait_for_counter(&mut server, Stat::Closed, closed + 10);
         for i in 0..5 {
             let mut c = server.connect();
             assert!(
@@ -147,14 +163,14 @@ fn out_of_descriptors_no_busy_loop_and_recovery() {
             );
         }
         let (stats, _) = server.stop();
-        let shed = counter(&stats, "refused_out_of_fds");
-        if model == "reuseport" {
+        let shed = counter(&stats, Stat::RefusedNoFds);
+        if model == Model::Reuseport {
             assert!(
                 shed > 0 && shed <= refused,
-                "{backend}: {shed} of {refused}: {stats}"
+                "{backend}: {shed} of {refused}: {stats:?}"
             );
         } else {
-            assert_eq!(shed, refused, "{backend}: {stats}");
+            assert_eq!(shed, refused, "{backend}: {stats:?}");
         }
     }
 }

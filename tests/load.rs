@@ -4,7 +4,9 @@
 mod common;
 
 use common::iobench_json;
-use serde_json::Value;
+use iobench::backend::Backend;
+use iobench::load::LoadReport;
+use iobench::server::ReadStrategy;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Output};
@@ -109,10 +111,10 @@ fn a_correct_server_passes_and_every_request_is_checked() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(r["requests_total"], 3000, "{r}");
-    assert_eq!(r["mismatched_bytes"], 0);
-    assert_eq!(r["lost_bytes"], 0);
+    let r: LoadReport = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r.requests_total, 3000, "{r:?}");
+    assert_eq!(r.mismatched_bytes, 0);
+    assert_eq!(r.lost_bytes, 0);
 }
 
 /// Open loop at 2,000 requests/s while the server stalls once for 200 ms: the
@@ -148,19 +150,19 @@ fn open_loop_shows_a_stall_only_in_corrected_latency() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stalled.load(Ordering::SeqCst));
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let corrected = r["latency"]["p99"].as_f64().unwrap();
-    let uncorrected = r["uncorrected"]["p99"].as_f64().unwrap();
+    let r: LoadReport = serde_json::from_slice(&out.stdout).unwrap();
+    let corrected = r.latency.p99;
+    let uncorrected = r.uncorrected.p99;
     assert!(
         corrected > 100_000.0,
-        "corrected p99 {corrected} us misses the stall: {r}"
+        "corrected p99 {corrected} us misses the stall: {r:?}"
     );
     assert!(
         uncorrected < 50_000.0,
-        "uncorrected p99 {uncorrected} us shows the stall: {r}"
+        "uncorrected p99 {uncorrected} us shows the stall: {r:?}"
     );
     // The few requests in flight when it stalled do see it.
-    assert!(r["uncorrected"]["max"].as_f64().unwrap() > 150_000.0, "{r}");
+    assert!(r.uncorrected.max > 150_000.0, "{r:?}");
 }
 
 fn fails_with(args: &[&str], message: &str) {
@@ -219,7 +221,13 @@ fn bad_input_gets_one_clear_line() {
     let port = taken.local_addr().unwrap().to_string();
     fails_with(&["serve", "--listen", &port], "the port is in use");
     fails_with(
-        &["serve", "--backend", "epoll-et", "--read-strategy", "once"],
+        &[
+            "serve",
+            "--backend",
+            Backend::EpollEt.name(),
+            "--read-strategy",
+            ReadStrategy::Once.name(),
+        ],
         "strands data",
     );
     drop(TcpStream::connect(&addr).unwrap());
@@ -235,7 +243,7 @@ fn interval_logs_from_two_runs_merge() {
     for name in ["a", "b"] {
         let log = dir.join(format!("{name}.hlog"));
         let log = log.to_string_lossy();
-        let r = iobench_json(&[
+        let r: LoadReport = iobench_json(&[
             "load",
             "--target",
             &addr,
@@ -249,7 +257,7 @@ fn interval_logs_from_two_runs_merge() {
             "--histogram-log",
             &log,
         ]);
-        counts += r["latency"]["count"].as_u64().unwrap();
+        counts += r.latency.count;
     }
     let hgrm = dir.join("merged.hgrm");
     let out = Command::new(env!("CARGO_BIN_EXE_iobench"))

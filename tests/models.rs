@@ -5,30 +5,42 @@
 mod common;
 
 use common::*;
+use iobench::backend::Backend;
+use iobench::load::{LoadConfig, LoadReport};
+use iobench::metrics::ThreadStats;
+use iobench::server::Model;
+use iobench::server::ServerStats;
+use iobench::sys::{Call, Stat};
 use serde_json::Value;
 use std::process::Command;
 
-fn load(server: &Server, args: &[&str]) -> Value {
+fn load(server: &Server, args: &[&str]) -> LoadReport {
     let target = server.addr.to_string();
     let mut all = vec!["load", "--target", &target, "--warmup", "0s", "--json"];
     all.extend_from_slice(args);
     iobench_json(&all)
 }
 
-fn thread<'a>(stats: &'a Value, name: &str) -> &'a Value {
-    stats["threads"]
-        .as_array()
-        .unwrap()
+fn thread<'a>(stats: &'a ServerStats, name: &str) -> &'a ThreadStats {
+    stats
+        .threads
         .iter()
-        .find(|t| t["thread"] == name)
-        .unwrap_or_else(|| panic!("no thread {name} in {stats}"))
+        .find(|t| t.thread == name)
+        .unwrap_or_else(|| panic!("no thread {name} in {stats:?}"))
 }
 
 #[test]
 fn every_model_on_every_backend_echoes_exactly() {
-    for model in MODELS {
-        for backend in BACKENDS {
-            let server = Server::start(&["--backend", backend, "--model", model, "--threads", "2"]);
+    for &model in Model::ALL {
+        for &backend in Backend::ALL {
+            let server = Server::start(&[
+                "--backend",
+                backend.name(),
+                "--model",
+                model.name(),
+                "--threads",
+                "2",
+            ]);
             let r = load(
                 &server,
                 &[
@@ -43,18 +55,18 @@ fn every_model_on_every_backend_echoes_exactly() {
                 ],
             );
             let ctx = format!("{model}/{backend}");
-            assert_eq!(r["requests_total"], 3000, "{ctx}: {r}");
+            assert_eq!(r.requests_total, 3000, "{ctx}: {r:?}");
             let (stats, _) = server.stop();
-            assert_eq!(stats["model"], model, "{ctx}");
-            assert_eq!(counter(&stats, "bytes_out"), 3000 * 200, "{ctx}");
-            assert_eq!(counter(&stats, "accepted"), 24, "{ctx}");
+            assert_eq!(stats.model, model.name(), "{ctx}");
+            assert_eq!(counter(&stats, Stat::BytesOut), 3000 * 200, "{ctx}");
+            assert_eq!(counter(&stats, Stat::Accepted), 24, "{ctx}");
         }
     }
 }
 
 #[test]
 fn dispatch_hands_connections_round_robin() {
-    let mut server = Server::start(&["--model", "dispatch", "--threads", "3"]);
+    let mut server = Server::start(&["--model", Model::Dispatch.name(), "--threads", "3"]);
     let mut clients: Vec<_> = (0..9).map(|_| server.connect()).collect();
     for (i, c) in clients.iter_mut().enumerate() {
         // One round trip each: the worker owns it by then.
@@ -62,20 +74,31 @@ fn dispatch_hands_connections_round_robin() {
     }
     let stats = server.snapshot();
     assert_eq!(
-        thread(&stats, "main")["counters"]["dispatched"],
+        counter(thread(&stats, "main"), Stat::Dispatched),
         9,
-        "{stats}"
+        "{stats:?}"
     );
-    assert_eq!(thread(&stats, "main")["counters"]["accepted"], 0, "{stats}");
+    assert_eq!(
+        counter(thread(&stats, "main"), Stat::Accepted),
+        0,
+        "{stats:?}"
+    );
     for w in ["worker-0", "worker-1", "worker-2"] {
-        assert_eq!(thread(&stats, w)["counters"]["accepted"], 3, "{w}: {stats}");
+        assert_eq!(
+            counter(thread(&stats, w), Stat::Accepted),
+            3,
+            "{w}: {stats:?}"
+        );
         // Woken through its pipe: it read the notification bytes.
-        assert!(thread(&stats, w)["syscalls"]["read"].as_u64().unwrap() > 0);
+        assert!(
+            syscalls(thread(&stats, w), Call::Read) > 0,
+            "{w}: {stats:?}"
+        );
     }
     assert_eq!(
-        thread(&stats, "main")["syscalls"]["write"],
+        syscalls(thread(&stats, "main"), Call::Write),
         9,
-        "one byte per hand-off: {stats}"
+        "one byte per hand-off: {stats:?}"
     );
     drop(clients);
     server.stop();
@@ -85,15 +108,16 @@ fn dispatch_hands_connections_round_robin() {
 fn io_threads_are_used_only_above_the_threshold() {
     // One client, one request at a time: never twice as many ready clients as
     // threads, so the main thread does everything.
-    let server = Server::start(&["--model", "io-threads", "--threads", "2"]);
+    let server = Server::start(&["--model", Model::IoThreads.name(), "--threads", "2"]);
     load(&server, &["--connections", "1", "--requests", "300"]);
     let (stats, _) = server.stop();
-    let io = thread(&stats, "io-1");
-    assert_eq!(io["syscalls_total"], 0, "{stats}");
-    assert_eq!(counter(&stats, "bytes_out"), 300 * 64);
+    assert_eq!(thread(&stats, "io-1").counts.syscalls_total, 0, "{stats:?}");
+    // The workload's default payload, echoed 300 times.
+    let payload = LoadConfig::DEFAULT.payload as u64;
+    assert_eq!(counter(&stats, Stat::BytesOut), 300 * payload);
 
     // Many clients: the I/O thread reads and writes its share.
-    let server = Server::start(&["--model", "io-threads", "--threads", "2"]);
+    let server = Server::start(&["--model", Model::IoThreads.name(), "--threads", "2"]);
     load(
         &server,
         &[
@@ -106,11 +130,17 @@ fn io_threads_are_used_only_above_the_threshold() {
         ],
     );
     let (stats, _) = server.stop();
-    let io = thread(&stats, "io-1");
-    assert!(io["syscalls"]["read"].as_u64().unwrap_or(0) > 0, "{stats}");
-    assert!(io["syscalls"]["write"].as_u64().unwrap_or(0) > 0, "{stats}");
+    assert!(
+        syscalls(thread(&stats, "io-1"), Call::Read) > 0,
+        "{stats:?}"
+    );
+    assert!(
+        syscalls(thread(&stats, "io-1"), Call::Write) > 0,
+        "{stats:?}"
+    );
     assert_eq!(
-        io["counters"]["accepted"], 0,
+        counter(thread(&stats, "io-1"), Stat::Accepted),
+        0,
         "the main thread owns every client"
     );
 }
@@ -131,7 +161,7 @@ fn a_short_soak_covers_every_backend_and_model() {
     let data: Value =
         serde_json::from_slice(&std::fs::read(dir.join("data.json")).unwrap()).unwrap();
     let rows = data["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), BACKENDS.len() * MODELS.len());
+    assert_eq!(rows.len(), Backend::COUNT * Model::COUNT);
     let total: u64 = rows.iter().map(|r| r["requests"].as_u64().unwrap()).sum();
     assert!(total >= 4000);
     for r in rows {

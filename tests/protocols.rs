@@ -4,6 +4,11 @@
 mod common;
 
 use common::*;
+use iobench::backend::Backend;
+use iobench::load::LoadReport;
+use iobench::protocol::Protocol;
+use iobench::server::Model;
+use iobench::sys::Stat;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
@@ -11,16 +16,17 @@ use std::net::TcpStream;
 /// `iobench serve`, pipelined, every byte verified.
 #[test]
 fn line_and_tlv_load_is_echoed_exactly_on_every_backend() {
-    for protocol in ["line", "tlv"] {
-        for backend in BACKENDS {
-            let server = Server::start(&["--backend", backend, "--protocol", protocol]);
+    for protocol in [Protocol::Line, Protocol::Tlv] {
+        for &backend in Backend::ALL {
+            let server =
+                Server::start(&["--backend", backend.name(), "--protocol", protocol.name()]);
             let target = server.addr.to_string();
-            let r = iobench_json(&[
+            let r: LoadReport = iobench_json(&[
                 "load",
                 "--target",
                 &target,
                 "--protocol",
-                protocol,
+                protocol.name(),
                 "--connections",
                 "20",
                 "--pipeline",
@@ -34,11 +40,11 @@ fn line_and_tlv_load_is_echoed_exactly_on_every_backend() {
                 "--json",
             ]);
             let ctx = format!("{protocol}/{backend}");
-            assert_eq!(r["requests_total"], 4000, "{ctx}: {r}");
+            assert_eq!(r.requests_total, 4000, "{ctx}: {r:?}");
             let (stats, _) = server.stop();
-            assert_eq!(counter(&stats, "protocol_errors"), 0, "{ctx}");
-            let wire = r["wire_size"].as_u64().unwrap();
-            assert_eq!(counter(&stats, "bytes_out"), 4000 * wire, "{ctx}");
+            assert_eq!(counter(&stats, Stat::ProtocolErrors), 0, "{ctx}");
+            let wire = r.wire_size as u64;
+            assert_eq!(counter(&stats, Stat::BytesOut), 4000 * wire, "{ctx}");
         }
     }
 }
@@ -59,17 +65,16 @@ fn until_closed(mut s: TcpStream) -> Vec<u8> {
 
 #[test]
 fn garbage_closes_only_its_own_connection() {
-    for (backend, model) in combinations_with_models() {
-        let backend = &format!("{backend}/{model}");
-        let (b, m) = backend.split_once('/').unwrap();
+    for (b, m) in combinations_with_models() {
+        let backend = &format!("{b}/{m}");
         // TLV: an oversized length, an unknown type, a truncated frame.
         let server = Server::start(&[
             "--backend",
-            b,
+            b.name(),
             "--model",
-            m,
+            m.name(),
             "--protocol",
-            "tlv",
+            Protocol::Tlv.name(),
             "--max-frame",
             "1K",
         ]);
@@ -97,16 +102,20 @@ fn garbage_closes_only_its_own_connection() {
         assert_eq!(reply, tlv(2, b"12345678 hello"), "{backend}");
         assert!(finish(good).is_empty());
         let (stats, _) = server.stop();
-        assert_eq!(counter(&stats, "protocol_errors"), 3, "{backend}: {stats}");
+        assert_eq!(
+            counter(&stats, Stat::ProtocolErrors),
+            3,
+            "{backend}: {stats:?}"
+        );
 
         // Line: one error line, then closed; others served on.
         let server = Server::start(&[
             "--backend",
-            b,
+            b.name(),
             "--model",
-            m,
+            m.name(),
             "--protocol",
-            "line",
+            Protocol::Line.name(),
             "--max-frame",
             "64",
         ]);
@@ -124,7 +133,11 @@ fn garbage_closes_only_its_own_connection() {
         assert_eq!(&line, b"still here\n");
         assert!(finish(good).is_empty());
         let (stats, _) = server.stop();
-        assert_eq!(counter(&stats, "protocol_errors"), 1, "{backend}: {stats}");
+        assert_eq!(
+            counter(&stats, Stat::ProtocolErrors),
+            1,
+            "{backend}: {stats:?}"
+        );
     }
 }
 
@@ -139,14 +152,18 @@ fn random_bytes_never_take_the_server_down() {
         x ^= x << 17;
         x
     };
-    for (protocol, model) in ["line", "tlv"].iter().flat_map(|p| MODELS.map(|m| (*p, m))) {
+    let protocols = [Protocol::Line, Protocol::Tlv];
+    for (protocol, model) in protocols
+        .iter()
+        .flat_map(|&p| Model::ALL.iter().map(move |&m| (p, m)))
+    {
         let server = Server::start(&[
             "--backend",
-            "epoll-et",
+            Backend::EpollEt.name(),
             "--model",
-            model,
+            model.name(),
             "--protocol",
-            protocol,
+            protocol.name(),
             "--max-frame",
             "256",
         ]);
@@ -157,7 +174,7 @@ fn random_bytes_never_take_the_server_down() {
         }
         let mut good = server.connect();
         let (request, reply) = match protocol {
-            "line" => (b"ok\n".to_vec(), b"ok\n".to_vec()),
+            Protocol::Line => (b"ok\n".to_vec(), b"ok\n".to_vec()),
             _ => (tlv(1, b"12345678"), tlv(2, b"12345678")),
         };
         good.write_all(&request).unwrap();
@@ -173,22 +190,22 @@ fn random_bytes_never_take_the_server_down() {
 /// epoll: a server that paused reading on a half-received frame would wait forever.
 #[test]
 fn frames_larger_than_the_output_bound_get_through() {
-    for model in MODELS {
+    for &model in Model::ALL {
         let server = Server::start(&[
             "--backend",
-            "epoll-et",
+            Backend::EpollEt.name(),
             "--model",
-            model,
+            model.name(),
             "--protocol",
-            "tlv",
+            Protocol::Tlv.name(),
         ]);
         let target = server.addr.to_string();
-        let r = iobench_json(&[
+        let r: LoadReport = iobench_json(&[
             "load",
             "--target",
             &target,
             "--protocol",
-            "tlv",
+            Protocol::Tlv.name(),
             "--payload",
             "200K",
             "--connections",
@@ -201,7 +218,7 @@ fn frames_larger_than_the_output_bound_get_through() {
             "0s",
             "--json",
         ]);
-        assert_eq!(r["requests_total"], 120, "{model}: {r}");
+        assert_eq!(r.requests_total, 120, "{model}: {r:?}");
         server.stop();
     }
 }

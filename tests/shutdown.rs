@@ -5,6 +5,8 @@
 mod common;
 
 use common::*;
+use iobench::backend::Backend;
+use iobench::sys::Stat;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::io::Read;
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn sigint_makes_serve_report_and_close_its_clients() {
-    let server = Server::start(&["--backend", "poll"]);
+    let server = Server::start(&["--backend", Backend::Poll.name()]);
     let mut client = server.connect();
     assert_eq!(round_trip(&mut client, b"hi"), b"hi");
     kill(server.pid(), Signal::SIGINT).unwrap();
@@ -27,7 +29,7 @@ fn sigint_makes_serve_report_and_close_its_clients() {
     assert!(rest.is_empty());
     // stop() sends SIGTERM to a process already stopping: it still reports once.
     let (stats, _) = server.stop();
-    assert_eq!(counter(&stats, "accepted"), 1);
+    assert_eq!(counter(&stats, Stat::Accepted), 1);
 }
 
 /// The listening TCP ports of process `pid` (its socket inodes, looked up in
@@ -73,12 +75,15 @@ fn gone(pid: i32) -> bool {
 
 #[test]
 fn ctrl_c_on_compare_leaves_no_process_and_no_port() {
+    let backends = [Backend::EpollEt, Backend::Poll]
+        .map(Backend::name)
+        .join(",");
     let mut compare = Reaped::group(
         Command::new(env!("CARGO_BIN_EXE_iobench"))
             .args([
                 "compare",
                 "--backends",
-                "epoll-et,poll",
+                &backends,
                 "--runs",
                 "3",
                 "--duration",
@@ -158,7 +163,7 @@ fn serve_trace_prints_the_loop_turning() {
         .args([
             "serve",
             "--backend",
-            "epoll-lt",
+            Backend::EpollLt.name(),
             "--trace",
             "--duration",
             "2s",

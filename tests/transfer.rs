@@ -1,6 +1,8 @@
 //! `iobench transfer`: every method delivers the file intact, with the system calls
 //! the article predicts where the kernel follows it; bad input is refused clearly.
 
+use iobench::sys::Call;
+use iobench::transfer::Method;
 use serde_json::Value;
 use std::process::Command;
 
@@ -22,31 +24,33 @@ fn every_method_delivers_the_file_with_the_predicted_calls() {
         String::from_utf8_lossy(&out.stderr)
     );
     let results: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    let by = |m: &str| {
+    let by = |m: Method| {
         results
             .as_array()
             .unwrap()
             .iter()
-            .find(|r| r["method"] == m)
+            .find(|r| r["method"] == m.name())
             .unwrap_or_else(|| panic!("no {m}: {results}"))
             .clone()
     };
     let chunks = 8 * 1024 / 32;
     // read + write: one read per chunk plus the one that finds the end.
-    let rw = by("read-write");
-    assert_eq!(rw["calls"]["read"], chunks + 1, "{rw}");
-    assert_eq!(rw["calls"]["write"], chunks, "{rw}");
+    let rw = by(Method::ReadWrite);
+    assert_eq!(rw["calls"][Call::Read.name()], chunks + 1, "{rw}");
+    assert_eq!(rw["calls"][Call::Write.name()], chunks, "{rw}");
     assert_eq!(rw["bytes"], 8 << 20);
     // mmap: one mapping, one write per chunk, one unmapping.
-    let mm = by("mmap");
+    let mm = by(Method::Mmap);
     assert_eq!(mm["calls_total"], chunks + 2, "{mm}");
     // splice: at least two moves per chunk, and the one that finds the end.
-    assert!(by("splice")["calls"]["splice"].as_u64().unwrap() > 2 * chunks);
+    let splices = by(Method::Splice)["calls"][Call::Splice.name()].as_u64();
+    assert!(splices.unwrap() > 2 * chunks);
     // sendfile: no user buffer at all, far fewer calls.
-    let sf = by("sendfile");
-    assert!(sf["calls"]["sendfile"].as_u64().unwrap() >= 1, "{sf}");
+    let sf = by(Method::Sendfile);
+    let sendfiles = sf["calls"][Call::Sendfile.name()].as_u64();
+    assert!(sendfiles.unwrap() >= 1, "{sf}");
     assert!(sf["calls_total"].as_u64().unwrap() < chunks, "{sf}");
-    assert!(sf["calls"].get("read").is_none(), "{sf}");
+    assert!(sf["calls"].get(Call::Read.name()).is_none(), "{sf}");
 }
 
 #[test]
@@ -59,7 +63,14 @@ fn bad_input_is_refused_clearly() {
         ),
         (vec!["--file-size", "1000000G"], "does not fit"),
         (
-            vec!["--method", "direct", "--file-size", "1M", "--chunk", "1000"],
+            vec![
+                "--method",
+                Method::Direct.name(),
+                "--file-size",
+                "1M",
+                "--chunk",
+                "1000",
+            ],
             "multiple of 4096",
         ),
     ] {

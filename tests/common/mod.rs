@@ -1,38 +1,37 @@
-//! Test helpers: an `iobench serve` child process on a loopback port, stopped by PID.
+//! Test helpers: an `iobench serve` child process on a loopback port, stopped by PID,
+//! its statistics read into the library's own types.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+use iobench::backend::Backend;
+use iobench::metrics::{Counts, ThreadStats};
+use iobench::server::ServerStats;
+use iobench::server::{Model, ReadStrategy};
+use iobench::sys::{Call, Stat};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-pub const BACKENDS: [&str; 5] = ["select", "poll", "epoll-lt", "epoll-et", "polling"];
-pub const STRATEGIES: [&str; 3] = ["drain", "once", "short-read"];
-pub const MODELS: [&str; 4] = ["reactor", "dispatch", "io-threads", "reuseport"];
-
 /// Every backend with every threading model.
-pub fn combinations_with_models() -> Vec<(&'static str, &'static str)> {
-    BACKENDS
+pub fn combinations_with_models() -> Vec<(Backend, Model)> {
+    Backend::ALL
         .iter()
-        .flat_map(|b| MODELS.map(|m| (*b, m)))
+        .flat_map(|&b| Model::ALL.iter().map(move |&m| (b, m)))
         .collect()
 }
 
-/// Every backend with every read strategy it accepts without a flag.
-pub fn combinations() -> Vec<(&'static str, &'static str)> {
-    let mut v = Vec::new();
-    for b in BACKENDS {
-        for s in STRATEGIES {
-            if !(b == "epoll-et" && s == "once") {
-                v.push((b, s));
-            }
-        }
-    }
-    v
+/// Every backend with every read strategy it accepts without a flag (not one that
+/// strands data under its trigger).
+pub fn combinations() -> Vec<(Backend, ReadStrategy)> {
+    Backend::ALL
+        .iter()
+        .flat_map(|&b| ReadStrategy::ALL.iter().map(move |&s| (b, s)))
+        .filter(|(b, s)| !s.strands_data(b.trigger()))
+        .collect()
 }
 
 /// A child process the test waits for; if the test ends first (a failed assertion),
@@ -139,23 +138,23 @@ impl Server {
     }
 
     /// Asks for a statistics snapshot (SIGUSR1) and returns it.
-    pub fn snapshot(&mut self) -> Value {
+    pub fn snapshot(&mut self) -> ServerStats {
         kill(self.pid(), Signal::SIGUSR1).expect("signal the server");
-        self.next_json()
+        self.next_stats()
     }
 
-    fn next_json(&mut self) -> Value {
+    fn next_stats(&mut self) -> ServerStats {
         let mut line = String::new();
         self.stdout.read_line(&mut line).expect("read statistics");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}"))
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad statistics {line:?}: {e}"))
     }
 
     /// Stops the server with SIGTERM, checks it exits cleanly, returns its final
     /// statistics and its stderr.
-    pub fn stop(mut self) -> (Value, String) {
+    pub fn stop(mut self) -> (ServerStats, String) {
         kill(self.pid(), Signal::SIGTERM).expect("signal the server");
-        let stats = self.next_json();
-        assert_eq!(stats["final"], true, "{stats}");
+        let stats = self.next_stats();
+        assert!(stats.is_final, "{stats:?}");
         let status = self.child.wait().expect("wait for the server");
         let mut err = String::new();
         self.child
@@ -179,15 +178,36 @@ impl Drop for Server {
     }
 }
 
-/// A counter from the totals of a statistics object.
-pub fn counter(stats: &Value, name: &str) -> u64 {
-    stats["totals"]["counters"][name]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no counter {name} in {stats}"))
+/// What `serve` counts: all threads added up (`ServerStats`), or one thread.
+pub trait Counted {
+    fn counts(&self) -> &Counts;
 }
 
-pub fn syscalls(stats: &Value, name: &str) -> u64 {
-    stats["totals"]["syscalls"][name].as_u64().unwrap_or(0)
+impl Counted for ServerStats {
+    fn counts(&self) -> &Counts {
+        &self.totals
+    }
+}
+
+impl Counted for ThreadStats {
+    fn counts(&self) -> &Counts {
+        &self.counts
+    }
+}
+
+/// A counter; the server prints every counter, so one that is missing fails the
+/// test.
+pub fn counter(of: &impl Counted, stat: Stat) -> u64 {
+    let counts = of.counts();
+    *counts
+        .counters
+        .get(stat.name())
+        .unwrap_or_else(|| panic!("no counter {stat} in {counts:?}"))
+}
+
+/// Calls of one kind (only kinds that were made are printed).
+pub fn syscalls(of: &impl Counted, call: Call) -> u64 {
+    of.counts().syscalls.get(call.name()).copied().unwrap_or(0)
 }
 
 /// Bytes that differ by connection and by position, so a misplaced byte shows.
@@ -219,8 +239,9 @@ pub fn finish(mut s: TcpStream) -> Vec<u8> {
     rest
 }
 
-/// Runs `iobench ARGS`, which must succeed, and parses the JSON it prints.
-pub fn iobench_json(args: &[&str]) -> Value {
+/// Runs `iobench ARGS`, which must succeed, and parses the JSON it prints (e.g. into
+/// a `LoadReport`).
+pub fn iobench_json<T: DeserializeOwned>(args: &[&str]) -> T {
     let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
         .args(args)
         .output()

@@ -1,0 +1,369 @@
+//! The command line's arguments turned into validated configurations (hyperfine's
+//! `options.rs` beside its `cli.rs`). Every check of what a user typed is here, with
+//! a message that says what to do; what clap does not fill in starts from the
+//! defaults of the layer it configures. `main` runs what comes out.
+
+use crate::backend::Backend;
+use crate::bench::{self, BenchPlan, Subject};
+use crate::cli::{
+    BenchArgs, CompareArgs, DemoArgs, LoadArgs, RunArgs, ServeArgs, SoakArgs, TransferArgs,
+    WorkloadArgs,
+};
+use crate::demo::EtLtOptions;
+use crate::load::{LONG_WINDOW, LoadConfig};
+use crate::server::{LoopOptions, Model, ReadStrategy, ServeConfig};
+use crate::transfer::TransferConfig;
+use anyhow::{Result, bail};
+use std::time::Duration;
+
+/// `serve`: the server, its read strategy defaulting to the backend's own.
+pub fn serve(args: &ServeArgs) -> Result<ServeConfig> {
+    let backend = args.backend;
+    let read_strategy = args
+        .read_strategy
+        .unwrap_or_else(|| ReadStrategy::default_for(backend));
+    if read_strategy.strands_data(backend.trigger()) {
+        if !args.allow_et_once {
+            bail!(
+                "--read-strategy {read_strategy} on {backend} strands data: an edge is reported \
+                 once, and what one read leaves behind is never reported again. Add \
+                 --allow-et-once to see it happen, or use drain or short-read"
+            );
+        }
+        eprintln!(
+            "warning: {backend} with one read per wakeup: data left after a read stays \
+             stranded until the peer sends more"
+        );
+    }
+    if args.buffer_size == 0 {
+        bail!("--buffer-size must be at least 1 byte");
+    }
+    if args.max_conns == 0 {
+        bail!("--max-conns must be at least 1");
+    }
+    if args.threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    Ok(ServeConfig {
+        backend,
+        model: args.model,
+        threads: args.threads,
+        listen: args.listen,
+        loop_options: LoopOptions {
+            buffer_size: args.buffer_size,
+            read_strategy,
+            max_pending: args.max_pending.max(1),
+            max_conns: args.max_conns,
+            send_buffer: args.sndbuf,
+            protocol: args.protocol,
+            max_frame: args.max_frame.max(1),
+            idle_timeout: args.idle_timeout.filter(|t| !t.is_zero()),
+        },
+        cpu: args.cpu,
+        duration: args.duration,
+        trace: args.trace,
+    })
+}
+
+/// `load`: one server measured once, so for longer than each run of a bench.
+pub fn load(args: &LoadArgs) -> Result<LoadConfig> {
+    let (duration, warmup) = LONG_WINDOW;
+    workload(
+        &args.workload,
+        LoadConfig {
+            target: args.target,
+            duration: Some(duration),
+            warmup,
+            cpus: args
+                .cpu
+                .as_ref()
+                .map_or_else(Vec::new, |list| list.0.clone()),
+            ..LoadConfig::DEFAULT
+        },
+    )
+}
+
+/// What `run` and `compare` measure, and the subject the ratio column compares with.
+pub struct Bench {
+    pub plan: BenchPlan,
+    /// A subject's name, as the table shows it.
+    pub baseline: String,
+}
+
+/// `run`: one backend with one model.
+pub fn run(args: &RunArgs) -> Result<Bench> {
+    bench(
+        &args.bench,
+        &[args.backend],
+        &[args.model],
+        args.server_threads,
+        None,
+    )
+}
+
+/// `compare`: every backend with every model, then the external servers.
+pub fn compare(args: &CompareArgs) -> Result<Bench> {
+    bench(
+        &args.bench,
+        &args.backends,
+        &args.models,
+        args.server_threads,
+        args.baseline.as_deref(),
+    )
+}
+
+/// `soak`: the workload each backend and model gets, by request count and without
+/// a warm-up (`bench::soak` gives each its target and share of the requests).
+pub fn soak(args: &SoakArgs) -> LoadConfig {
+    LoadConfig {
+        connections: args.connections,
+        payload: args.payload,
+        pipeline: args.pipeline.max(1),
+        duration: None,
+        requests: Some(args.requests),
+        warmup: Duration::ZERO,
+        protocol: args.protocol,
+        ..LoadConfig::DEFAULT
+    }
+}
+
+/// `transfer`: the methods and the file (its checks are made by `transfer::run`,
+/// which experiments call too).
+pub fn transfer(args: &TransferArgs) -> TransferConfig {
+    TransferConfig {
+        methods: args.method.clone(),
+        file: args.file.clone(),
+        file_size: args.file_size as u64,
+        chunk: args.chunk,
+        cold: args.cold,
+    }
+}
+
+/// `demo et-lt` and `demo et-pitfall`: without --input, the article's sends.
+pub fn et_lt(args: &DemoArgs) -> EtLtOptions {
+    let defaults = EtLtOptions::default();
+    EtLtOptions {
+        mode: args.mode,
+        inputs: if args.input.is_empty() {
+            defaults.inputs
+        } else {
+            args.input.clone()
+        },
+        buffer_size: args.buffer_size,
+        backend: args.backend,
+        plain: args.plain,
+    }
+}
+
+/// The workload the flags describe; `start` holds the command's defaults for what
+/// the flags leave open (target, client CPUs, the measured window).
+fn workload(args: &WorkloadArgs, start: LoadConfig) -> Result<LoadConfig> {
+    if args.connections == 0 {
+        bail!("--connections must be at least 1");
+    }
+    if args.pipeline == 0 {
+        bail!("--pipeline must be at least 1");
+    }
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        bail!("--rate must be a positive number of requests per second");
+    }
+    if args.requests == Some(0) {
+        bail!("--requests must be at least 1");
+    }
+    Ok(LoadConfig {
+        connections: args.connections,
+        idle_connections: args.idle_connections,
+        payload: args.payload,
+        pipeline: args.pipeline,
+        // A request count ends the run instead of a duration.
+        duration: match args.requests {
+            Some(_) => None,
+            None => args.duration.or(start.duration),
+        },
+        requests: args.requests,
+        warmup: args.warmup.unwrap_or(start.warmup),
+        threads: args.threads.max(1),
+        rate: args.rate,
+        protocol: args.protocol,
+        ..start
+    })
+}
+
+/// Every backend with every model, then the external servers, each run with its
+/// default window; `baseline` (None: the first subject) must name one of them.
+fn bench(
+    args: &BenchArgs,
+    backends: &[Backend],
+    models: &[Model],
+    threads: usize,
+    baseline: Option<&str>,
+) -> Result<Bench> {
+    if threads == 0 {
+        bail!("--server-threads must be at least 1");
+    }
+    if args.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let (default_server, default_client) = if args.no_pin {
+        (None, Vec::new())
+    } else {
+        bench::default_pinning()
+    };
+    let client_cpus = args
+        .client_cpu
+        .as_ref()
+        .map_or(default_client, |list| list.0.clone());
+    let ours = backends.iter().flat_map(|&backend| {
+        models.iter().map(move |&model| Subject::Ours {
+            backend,
+            model,
+            threads: if model == Model::Reactor { 1 } else { threads },
+        })
+    });
+    let external = args
+        .external
+        .iter()
+        .map(|(name, command)| Subject::External {
+            name: name.clone(),
+            command: command.clone(),
+        });
+    let plan = BenchPlan {
+        subjects: ours.chain(external).collect(),
+        runs: args.runs,
+        // The target is each server's, set when it starts.
+        load: workload(
+            &args.workload,
+            LoadConfig {
+                cpus: client_cpus,
+                ..LoadConfig::DEFAULT
+            },
+        )?,
+        server_cpu: args.server_cpu.or(default_server),
+        server_args: bench::server_args(
+            args.read_strategy,
+            args.buffer_size,
+            args.workload.protocol,
+        ),
+        kernel_counts: args.kernel_counts,
+    };
+    let names: Vec<String> = plan.subjects.iter().map(Subject::name).collect();
+    let baseline = match baseline {
+        // clap asks for at least one backend and one model: there is a first.
+        None => names[0].clone(),
+        Some(b) if names.iter().any(|name| name == b) => b.to_string(),
+        Some(b) => bail!(
+            "--baseline {b} is not one of the subjects: {}",
+            names.join(", ")
+        ),
+    };
+    Ok(Bench { plan, baseline })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(line: &str) -> Command {
+        Cli::try_parse_from(line.split(' '))
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+            .command
+    }
+
+    fn serve_line(line: &str) -> Result<ServeConfig> {
+        let Command::Serve(args) = parse(line) else {
+            panic!("{line}: not serve")
+        };
+        serve(&args)
+    }
+
+    fn run_line(line: &str) -> Result<Bench> {
+        let Command::Run(args) = parse(line) else {
+            panic!("{line}: not run")
+        };
+        run(&args)
+    }
+
+    /// Without flags every workload is the load layer's default, in the window of
+    /// its command: `load` the long one, a bench's runs the default one.
+    #[test]
+    fn workloads_start_from_the_load_layers_defaults() {
+        let default = LoadConfig::DEFAULT;
+        let Command::Load(args) = parse("iobench load --target 127.0.0.1:9") else {
+            panic!("not load")
+        };
+        let long = load(&args).unwrap();
+        assert_eq!(
+            (long.duration, long.warmup),
+            (Some(LONG_WINDOW.0), LONG_WINDOW.1)
+        );
+        let bench = run_line("iobench run --no-pin").unwrap().plan.load;
+        assert_eq!(
+            (bench.duration, bench.warmup),
+            (default.duration, default.warmup)
+        );
+        for cfg in [&long, &bench] {
+            assert_eq!(
+                (
+                    cfg.connections,
+                    cfg.idle_connections,
+                    cfg.payload,
+                    cfg.pipeline
+                ),
+                (
+                    default.connections,
+                    default.idle_connections,
+                    default.payload,
+                    default.pipeline
+                )
+            );
+            assert_eq!(
+                (cfg.threads, cfg.protocol),
+                (default.threads, default.protocol)
+            );
+            assert_eq!((cfg.requests, cfg.rate), (None, None));
+        }
+        // A request count ends the run instead of the duration.
+        let counted = run_line("iobench run --no-pin --requests 10").unwrap();
+        assert_eq!(counted.plan.load.duration, None);
+        assert_eq!(counted.plan.load.requests, Some(10));
+    }
+
+    #[test]
+    fn one_read_per_edge_is_refused_without_its_flag() {
+        let refused = serve_line("iobench serve --backend epoll-et --read-strategy once");
+        let message = format!("{:#}", refused.unwrap_err());
+        assert!(message.contains("strands data"), "{message}");
+        assert!(message.contains("--allow-et-once"), "{message}");
+        let allowed =
+            serve_line("iobench serve --backend epoll-et --read-strategy once --allow-et-once");
+        assert_eq!(
+            allowed.unwrap().loop_options.read_strategy,
+            ReadStrategy::Once
+        );
+        // Under level triggering the next wait reports what one read left.
+        assert!(serve_line("iobench serve --backend poll --read-strategy once").is_ok());
+        let default = serve_line("iobench serve --backend epoll-et").unwrap();
+        assert_eq!(default.loop_options.read_strategy, ReadStrategy::ShortRead);
+    }
+
+    #[test]
+    fn the_baseline_is_a_subject_and_defaults_to_the_first() {
+        let Command::Compare(args) = parse("iobench compare --no-pin --backends poll,epoll-lt")
+        else {
+            panic!("not compare")
+        };
+        assert_eq!(compare(&args).unwrap().baseline, "poll");
+        let Command::Compare(args) = parse("iobench compare --no-pin --baseline nope") else {
+            panic!("not compare")
+        };
+        let message = format!("{:#}", compare(&args).err().unwrap());
+        assert!(
+            message.contains("--baseline nope is not one of the subjects: select, poll"),
+            "{message}"
+        );
+    }
+}
