@@ -222,3 +222,33 @@ fn a_trickling_line_client_is_timed_out() {
     let (stats, _) = server.stop();
     assert_eq!(counter(&stats, Stat::IdleTimeouts), 1, "{stats:?}");
 }
+
+/// A TLV notice (type 3) has no reply, but it is a whole message: a client that
+/// sends one every 100 ms is active, and outlives several idle timeouts.
+#[test]
+fn tlv_notices_are_activity() {
+    use iobench::protocol::{TLV_NOTICE, tlv_header};
+    let server = Server::start(&[
+        "--protocol",
+        Protocol::Tlv.name(),
+        "--idle-timeout",
+        "300ms",
+    ]);
+    let mut notifier = server.connect();
+    let mut notice = Vec::new();
+    tlv_header(TLV_NOTICE, 4, &mut notice);
+    notice.extend_from_slice(b"ping");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        notifier
+            .write_all(&notice)
+            .expect("the notifier was closed");
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !closed_within(&mut notifier, Duration::from_millis(100)),
+        "a client sending notices was timed out"
+    );
+    let (stats, _) = server.stop();
+    assert_eq!(counter(&stats, Stat::IdleTimeouts), 0, "{stats:?}");
+}
