@@ -406,6 +406,11 @@ pub struct ServeArgs {
     /// Longest line or TLV value accepted; longer closes that connection
     #[arg(long, default_value = "1M", value_parser = parse_size)]
     pub max_frame: usize,
+    /// Bytes all connections together may hold in messages not complete yet; past it
+    /// the connections holding the most are closed (default: 16 times --max-frame,
+    /// at least 64M)
+    #[arg(long, value_parser = parse_size)]
+    pub input_budget: Option<usize>,
     /// Close a connection that completes no message for this long (silent clients,
     /// slowloris tricklers); default: never
     #[arg(long, value_parser = parse_duration)]

@@ -11,7 +11,7 @@ use crate::cli::{
 };
 use crate::demo::EtLtOptions;
 use crate::load::{LONG_WINDOW, LoadConfig};
-use crate::server::{LoopOptions, Model, ReadStrategy, ServeConfig};
+use crate::server::{InputBudget, LoopOptions, Model, ReadStrategy, ServeConfig};
 use crate::transfer::TransferConfig;
 use anyhow::{Result, bail};
 use std::time::Duration;
@@ -57,6 +57,9 @@ pub fn serve(args: &ServeArgs) -> Result<ServeConfig> {
             send_buffer: args.sndbuf,
             protocol: args.protocol,
             max_frame: args.max_frame.max(1),
+            input_budget: args
+                .input_budget
+                .unwrap_or_else(|| InputBudget::default_for(args.max_frame)),
             idle_timeout: args.idle_timeout.filter(|t| !t.is_zero()),
         },
         cpu: args.cpu,

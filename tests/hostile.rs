@@ -252,3 +252,60 @@ fn tlv_notices_are_activity() {
     let (stats, _) = server.stop();
     assert_eq!(counter(&stats, Stat::IdleTimeouts), 0, "{stats:?}");
 }
+
+/// 200 clients each holding 1 MiB of a TLV frame they never finish would hold
+/// 200 MiB; the default input budget (16 frames, at least 64 MiB) closes the ones
+/// holding the most instead, counted, and the server goes on serving.
+#[test]
+fn unfinished_frames_are_held_within_the_input_budget() {
+    use iobench::protocol::{TLV_REQUEST, tlv_header};
+    const CLIENTS: usize = 200;
+    const FRAME: usize = 1 << 20;
+    let mut server = Server::start(&["--protocol", Protocol::Tlv.name()]);
+    let mut header = Vec::new();
+    tlv_header(TLV_REQUEST, FRAME, &mut header);
+    let value = vec![b'v'; FRAME - 1];
+    let hogs: Vec<TcpStream> = (0..CLIENTS)
+        .map(|_| {
+            let mut s = server.connect();
+            // Closed by the server part way: what is left of the write fails.
+            let _ = s.write_all(&header).and_then(|()| s.write_all(&value));
+            s
+        })
+        .collect();
+    // Until the server has read what it will read: its input stops growing.
+    let mut read = 0;
+    for _ in 0..50 {
+        thread::sleep(Duration::from_millis(200));
+        let now = counter(&server.snapshot(), Stat::BytesIn);
+        if now == read {
+            break;
+        }
+        read = now;
+    }
+    let mut good = server.connect();
+    let mut request = Vec::new();
+    tlv_header(TLV_REQUEST, 2, &mut request);
+    request.extend_from_slice(b"ok");
+    let mut reply = Vec::new();
+    tlv_header(iobench::protocol::TLV_RESPONSE, 2, &mut reply);
+    reply.extend_from_slice(b"ok");
+    assert_eq!(round_trip(&mut good, &request), reply);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    drop(hogs);
+    let (stats, _) = server.stop();
+    let closed = counter(&stats, Stat::InputBudgetCloses);
+    assert!(
+        closed as usize >= CLIENTS - 64,
+        "{closed} connections closed for the budget: {stats:?}"
+    );
+    assert!(
+        peak_kib < 160 << 10,
+        "the server's peak RSS was {peak_kib} KiB for a 64 MiB budget"
+    );
+}

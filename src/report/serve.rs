@@ -66,6 +66,7 @@ pub fn render(s: &ServerStats) -> String {
             Stat::IoErrors,
             Stat::ProtocolErrors,
             Stat::IdleTimeouts,
+            Stat::InputBudgetCloses,
             Stat::BytesIn,
             Stat::BytesOut,
             Stat::PartialWrites,

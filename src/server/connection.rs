@@ -5,13 +5,14 @@
 //! buffer, which is allocated then and freed when it drains. An idle connection costs
 //! this struct and nothing more.
 
-use super::input::{self, Input};
+use super::input::{self, Input, InputBudget};
 use super::{LoopOptions, ReadStrategy};
 use crate::backend::{Event, Interest, Trigger};
 use crate::protocol::Protocol;
 use crate::sys::{Stat, Sys};
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What the event loop lends a connection while it handles one event.
@@ -27,22 +28,27 @@ pub struct Io<'a> {
     pub replies: &'a mut Vec<u8>,
     /// The time of this wakeup, when connections' progress is timed (--idle-timeout).
     pub now: Option<Instant>,
+    /// What every connection of the server holds in unfinished messages.
+    pub budget: &'a InputBudget,
 }
 
-/// A thread's buffers for connection I/O: the read buffer and the replies scratch.
+/// A thread's buffers for connection I/O: the read buffer and the replies scratch,
+/// and the server's input budget.
 pub struct Workspace {
     buf: Box<[u8]>,
     replies: Vec<u8>,
     /// Set once per wakeup by the loop when idle connections are timed.
     pub now: Option<Instant>,
+    pub budget: Arc<InputBudget>,
 }
 
 impl Workspace {
-    pub fn new(opts: &LoopOptions) -> Workspace {
+    pub fn new(opts: &LoopOptions, budget: Arc<InputBudget>) -> Workspace {
         Workspace {
             buf: vec![0; opts.buffer_size].into_boxed_slice(),
             replies: Vec::new(),
             now: None,
+            budget,
         }
     }
 
@@ -57,6 +63,7 @@ impl Workspace {
             max_frame: opts.max_frame,
             replies: &mut self.replies,
             now: self.now,
+            budget: &self.budget,
         }
     }
 }
@@ -196,7 +203,9 @@ impl Connection {
     /// "commands", run by the main thread alone).
     pub fn answer_kept(&mut self, io: &mut Io<'_>) -> io::Result<()> {
         io.replies.clear();
-        let (used, decoded) = self.input.answer(io.protocol, io.max_frame, io.replies);
+        let (used, decoded) = self
+            .input
+            .answer(io.protocol, io.max_frame, io.replies, io.budget);
         self.out.extend_from_slice(io.replies);
         if used > 0 {
             self.progressed(io);
@@ -212,6 +221,11 @@ impl Connection {
             self.progressed(io);
         }
         Ok(())
+    }
+
+    /// Bytes of unfinished messages this connection holds.
+    pub fn held_input(&self) -> usize {
+        self.input.len()
     }
 
     pub fn has_pending_output(&self) -> bool {
@@ -253,7 +267,7 @@ impl Connection {
             io.sys.counters().add(Stat::BytesIn, n as u64);
             match step {
                 Step::Answer => self.process(io, n)?,
-                Step::Keep => self.input.keep(&io.buf[..n]),
+                Step::Keep => self.input.keep(&io.buf[..n], io.budget),
             }
             // Answered at once, output piles up only when the socket is full, and an
             // EPOLLOUT edge will come. Kept input (an I/O thread's read) is bounded
@@ -292,11 +306,12 @@ impl Connection {
             // the start of an incomplete one is kept for the next read.
             let (used, decoded) =
                 input::answer(io.protocol, io.max_frame, &io.buf[..n], 0, io.replies);
-            self.input.keep_rest(&io.buf[used..n]);
+            self.input.keep_rest(&io.buf[used..n], io.budget);
             (used, decoded)
         } else {
-            self.input.keep(&io.buf[..n]);
-            self.input.answer(io.protocol, io.max_frame, io.replies)
+            self.input.keep(&io.buf[..n], io.budget);
+            self.input
+                .answer(io.protocol, io.max_frame, io.replies, io.budget)
         };
         // A completed message is progress, whether it has a reply or not (a notice).
         if used > 0 {

@@ -9,6 +9,7 @@
 use super::accept::Accepting;
 use super::connection::{Connection, Outcome, Workspace};
 use super::dispatch::{Inbox, Workers};
+use super::input::InputBudget;
 use super::io_threads::IoThreads;
 use super::{LoopOptions, log_once};
 use crate::backend::{Event, Interest, Multiplexer, Trigger};
@@ -65,6 +66,7 @@ impl EventLoop {
             if let Role::IoThreadsMain(_, threads) = &mut self.role {
                 threads.serve_ready(&mut self.core);
             }
+            self.core.keep_to_budget();
             self.core.sweep_idle();
             if let Some(accepting) = self.role.accepting() {
                 accepting.resume_if_due(&mut self.core);
@@ -122,6 +124,7 @@ impl Core {
         wake: OwnedFd,
         stop: Arc<AtomicBool>,
         opts: LoopOptions,
+        budget: Arc<InputBudget>,
     ) -> Result<Core> {
         mux.register(wake.as_fd(), Interest::READ)
             .context("watching the wake pipe")?;
@@ -131,7 +134,7 @@ impl Core {
             mux,
             wake,
             stop,
-            space: Workspace::new(&opts),
+            space: Workspace::new(&opts, budget),
             opts,
             conns: Vec::new(),
             open: 0,
@@ -266,6 +269,7 @@ impl Core {
         // Deregistering an open descriptor cannot fail unless our own tables are
         // wrong; the descriptor is closed either way.
         let _ = self.mux.deregister(conn.fd());
+        self.space.budget.change(conn.held_input(), 0);
         self.sys.close(conn.into_fd());
         self.open -= 1;
         self.sys.counters().add(Stat::Closed, 1);
@@ -316,6 +320,29 @@ impl Core {
     pub fn refuse(&mut self, fd: OwnedFd, why: Stat) {
         self.sys.close(fd);
         self.sys.counters().add(why, 1);
+    }
+
+    /// Past the server's input budget: closes this loop's connections that hold the
+    /// most unfinished input until the server is back within it (or this loop has
+    /// none left; the loop whose client made it grow finds it first).
+    fn keep_to_budget(&mut self) {
+        while self.space.budget.exceeded() {
+            let largest = self
+                .conns
+                .iter()
+                .flatten()
+                .filter(|c| c.held_input() > 0)
+                .max_by_key(|c| c.held_input())
+                .map(|c| c.fd().as_raw_fd());
+            let Some(fd) = largest else { return };
+            log_once(
+                "input-budget",
+                "closing the connections holding the most unfinished input: past --input-budget \
+                 (counted in the statistics)",
+            );
+            self.sys.counters().add(Stat::InputBudgetCloses, 1);
+            self.close(fd);
+        }
     }
 
     /// Closes every connection that has not completed a message for --idle-timeout

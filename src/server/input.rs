@@ -8,6 +8,43 @@
 
 use crate::protocol::{self, Protocol};
 use std::io::{self, ErrorKind};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// The bytes every connection of a server holds in unfinished messages, shared by
+/// its threads, against `--input-budget`: without a bound, 100,000 connections each
+/// holding most of a 1 MiB frame would hold 100 GiB.
+pub struct InputBudget {
+    held: AtomicUsize,
+    limit: usize,
+}
+
+impl InputBudget {
+    /// The default bound: room for 16 whole frames, and at least 64 MiB.
+    pub fn default_for(max_frame: usize) -> usize {
+        max_frame.saturating_mul(16).max(64 << 20)
+    }
+
+    pub fn new(limit: usize) -> InputBudget {
+        InputBudget {
+            held: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    /// Records one connection's input going from `before` to `after` bytes. Relaxed
+    /// is enough: the figure only has to be right once the threads have done it.
+    pub fn change(&self, before: usize, after: usize) {
+        if after > before {
+            self.held.fetch_add(after - before, Relaxed);
+        } else if before > after {
+            self.held.fetch_sub(before - after, Relaxed);
+        }
+    }
+
+    pub fn exceeded(&self) -> bool {
+        self.held.load(Relaxed) > self.limit
+    }
+}
 
 #[derive(Default)]
 pub struct Input {
@@ -29,15 +66,16 @@ impl Input {
 
     /// Keeps bytes read, to be answered later (after more arrive, or by the main
     /// thread of the io-threads model).
-    pub fn keep(&mut self, bytes: &[u8]) {
+    pub fn keep(&mut self, bytes: &[u8], budget: &InputBudget) {
+        budget.change(self.len(), self.len() + bytes.len());
         self.buf.extend_from_slice(bytes);
     }
 
     /// Keeps what a read left after its complete messages, when nothing was kept
     /// before: the start of the next message, already scanned to its end.
-    pub fn keep_rest(&mut self, rest: &[u8]) {
+    pub fn keep_rest(&mut self, rest: &[u8], budget: &InputBudget) {
         debug_assert!(self.is_empty());
-        self.keep(rest);
+        self.keep(rest, budget);
         self.scanned = rest.len();
     }
 
@@ -48,10 +86,12 @@ impl Input {
         protocol: Protocol,
         max_frame: usize,
         replies: &mut Vec<u8>,
+        budget: &InputBudget,
     ) -> (usize, io::Result<()>) {
         let kept = &self.buf[self.start..];
         let (used, result) = answer(protocol, max_frame, kept, self.scanned, replies);
         self.scanned = kept.len() - used;
+        budget.change(kept.len(), kept.len() - used);
         self.start += used;
         if self.start == self.buf.len() {
             // All answered: give the memory back (an idle connection holds none).
@@ -106,41 +146,46 @@ pub fn answer(
 mod tests {
     use super::*;
 
-    /// A line trickled in one byte at a time is answered once, whole, and what
-    /// follows it is kept.
+    const LINE: Protocol = Protocol::Line;
+
+    /// A line trickled in one byte at a time is answered once, whole, what follows
+    /// it is kept, and the budget follows what is kept.
     #[test]
     fn a_trickled_line_is_answered_once_and_the_rest_kept() {
+        let budget = InputBudget::new(5);
         let mut input = Input::default();
         let mut replies = Vec::new();
         for &b in b"hello\nwor" {
-            input.keep(&[b]);
-            input
-                .answer(Protocol::Line, 1 << 20, &mut replies)
-                .1
-                .unwrap();
+            input.keep(&[b], &budget);
+            let (_, result) = input.answer(LINE, 1 << 20, &mut replies, &budget);
+            result.unwrap();
         }
         assert_eq!(replies, b"hello\n");
         assert_eq!(input.len(), 3);
-        input.keep(b"ld\n");
-        let (used, result) = input.answer(Protocol::Line, 1 << 20, &mut replies);
+        input.keep(b"ld\n", &budget);
+        assert!(budget.exceeded(), "6 bytes held against a budget of 5");
+        let (used, result) = input.answer(LINE, 1 << 20, &mut replies, &budget);
         result.unwrap();
         assert_eq!((used, replies.as_slice()), (6, &b"hello\nworld\n"[..]));
         assert!(input.is_empty());
+        assert_eq!(budget.held.load(Relaxed), 0);
     }
 
-    /// The scan resumes where it stopped: the bytes looked at per byte kept stay
-    /// constant however long the unfinished line grows (the limit still applies).
+    /// The scan resumes where it stopped (what is kept counts as scanned after each
+    /// read), and the frame limit still applies.
     #[test]
     fn a_long_unfinished_line_hits_the_limit_without_rescans() {
+        let budget = InputBudget::new(usize::MAX);
         let mut input = Input::default();
         let mut replies = Vec::new();
         for _ in 0..999 {
-            input.keep(b"x");
-            assert!(input.answer(Protocol::Line, 1000, &mut replies).1.is_ok());
+            input.keep(b"x", &budget);
+            let (_, result) = input.answer(LINE, 1000, &mut replies, &budget);
+            assert!(result.is_ok());
             assert_eq!(input.scanned, input.len());
         }
-        input.keep(b"x");
-        let (_, result) = input.answer(Protocol::Line, 1000, &mut replies);
+        input.keep(b"x", &budget);
+        let (_, result) = input.answer(LINE, 1000, &mut replies, &budget);
         assert_eq!(result.unwrap_err().kind(), ErrorKind::InvalidData);
     }
 }

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 /// One main loop, and `threads - 1` I/O threads beside it.
 pub fn build(maker: &mut LoopMaker, listener: Listener) -> Result<Vec<EventLoop>> {
-    let pool = IoPool::start(maker.threads(), |name| maker.sys(name), maker.options())?;
+    let pool = IoPool::start(maker)?;
     let mut core = maker.core("main")?;
     let accepting = Accepting::new(listener, &mut core)?;
     let threads = IoThreads {
@@ -224,24 +224,26 @@ struct IoPool {
 }
 
 impl IoPool {
-    /// Starts `threads - 1` I/O threads (the main thread is the first of `threads`),
-    /// each with its own counted `Sys` from `sys_for`.
-    fn start(threads: usize, sys_for: impl Fn(&str) -> Sys, opts: LoopOptions) -> Result<IoPool> {
+    /// Starts `--threads` less one I/O threads (the main thread is the first), each
+    /// with its own counted `Sys` and buffers.
+    fn start(maker: &LoopMaker) -> Result<IoPool> {
+        let opts = maker.options();
         let mut pool = IoPool {
             slots: Vec::new(),
             handles: Vec::new(),
         };
-        for id in 1..threads.max(1) {
+        for id in 1..maker.threads() {
             let name = format!("io-{id}");
             let slot = Arc::new(Slot {
                 job: Mutex::new(Vec::new()),
                 state: AtomicU8::new(State::Idle as u8),
             });
-            let sys = sys_for(&name);
+            let sys = maker.sys(&name);
+            let space = Workspace::new(&opts, maker.budget());
             let mine = Arc::clone(&slot);
             let handle = std::thread::Builder::new()
                 .name(name)
-                .spawn(move || io_thread(&mine, &sys, &opts))
+                .spawn(move || io_thread(&mine, &sys, &opts, space))
                 .context("starting an I/O thread")?;
             pool.slots.push(slot);
             pool.handles.push(handle);
@@ -301,9 +303,8 @@ impl Drop for IoPool {
     }
 }
 
-fn io_thread(slot: &Slot, sys: &Sys, opts: &LoopOptions) {
+fn io_thread(slot: &Slot, sys: &Sys, opts: &LoopOptions, mut space: Workspace) {
     sys.counters().mark_thread();
-    let mut space = Workspace::new(opts);
     loop {
         let phase = match wait_for_work(slot) {
             State::Read => Phase::Read,

@@ -21,6 +21,7 @@ mod reactor;
 mod reuseport;
 mod stats;
 
+pub use input::InputBudget;
 pub use stats::{Render, ServerStats};
 
 use crate::backend::{Backend, Trigger};
@@ -97,6 +98,8 @@ pub struct LoopOptions {
     pub protocol: Protocol,
     /// Longest line or TLV value accepted; longer is a protocol error.
     pub max_frame: usize,
+    /// Bytes of unfinished messages all connections may hold together.
+    pub input_budget: usize,
     /// Close connections that complete no message for this long.
     pub idle_timeout: Option<Duration>,
 }
@@ -136,6 +139,7 @@ pub fn serve(cfg: &ServeConfig, render: Render) -> Result<()> {
         cfg,
         stop: Arc::new(AtomicBool::new(false)),
         wakers: Vec::new(),
+        budget: Arc::new(InputBudget::new(cfg.loop_options.input_budget)),
     };
     let sharing = match cfg.model {
         Model::Reuseport => PortSharing::Shared,
@@ -220,6 +224,8 @@ pub struct LoopMaker<'a> {
     stop: Arc<AtomicBool>,
     /// The write end of every loop's wake pipe, for the control thread.
     wakers: Vec<OwnedFd>,
+    /// Shared by every loop and I/O thread.
+    budget: Arc<InputBudget>,
 }
 
 impl LoopMaker<'_> {
@@ -235,6 +241,10 @@ impl LoopMaker<'_> {
 
     fn options(&self) -> LoopOptions {
         self.cfg.loop_options
+    }
+
+    fn budget(&self) -> Arc<InputBudget> {
+        Arc::clone(&self.budget)
     }
 
     /// What every loop has, for thread `name`: a multiplexer and a wake pipe.
@@ -254,6 +264,7 @@ impl LoopMaker<'_> {
             wake_rx,
             Arc::clone(&self.stop),
             self.cfg.loop_options,
+            self.budget(),
         )
     }
 }

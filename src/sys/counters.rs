@@ -54,6 +54,7 @@ named_enum! {
         IoErrors => "io_errors",
         ProtocolErrors => "protocol_errors",
         IdleTimeouts => "idle_timeouts",
+        InputBudgetCloses => "closed_input_budget",
         BytesIn => "bytes_in",
         BytesOut => "bytes_out",
         PartialWrites => "partial_writes",
