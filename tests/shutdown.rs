@@ -198,3 +198,74 @@ fn serve_trace_prints_the_loop_turning() {
         assert!(trace.contains(call), "{call} missing: {trace}");
     }
 }
+
+/// A pipe whose reading end is already closed: writing into it fails with EPIPE,
+/// as `serve ... 2>&1 | head -1` does once head has its line.
+fn closed_pipe() -> Stdio {
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    Stdio::from(write)
+}
+
+/// With stderr closed, the one-time log line of a malformed frame is lost, and the
+/// server serves on: before, eprintln! panicked (exit 101) on the first one.
+#[test]
+fn a_closed_stderr_does_not_stop_the_server() {
+    use iobench::protocol::Protocol;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iobench"));
+    cmd.args(["serve", "--json", "--duration", "60s", "--protocol"])
+        .arg(Protocol::Line.name())
+        .args(["--max-frame", "16"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(closed_pipe());
+    let mut child = cmd.spawn().unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let server = Reaped::new(child);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    // Too long a line: a protocol error, logged once on stderr.
+    let mut bad = TcpStream::connect(&addr).unwrap();
+    bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(&mut bad, b"this line is longer than sixteen bytes\n").unwrap();
+    let _ = bad.read_to_end(&mut Vec::new());
+    let mut good = TcpStream::connect(&addr).unwrap();
+    good.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(round_trip(&mut good, b"still here\n"), b"still here\n");
+    kill(Pid::from_raw(server.id() as i32), Signal::SIGTERM).unwrap();
+    let output = server.wait_with_output();
+    assert!(output.status.success(), "{:?}", output.status);
+}
+
+/// With stdout closed, the server cannot say where it listens: it ends at once,
+/// with a message and a failure status, not a panic.
+#[test]
+fn a_closed_stdout_ends_the_server_with_a_message() {
+    let child = Command::new(env!("CARGO_BIN_EXE_iobench"))
+        .args(["serve", "--duration", "60s"])
+        .stdin(Stdio::null())
+        .stdout(closed_pipe())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Reaped::new(child);
+    let start = Instant::now();
+    while server.try_wait().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the server ran on"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let output = server.wait_with_output();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("standard output"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -148,9 +148,9 @@ pub fn serve(cfg: &ServeConfig, render: Render) -> Result<()> {
     let listener = Listener::bind(cfg.listen, sharing)?;
     let addr = listener.local_addr();
     if !addr.ip().is_loopback() {
-        eprintln!(
+        to_stderr(&format!(
             "warning: listening on {addr}, which is not a loopback address: this echo server has no authentication"
-        );
+        ));
     }
     let mut loops = match cfg.model {
         Model::Reactor => reactor::build(&mut maker, listener)?,
@@ -186,8 +186,10 @@ pub fn serve(cfg: &ServeConfig, render: Render) -> Result<()> {
         .collect::<Result<_>>()?;
     // Only now: every thread of the server runs, so a parent that opens per-thread
     // kernel counters when it reads this line misses none.
-    println!("listening on {addr}");
-    std::io::stdout().flush().context("writing to stdout")?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on {addr}")
+        .and_then(|()| stdout.flush())
+        .context("writing `listening on` to standard output: is it closed?")?;
 
     // The main loop returns when the control thread has told every loop to stop (or
     // on an error, which ends the process: the other loops are not waited for).
@@ -275,6 +277,12 @@ pub fn log_once(key: &'static str, message: &str) {
     static SEEN: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
     let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
     if seen.get_or_insert_with(HashSet::new).insert(key) {
-        eprintln!("iobench serve: {message}");
+        to_stderr(&format!("iobench serve: {message}"));
     }
+}
+
+/// A line on stderr; if stderr is closed (`serve 2>&1 | head -1`), nobody is left
+/// to tell, and the server serves on.
+fn to_stderr(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
