@@ -220,6 +220,17 @@ pub struct WorkloadArgs {
     /// from each request's intended send time (coordinated-omission corrected)
     #[arg(long)]
     pub rate: Option<f64>,
+    #[arg(long, value_parser = parse_duration, help = with_default(
+        "Stop when no echo byte arrives for this long while echoes are owed, and report \
+         what completed",
+        LoadConfig::DEFAULT.timeout,
+    ))]
+    pub timeout: Option<Duration>,
+    #[arg(long, value_parser = parse_duration, help = with_default(
+        "Give up a connect that takes longer (a server that never accepts)",
+        LoadConfig::DEFAULT.connect_timeout,
+    ))]
+    pub connect_timeout: Option<Duration>,
 }
 
 #[derive(Args, Debug)]
@@ -302,12 +313,20 @@ fn parse_external(text: &str) -> Result<(String, String), String> {
 /// The help of `--duration` or `--warmup`: `load` measures one server once, for
 /// longer than each run of `run` and `compare`.
 fn window_help(what: &str, load: Duration, per_run: Duration, note: &str) -> String {
-    let secs = |d: Duration| format!("{}s", d.as_secs_f64());
     format!(
         "{what} (default: {} for load, {} per run for run and compare{note})",
         secs(load),
         secs(per_run)
     )
+}
+
+/// A duration flag's help with its default, which lives in a lower layer.
+fn with_default(what: &str, default: Duration) -> String {
+    format!("{what} (default: {})", secs(default))
+}
+
+fn secs(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
 }
 
 /// The help of the demo's `--input`, with the article's sends.

@@ -68,6 +68,15 @@ fn load(cfg: &load::LoadConfig, args: &LoadArgs) -> Result<()> {
     } else {
         print!("{}", report::load::render(&report, cfg.rate.is_some()));
     }
+    if report.stalled {
+        bail!(
+            "{} sent no echo byte for {:?} (--timeout) with requests outstanding: stopped after \
+             {} requests completed",
+            cfg.target,
+            cfg.timeout,
+            report.requests_total
+        );
+    }
     if report.errors() > 0 {
         bail!(
             "the echo was wrong: {} mismatched bytes, {} lost bytes, {} unexpected closes",

@@ -175,6 +175,14 @@ fn workload(args: &WorkloadArgs, start: LoadConfig) -> Result<LoadConfig> {
     if args.requests == Some(0) {
         bail!("--requests must be at least 1");
     }
+    for (flag, value) in [
+        ("--timeout", args.timeout),
+        ("--connect-timeout", args.connect_timeout),
+    ] {
+        if value.is_some_and(|d| d.is_zero()) {
+            bail!("{flag} must be longer than 0 (e.g. 10s)");
+        }
+    }
     Ok(LoadConfig {
         connections: args.connections,
         idle_connections: args.idle_connections,
@@ -190,6 +198,8 @@ fn workload(args: &WorkloadArgs, start: LoadConfig) -> Result<LoadConfig> {
         threads: args.threads.max(1),
         rate: args.rate,
         protocol: args.protocol,
+        timeout: args.timeout.unwrap_or(start.timeout),
+        connect_timeout: args.connect_timeout.unwrap_or(start.connect_timeout),
         ..start
     })
 }

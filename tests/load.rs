@@ -335,3 +335,172 @@ fn load_ends_when_the_server_hangs_up_on_every_connection() {
     assert!(stderr.contains("4 unexpected closes"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Runs `iobench ARGS` as a child killed by PID if the test fails first; fails the
+/// test if it runs past `limit`.
+fn finishes_within(args: &[&str], limit: Duration) -> Output {
+    let mut child = common::Reaped::new(
+        Command::new(env!("CARGO_BIN_EXE_iobench"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + limit;
+    while child.try_wait().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "iobench {args:?} ran past {limit:?}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output()
+}
+
+/// A server that reads everything and answers nothing: `--requests` would wait
+/// forever; with --timeout the run stops and says what completed.
+#[test]
+fn load_gives_up_on_a_server_that_never_answers() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            thread::spawn(move || while matches!(s.read(&mut [0u8; 4096]), Ok(n) if n > 0) {});
+        }
+    });
+    let args = ["load", "--target", &addr, "--connections", "2"];
+    let out = finishes_within(
+        &[&args[..], &["--requests", "1000", "--timeout", "1s"]].concat(),
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("sent no echo byte for 1s (--timeout)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("0 requests completed"), "{stderr}");
+}
+
+/// A listener whose backlog is full and which never accepts: connects get no
+/// answer, and --connect-timeout ends the attempt instead of the kernel's two
+/// minutes of SYN retries.
+#[test]
+fn load_gives_up_on_a_listener_that_never_accepts() {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, bind, getsockname, listen, socket,
+    };
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )
+    .unwrap();
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrIn::new(127, 0, 0, 1, 0),
+    )
+    .unwrap();
+    listen(&fd, Backlog::new(0).unwrap()).unwrap();
+    let addr: SockaddrIn = getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd)).unwrap();
+    let addr = format!("127.0.0.1:{}", addr.port());
+    // Fill the accept queue (backlog 0 holds one), then a little more.
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        match TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(200)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => break,
+        }
+    }
+    let out = finishes_within(
+        &[
+            "load",
+            "--target",
+            &addr,
+            "--connections",
+            "2",
+            "--duration",
+            "4s",
+        ],
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("--connect-timeout"), "{stderr}");
+    drop(fillers);
+}
+
+/// Open loop far above what the connections can carry: the backlog of unsent
+/// requests is capped, those given up are counted as missed (and still enter the
+/// corrected latency), and the generator's memory stays small. Before: 233 MB at
+/// --rate 5e6, an aborted 512 MiB allocation at 1e9.
+#[test]
+fn open_loop_above_capacity_misses_requests_in_bounded_memory() {
+    let server = common::Server::start(&[]);
+    let addr = server.addr.to_string();
+    let r: LoadReport = iobench_json(&[
+        "load",
+        "--target",
+        &addr,
+        "--connections",
+        "4",
+        "--rate",
+        "1e9",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0s",
+        "--json",
+    ]);
+    assert!(r.missed > 1_000_000, "{r:?}");
+    assert_eq!(r.errors(), 0, "{r:?}");
+    assert!(
+        r.latency.count >= r.missed,
+        "missed requests are in the histogram: {r:?}"
+    );
+    assert!(
+        r.client_peak_rss_kib < 100 << 10,
+        "{} KiB",
+        r.client_peak_rss_kib
+    );
+    server.stop();
+}
+
+/// A server that closes every connection: the run ends at once, not after
+/// --duration.
+#[test]
+fn load_reports_at_once_when_every_connection_is_closed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    let started = Instant::now();
+    let out = finishes_within(
+        &[
+            "load",
+            "--target",
+            &addr,
+            "--connections",
+            "2",
+            "--duration",
+            "30s",
+            "--warmup",
+            "0s",
+        ],
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("2 unexpected closes"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}

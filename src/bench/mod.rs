@@ -17,7 +17,7 @@ use crate::metrics::{Counts, PerfCounters, PerfSample, ProcSample, ThreadStats};
 use crate::protocol::Protocol;
 use crate::server::ServerStats;
 use crate::server::{self, Model, ReadStrategy};
-use anyhow::Result;
+use anyhow::{Result, bail};
 use serde::Serialize;
 use server_process::ServerProcess;
 use std::time::Duration;
@@ -255,6 +255,12 @@ fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult>
         edges: Vec::new(),
     };
     let report = load::run(&load, &mut hooks)?;
+    if report.stalled {
+        bail!(
+            "the server sent no echo byte for {:?} with requests outstanding",
+            load.timeout
+        );
+    }
     let [start, end] = <[Edge; 2]>::try_from(std::mem::take(&mut hooks.edges))
         .map_err(|_| anyhow::anyhow!("the measured window has no two edges"))?;
     let last = server.stop()?;

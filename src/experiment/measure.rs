@@ -112,8 +112,8 @@ fn echo_plan(point: &[Setting], runs: usize) -> Result<BenchPlan, String> {
         warmup: Duration::from_millis(500),
         threads: 1,
         cpus,
-        rate: None,
         protocol,
+        ..LoadConfig::DEFAULT
     };
     for s in point {
         match *s {

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 /// Bytes read per read call.
 const READ_SIZE: usize = 64 * 1024;
+/// Unsent requests an open-loop connection may hold; past it the oldest is given up
+/// (counted as missed), so that a rate the connections cannot carry costs no memory.
+const BACKLOG: usize = 1024;
 /// Latencies are recorded in nanoseconds, up to a minute, to 3 significant digits.
 const MAX_LATENCY_NS: u64 = 60_000_000_000;
 
@@ -56,6 +59,9 @@ pub struct ThreadPlan<'a> {
     pub timing: Timing,
     /// Requests this thread starts at most.
     pub quota: Option<u64>,
+    /// No echo byte for this long, with echoes owed: the thread stops.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
 }
 
 /// What one thread measured.
@@ -71,6 +77,10 @@ pub struct ThreadResult {
     pub mismatched_bytes: u64,
     pub lost_bytes: u64,
     pub unexpected_closes: u64,
+    /// Open loop: requests given up because the backlog of unsent ones was full.
+    pub missed: u64,
+    /// The thread stopped because no echo byte came for the plan's timeout.
+    pub stalled: bool,
     /// When the last echo in the measured window completed.
     pub last_completion: Option<Instant>,
     pub counts: ThreadCounts,
@@ -109,6 +119,8 @@ struct Worker<'a> {
     scratch: Vec<u8>,
     started: u64,
     sending: bool,
+    /// When the last echo byte arrived (or the run started).
+    last_echo: Instant,
 }
 
 pub fn run_thread(plan: &ThreadPlan<'_>, registry: &Registry) -> Result<ThreadResult> {
@@ -134,12 +146,15 @@ pub fn run_thread(plan: &ThreadPlan<'_>, registry: &Registry) -> Result<ThreadRe
             mismatched_bytes: 0,
             lost_bytes: 0,
             unexpected_closes: 0,
+            missed: 0,
+            stalled: false,
             last_completion: None,
             counts: ThreadCounts::default(),
         },
         scratch: Vec::new(),
         started: 0,
         sending: true,
+        last_echo: Instant::now(),
     };
     for id in plan.ids.clone() {
         w.connect(id)?;
@@ -153,9 +168,11 @@ pub fn run_thread(plan: &ThreadPlan<'_>, registry: &Registry) -> Result<ThreadRe
     Ok(w.res)
 }
 
-/// A connected, non-blocking, TCP_NODELAY socket.
-pub fn connect(target: SocketAddr) -> Result<OwnedFd> {
-    let s = TcpStream::connect(target).with_context(|| format!("cannot connect to {target}"))?;
+/// A connected, non-blocking, TCP_NODELAY socket, within `timeout`.
+pub fn connect(target: SocketAddr, timeout: Duration) -> Result<OwnedFd> {
+    let s = TcpStream::connect_timeout(&target, timeout).with_context(|| {
+        format!("cannot connect to {target} within {timeout:?} (--connect-timeout)")
+    })?;
     s.set_nodelay(true).context("TCP_NODELAY")?;
     s.set_nonblocking(true).context("O_NONBLOCK")?;
     Ok(s.into())
@@ -163,7 +180,7 @@ pub fn connect(target: SocketAddr) -> Result<OwnedFd> {
 
 impl Worker<'_> {
     fn connect(&mut self, id: u64) -> Result<()> {
-        let fd = connect(self.plan.target)?;
+        let fd = connect(self.plan.target, self.plan.connect_timeout)?;
         self.mux
             .register(fd.as_fd(), Interest::READ)
             .context("watching a load connection")?;
@@ -212,6 +229,12 @@ impl Worker<'_> {
             if self.res.unexpected_closes == self.conns.len() as u64 {
                 break;
             }
+            if now.saturating_duration_since(self.last_echo) >= self.plan.timeout
+                && self.stalled(now)
+            {
+                self.res.stalled = true;
+                break;
+            }
             if !self.sending {
                 let until = *drain_until.get_or_insert(now + timing.drain);
                 if now >= until || self.conns.iter().all(|c| c.in_flight.is_empty()) {
@@ -227,6 +250,7 @@ impl Worker<'_> {
             });
             let mut timeout = Duration::from_millis((left.as_millis() as u64).clamp(1, 100));
             if let (Pace::Open { interval }, true) = (self.plan.pace, self.sending) {
+                slot = self.give_up_beyond_backlogs(start, interval, slot, now);
                 // Every slot whose time has come gets its request now.
                 loop {
                     let due = start + interval.mul_f64(slot as f64);
@@ -264,7 +288,18 @@ impl Worker<'_> {
         }
     }
 
+    /// Whether a request has waited `timeout` for its echo: with no echo byte for
+    /// as long (the caller's check), the server has stopped answering.
+    fn stalled(&self, now: Instant) -> bool {
+        self.conns.iter().any(|c| {
+            c.in_flight
+                .front()
+                .is_some_and(|s| now.saturating_duration_since(s.actual) >= self.plan.timeout)
+        })
+    }
+
     /// Queues one request with its intended send time; false once the quota is used.
+    /// An open-loop connection whose backlog is full gives up its oldest unsent one.
     fn schedule(&mut self, c: usize, intended: Instant) -> bool {
         if !self.sending || !self.conns[c].open {
             return false;
@@ -275,8 +310,52 @@ impl Worker<'_> {
             return false;
         }
         self.started += 1;
+        let pending = &mut self.conns[c].pending;
+        if pending.len() >= BACKLOG
+            && let Some(oldest) = pending.pop_front()
+        {
+            self.miss(1, oldest, intended);
+        }
         self.conns[c].pending.push_back(intended);
         true
+    }
+
+    /// Open loop, far above what the connections can send: the slots due by `now`
+    /// beyond what every backlog together holds are given up in one step, not one by
+    /// one (at --rate 1e9, one by one would never catch up). Returns the next slot.
+    fn give_up_beyond_backlogs(
+        &mut self,
+        start: Instant,
+        interval: Duration,
+        slot: u64,
+        now: Instant,
+    ) -> u64 {
+        let due = ((now - start).as_secs_f64() / interval.as_secs_f64()) as u64 + 1;
+        let room = (BACKLOG * self.conns.len()) as u64;
+        let mut skip = due.saturating_sub(slot + room);
+        if let Some(quota) = self.plan.quota {
+            skip = skip.min(quota.saturating_sub(self.started));
+        }
+        if skip == 0 {
+            return slot;
+        }
+        self.started += skip;
+        // Each waited at least as long as the newest of them.
+        let newest = start + interval.mul_f64((slot + skip - 1) as f64);
+        self.miss(skip, newest, now);
+        slot + skip
+    }
+
+    /// `n` requests given up, the newest intended at `intended`, at time `at`: they
+    /// go into the corrected latency with the time they had waited (a lower bound).
+    fn miss(&mut self, n: u64, intended: Instant, at: Instant) {
+        let t = self.plan.timing;
+        if intended < t.measure_from || t.end.is_some_and(|end| at > end) {
+            return;
+        }
+        self.res.missed += n;
+        let waited = (at.saturating_duration_since(intended).as_nanos() as u64).max(1);
+        self.res.latency.saturating_record_n(waited, n);
     }
 
     fn stop_sending(&mut self) {
@@ -344,6 +423,7 @@ impl Worker<'_> {
             Err(_) => return self.lose(c),
         };
         self.sys.counters().add(Stat::BytesIn, n as u64);
+        self.last_echo = now;
         let payload = self.plan.payload;
         let size = payload.wire_size();
         let mut data = &rx[..n];

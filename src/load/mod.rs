@@ -37,6 +37,11 @@ pub struct LoadConfig {
     /// Open loop: total requests per second. None: closed loop.
     pub rate: Option<f64>,
     pub protocol: Protocol,
+    /// A run in which no echo byte arrives for this long, while echoes are owed,
+    /// stops there and reports what completed.
+    pub timeout: Duration,
+    /// How long one connect may take (a listener that never accepts, a full backlog).
+    pub connect_timeout: Duration,
 }
 
 impl LoadConfig {
@@ -60,6 +65,8 @@ impl LoadConfig {
         cpus: Vec::new(),
         rate: None,
         protocol: Protocol::Raw,
+        timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(3),
     };
 }
 
@@ -118,6 +125,12 @@ pub struct LoadReport {
     pub mismatched_bytes: u64,
     pub lost_bytes: u64,
     pub unexpected_closes: u64,
+    /// Open loop: requests that could not even be queued (the backlog of unsent
+    /// requests was full) and were given up; their intended times still went into
+    /// `latency`, with the time they had waited by then (a lower bound).
+    pub missed: u64,
+    /// No echo byte arrived for `timeout` while echoes were owed: the run stopped.
+    pub stalled: bool,
     /// The client's own CPU over the window (all its threads).
     pub client_user_s: f64,
     pub client_sys_s: f64,
@@ -125,6 +138,8 @@ pub struct LoadReport {
     /// Client CPU use as a share of the CPUs its threads had (1.0 = saturated).
     pub client_cpu_share: f64,
     pub client_syscalls_per_request: f64,
+    /// The client process's peak resident memory, so far (getrusage ru_maxrss).
+    pub client_peak_rss_kib: u64,
     #[serde(skip)]
     pub histogram: Option<Histogram<u64>>,
 }
@@ -166,7 +181,7 @@ pub fn run(cfg: &LoadConfig, hooks: &mut dyn WindowHooks) -> Result<LoadReport> 
     check_descriptors(cfg)?;
     // Idle connections first: they sit in the server's interest set, silent.
     let idle: Vec<OwnedFd> = (0..cfg.idle_connections)
-        .map(|_| connect(cfg.target))
+        .map(|_| connect(cfg.target, cfg.connect_timeout))
         .collect::<Result<_>>()
         .context("opening idle connections")?;
 
@@ -221,6 +236,8 @@ fn plan_threads<'a>(
             pace,
             timing,
             quota: cfg.requests.map(|n| share(n, t + 1) - share(n, t)),
+            timeout: cfg.timeout,
+            connect_timeout: cfg.connect_timeout,
         })
         .collect()
 }
@@ -229,7 +246,9 @@ fn plan_threads<'a>(
 type Usage = (ProcessUsage, ProcessUsage);
 
 /// Runs every thread's plan (each pinned to its CPU, if any) while this thread, the
-/// coordinator, marks the window's edges.
+/// coordinator, marks the window's edges: at the end of the warm-up and of the
+/// duration, or as soon as every thread is done (a request count, or a server that
+/// closed every connection).
 fn drive(
     cfg: &LoadConfig,
     plans: &[ThreadPlan],
@@ -237,44 +256,73 @@ fn drive(
     hooks: &mut dyn WindowHooks,
 ) -> Result<(Vec<client::ThreadResult>, Usage)> {
     let timing = plans[0].timing;
+    let (done_tx, done) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|scope| -> Result<_> {
         let handles: Vec<_> = plans
             .iter()
             .enumerate()
             .map(|(t, plan)| {
                 let cpu = (!cfg.cpus.is_empty()).then(|| cfg.cpus[t % cfg.cpus.len()]);
+                let done_tx = done_tx.clone();
                 scope.spawn(move || -> Result<client::ThreadResult> {
-                    if let Some(cpu) = cpu {
-                        crate::sys::pin_to_cpu(cpu)?;
+                    let result = match cpu {
+                        Some(cpu) => crate::sys::pin_to_cpu(cpu),
+                        None => Ok(()),
                     }
-                    client::run_thread(plan, registry)
+                    .and_then(|()| client::run_thread(plan, registry));
+                    // The coordinator may wait for this; nobody listening is fine.
+                    let _ = done_tx.send(());
+                    result
                 })
             })
             .collect();
-        sleep_until(timing.measure_from);
+        drop(done_tx);
+        let mut finished = Finished {
+            done,
+            left: plans.len(),
+        };
+        finished.wait(Some(timing.measure_from));
         let coordinator = Sys::new(registry.register("coordinator"));
         let before = ProcessUsage::now(&coordinator);
         hooks.window_start()?;
-        let mut after = None;
-        if let Some(end) = timing.end {
-            sleep_until(end);
-            hooks.window_end()?;
-            after = Some(ProcessUsage::now(&coordinator));
-        }
+        // Without an end (a request count), the window ends with the last thread.
+        finished.wait(timing.end);
+        hooks.window_end()?;
+        let after = ProcessUsage::now(&coordinator);
         let results = handles
             .into_iter()
             .map(|h| h.join().expect("load thread panicked"))
             .collect::<Result<Vec<_>>>()?;
-        // A request count ends the window when the last thread is done.
-        let after = match after {
-            Some(after) => after,
-            None => {
-                hooks.window_end()?;
-                ProcessUsage::now(&coordinator)
-            }
-        };
         Ok((results, (before, after)))
     })
+}
+
+/// The load threads that have not finished yet, as the coordinator waits for them.
+struct Finished {
+    done: std::sync::mpsc::Receiver<()>,
+    left: usize,
+}
+
+impl Finished {
+    /// Waits until `deadline` (None: none) or until every thread is done, whichever
+    /// comes first.
+    fn wait(&mut self, deadline: Option<Instant>) {
+        use std::sync::mpsc::RecvTimeoutError;
+        while self.left > 0 {
+            let got = match deadline {
+                Some(d) => self
+                    .done
+                    .recv_timeout(d.saturating_duration_since(Instant::now())),
+                None => self.done.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match got {
+                Ok(()) => self.left -= 1,
+                Err(RecvTimeoutError::Timeout) => return,
+                // Every thread has ended (one that panicked sent nothing).
+                Err(RecvTimeoutError::Disconnected) => self.left = 0,
+            }
+        }
+    }
 }
 
 /// Every thread's figures added up into the run's report.
@@ -291,6 +339,7 @@ fn summarise(
     let mut send_lag = new_histogram();
     let (mut requests, mut total, mut mismatched, mut lost, mut closes, mut syscalls) =
         (0, 0, 0, 0, 0, 0);
+    let (mut missed, mut stalled) = (0, false);
     let mut last = None;
     for r in results {
         latency.add(&r.latency).expect("same bounds");
@@ -302,6 +351,8 @@ fn summarise(
         lost += r.lost_bytes;
         closes += r.unexpected_closes;
         syscalls += r.counts.total_calls();
+        missed += r.missed;
+        stalled |= r.stalled;
         last = last.max(r.last_completion);
     }
     let window_end = timing.end.or(last).unwrap_or(timing.measure_from);
@@ -329,18 +380,14 @@ fn summarise(
         mismatched_bytes: mismatched,
         lost_bytes: lost,
         unexpected_closes: closes,
+        missed,
+        stalled,
         client_user_s: user,
         client_sys_s: sys,
         client_cpu_us_per_request: ratio((user + sys) * 1e6, requests as f64),
         client_cpu_share: ratio(user + sys, window_s * cpus_used as f64),
         client_syscalls_per_request: ratio(syscalls as f64, total as f64),
+        client_peak_rss_kib: after.max_rss_kib,
         histogram: Some(latency),
-    }
-}
-
-fn sleep_until(t: Instant) {
-    let now = Instant::now();
-    if t > now {
-        std::thread::sleep(t - now);
     }
 }
