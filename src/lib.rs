@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod names;
 pub mod protocol;
 pub mod report;
+pub mod rng;
 pub mod server;
 pub mod sys;
 pub mod transfer;

@@ -8,6 +8,7 @@
 mod sink;
 
 use crate::names::named_enum;
+use crate::rng::XorShift;
 use crate::sys::{Call, Registry, Sys};
 use anyhow::{Context, Result, bail};
 use nix::sys::socket::{getsockopt, sockopt};
@@ -177,15 +178,10 @@ fn generate(path: &Path, size: u64) -> Result<u64> {
     let mut f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut sum = sink::Checksum::default();
     let mut block = vec![0u8; 1 << 20];
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
     let mut left = size;
     while left > 0 {
-        for b in block.iter_mut() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = (x >> 24) as u8;
-        }
+        block.fill_with(|| rng.next_byte());
         let n = left.min(block.len() as u64) as usize;
         f.write_all(&block[..n])?;
         sum.update(&block[..n]);
