@@ -4,8 +4,8 @@
 //! what is watched. With EPOLLET a descriptor is reported once per change of state.
 
 use super::{
-    Event, Interest, Multiplexer, Trigger, WaitStats, describe_events, describe_interest,
-    describe_timeout, ready_count, timeout_ms,
+    Event, Interest, Multiplexer, Trigger, WaitStats, describe_interest, describe_timeout,
+    ready_count, timeout_ms, trace_wait,
 };
 use crate::sys::outcome;
 use crate::sys::{Call, Sys};
@@ -158,14 +158,14 @@ impl Multiplexer for Epoll {
                 hangup: error || flags.contains(EpollFlags::EPOLLRDHUP),
             }
         }));
-        self.sys.trace(|| {
+        let max = self.ready.len();
+        let call = || {
             format!(
-                "epoll_wait(max={}, timeout={}) = {n} {}",
-                self.ready.len(),
-                describe_timeout(timeout),
-                describe_events(events)
+                "epoll_wait(max={max}, timeout={})",
+                describe_timeout(timeout)
             )
-        });
+        };
+        trace_wait(&self.sys, call, n, events);
         Ok(WaitStats {
             handed: 0,
             scanned: n,

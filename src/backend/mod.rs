@@ -124,7 +124,7 @@ impl Backend {
     /// (select: an fd_set holds descriptors 0..FD_SETSIZE-1).
     pub fn max_fd(self) -> Option<usize> {
         match self {
-            Backend::Select => Some(libc::FD_SETSIZE - 1),
+            Backend::Select => Some(select::MAX_FD),
             _ => None,
         }
     }
@@ -135,6 +135,12 @@ impl Backend {
     pub fn counts_every_call(self) -> bool {
         self != Backend::Polling
     }
+}
+
+/// Prints one wait as strace would: the call, what it returned, and the events:
+/// `poll(nfds=2, timeout=-1) = 1 [fd 5: IN]`. `call` runs only when tracing.
+fn trace_wait(sys: &Sys, call: impl FnOnce() -> String, returned: usize, events: &[Event]) {
+    sys.trace(|| format!("{} = {returned} {}", call(), describe_events(events)));
 }
 
 /// Events as a trace shows them: `[fd 5: IN, fd 7: IN|OUT]`.

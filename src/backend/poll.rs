@@ -4,8 +4,8 @@
 
 use super::dense::Dense;
 use super::{
-    Event, Interest, Multiplexer, Trigger, WaitStats, describe_events, describe_timeout,
-    ready_count, timeout_ms,
+    Event, Interest, Multiplexer, Trigger, WaitStats, describe_timeout, ready_count, timeout_ms,
+    trace_wait,
 };
 use crate::sys::{Call, Sys};
 use std::io;
@@ -103,13 +103,8 @@ impl Multiplexer for Poll {
             });
         }
         let nfds = pfds.len();
-        self.sys.trace(|| {
-            format!(
-                "poll(nfds={nfds}, timeout={}) = {ready} {}",
-                describe_timeout(timeout),
-                describe_events(events)
-            )
-        });
+        let call = || format!("poll(nfds={nfds}, timeout={})", describe_timeout(timeout));
+        trace_wait(&self.sys, call, ready, events);
         Ok(WaitStats {
             handed: nfds,
             scanned,

@@ -3,7 +3,7 @@
 //! eventfd and makes two more epoll_ctl calls. Our layer counts the calls we make into
 //! the crate; the system calls it makes inside show up in the kernel's count.
 
-use super::{Event, Interest, Multiplexer, Trigger, WaitStats, describe_events, describe_timeout};
+use super::{Event, Interest, Multiplexer, Trigger, WaitStats, describe_timeout, trace_wait};
 use crate::sys::{Call, Sys};
 use polling::{PollMode, Poller};
 use std::io;
@@ -88,13 +88,8 @@ impl Multiplexer for Polling {
                 hangup,
             });
         }
-        self.sys.trace(|| {
-            format!(
-                "polling::wait(timeout={}) = {n} {}",
-                describe_timeout(timeout),
-                describe_events(events)
-            )
-        });
+        let call = || format!("polling::wait(timeout={})", describe_timeout(timeout));
+        trace_wait(&self.sys, call, n, events);
         Ok(WaitStats {
             handed: 0,
             scanned: n,
