@@ -188,9 +188,10 @@ fn timeout_ms(timeout: Option<Duration>) -> i32 {
     }
 }
 
-/// The result of select(2) or poll(2) as a count of ready descriptors. An interrupted
-/// wait is an empty one: the loop simply waits again.
-fn ready_count(n: libc::c_int) -> io::Result<usize> {
+/// The result of a wait call as a count of ready descriptors (a `c_long`, as
+/// syscall(2) returns it; select, poll and epoll_wait return a `c_int`). An
+/// interrupted wait is an empty one: the loop simply waits again.
+fn ready_count(n: libc::c_long) -> io::Result<usize> {
     if n >= 0 {
         return Ok(n as usize);
     }

@@ -81,7 +81,7 @@ impl Multiplexer for Poll {
                     timeout_ms(timeout),
                 )
             };
-            ready_count(n)
+            ready_count(n.into())
         })?;
         // The linear scan for non-zero revents, until all `ready` entries are found.
         let mut scanned = 0;

@@ -79,7 +79,7 @@ impl Multiplexer for Select {
             // SAFETY: both sets are initialised and live across the call; the timeout
             // is null or points at a live timeval.
             let n = unsafe { libc::select(nfds, &mut rset, &mut wset, ptr::null_mut(), tv) };
-            ready_count(n)
+            ready_count(n.into())
         })?;
         // The linear scan: every watched descriptor is tested, until all ready ones
         // (select counts a descriptor once per set it is ready in) are found.
