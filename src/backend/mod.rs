@@ -72,7 +72,8 @@ pub struct WaitStats {
 }
 
 /// A readiness multiplexer. Contract: a descriptor is deregistered before it is
-/// closed (the `polling` crate requires it, and select/poll keep their own tables).
+/// closed, or outlives the multiplexer (the `polling` crate's rule; select and poll
+/// would otherwise keep a stale entry in their tables).
 pub trait Multiplexer: Send {
     /// The name it is chosen by on the command line.
     fn name(&self) -> &'static str;
