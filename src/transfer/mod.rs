@@ -11,15 +11,19 @@ use crate::names::named_enum;
 use crate::rng::XorShift;
 use crate::sys::{Call, Registry, Sys};
 use anyhow::{Context, Result, bail};
+use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 use nix::sys::socket::{getsockopt, sockopt};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::ffi::c_void;
 use std::fs::File;
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::TcpStream;
+use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
 use std::time::Instant;
 
 named_enum! {
@@ -478,15 +482,31 @@ fn send_mmap(
     size: u64,
     chunk: usize,
 ) -> Result<u64> {
-    use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
-    if size == 0 {
+    let Some(len) = NonZeroUsize::new(size as usize) else {
         return Ok(0);
+    };
+    let map = Mapping::new(sys, file, len).context("mmap")?;
+    let mut sent = 0u64;
+    for piece in map.bytes().chunks(chunk) {
+        sys.write_all(sock, piece).context("write to the sink")?;
+        sent += piece.len() as u64;
     }
-    let len = std::num::NonZeroUsize::new(size as usize).expect("size > 0");
-    let map = sys
-        .counted(Call::Mmap, || {
-            // SAFETY: a private read-only mapping of our own file, which nobody
-            // changes while it is mapped; it is unmapped below.
+    Ok(sent)
+}
+
+/// A private read-only mapping of a file, unmapped (counted) when dropped, so also
+/// when a write fails half-way.
+struct Mapping<'a> {
+    sys: &'a Sys,
+    addr: NonNull<c_void>,
+    len: NonZeroUsize,
+}
+
+impl<'a> Mapping<'a> {
+    fn new(sys: &'a Sys, file: BorrowedFd<'_>, len: NonZeroUsize) -> io::Result<Mapping<'a>> {
+        let addr = sys.counted(Call::Mmap, || {
+            // SAFETY: no fixed address, so the kernel picks free space and nothing of
+            // ours is replaced; what a file mapping risks is its use, in `bytes`.
             Ok(unsafe {
                 mmap(
                     None,
@@ -497,20 +517,57 @@ fn send_mmap(
                     0,
                 )?
             })
-        })
-        .context("mmap")?;
-    // SAFETY: the mapping is `size` readable bytes and lives until munmap below.
-    let data = unsafe { std::slice::from_raw_parts(map.as_ptr().cast::<u8>(), size as usize) };
-    let mut sent = 0u64;
-    for piece in data.chunks(chunk) {
-        sys.write_all(sock, piece).context("write to the sink")?;
-        sent += piece.len() as u64;
+        })?;
+        Ok(Mapping { sys, addr, len })
     }
-    sys.counted(Call::Munmap, || {
-        // SAFETY: `data` is not used past this point.
-        unsafe { munmap(map, size as usize)? };
-        Ok(())
-    })
-    .context("munmap")?;
-    Ok(sent)
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` readable bytes, mapped until `self` is dropped; the slice
+        // borrows `self`. What we cannot promise is that the file stays as it was:
+        // a --file is the user's, and another process may write or truncate it
+        // while it is mapped. Written bytes change under the slice, but only the
+        // kernel reads them (write(2)), never our code, and the sink's checksum
+        // then fails the run; a truncation makes access past the new end raise
+        // SIGBUS, which kills iobench. Linux has no lock that stops a truncation,
+        // so we accept that for the method whose subject is mapping a file (the
+        // generated file has a per-process name that nothing else writes).
+        unsafe { std::slice::from_raw_parts(self.addr.as_ptr().cast::<u8>(), self.len.get()) }
+    }
+}
+
+impl Drop for Mapping<'_> {
+    fn drop(&mut self) {
+        // munmap of a whole mapping we made fails only for a bad address or length:
+        // there is nothing to report.
+        let _ = self.sys.counted(Call::Munmap, || {
+            // SAFETY: the mapping is ours, and no slice from `bytes` outlives `self`.
+            unsafe { munmap(self.addr, self.len.get())? };
+            Ok(())
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Shutdown, TcpListener};
+
+    /// A write that fails half-way through the mapping still unmaps it.
+    #[test]
+    fn a_send_that_fails_half_way_still_unmaps_the_file() {
+        let path = std::env::temp_dir().join(format!("iobench-mmap-test-{}", std::process::id()));
+        let _temp = TempFile(path.clone());
+        std::fs::write(&path, vec![7u8; 64 * 1024]).unwrap();
+        let file = File::open(&path).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let sock = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        // Our side can no longer write: the first write says EPIPE.
+        sock.shutdown(Shutdown::Write).unwrap();
+        let sys = Sys::new(Registry::new().register("test"));
+        let err = send_mmap(&sys, file.as_fd(), sock.as_fd(), 64 * 1024, 4096).unwrap_err();
+        assert!(format!("{err:#}").contains("write to the sink"), "{err:#}");
+        let counts = sys.counters().snapshot();
+        assert_eq!(counts.call(Call::Mmap), 1);
+        assert_eq!(counts.call(Call::Munmap), 1);
+    }
 }
