@@ -76,8 +76,9 @@ impl Multiplexer for Select {
         let mut tv = timeout.map(timeval);
         let ready = self.sys.counted(Call::Select, || {
             let tv = tv.as_mut().map_or(ptr::null_mut(), ptr::from_mut);
-            // SAFETY: both sets are initialised and live across the call; the timeout
-            // is null or points at a live timeval.
+            // SAFETY: both sets are initialised and live across the call, and the
+            // kernel reads and writes only their first `nfds` bits, at most FD_SETSIZE
+            // (check_fd); the timeout is null or points at a live timeval.
             let n = unsafe { libc::select(nfds, &mut rset, &mut wset, ptr::null_mut(), tv) };
             ready_count(n.into())
         })?;
