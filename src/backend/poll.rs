@@ -90,17 +90,7 @@ impl Multiplexer for Poll {
                 break;
             }
             scanned += 1;
-            let r = pfd.revents;
-            if r == 0 {
-                continue;
-            }
-            let hangup = r & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0;
-            events.push(Event {
-                fd: pfd.fd,
-                readable: r & libc::POLLIN != 0 || hangup,
-                writable: r & libc::POLLOUT != 0 || hangup,
-                hangup,
-            });
+            events.extend(ready_event(pfd));
         }
         let nfds = pfds.len();
         let call = || format!("poll(nfds={nfds}, timeout={})", describe_timeout(timeout));
@@ -111,4 +101,19 @@ impl Multiplexer for Poll {
             ready,
         })
     }
+}
+
+/// An entry with non-zero `revents` as an [`Event`].
+fn ready_event(pfd: &libc::pollfd) -> Option<Event> {
+    let r = pfd.revents;
+    if r == 0 {
+        return None;
+    }
+    let hangup = r & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0;
+    Some(Event {
+        fd: pfd.fd,
+        readable: r & libc::POLLIN != 0 || hangup,
+        writable: r & libc::POLLOUT != 0 || hangup,
+        hangup,
+    })
 }

@@ -61,18 +61,8 @@ impl Multiplexer for Select {
         timeout: Option<Duration>,
     ) -> io::Result<WaitStats> {
         events.clear();
-        // Rebuild both bitmaps from the interest table: select overwrites them.
-        let (mut rset, mut wset) = (empty_set(), empty_set());
-        let mut nfds = 0;
-        for (fd, interest) in self.watched.iter() {
-            if interest.read {
-                insert(&mut rset, fd);
-            }
-            if interest.write {
-                insert(&mut wset, fd);
-            }
-            nfds = nfds.max(fd + 1);
-        }
+        // The interest set is ours: both bitmaps are built anew for every call.
+        let (mut rset, mut wset, nfds) = self.fd_sets();
         let mut tv = timeout.map(timeval);
         let ready = self.sys.counted(Call::Select, || {
             let tv = tv.as_mut().map_or(ptr::null_mut(), ptr::from_mut);
@@ -101,17 +91,51 @@ impl Multiplexer for Select {
                 });
             }
         }
-        trace_wait(
-            &self.sys,
-            || self.describe_call(nfds, timeout),
-            ready,
-            events,
-        );
+        let call = || self.describe_call(nfds, timeout);
+        trace_wait(&self.sys, call, ready, events);
         Ok(WaitStats {
             handed: self.watched.len(),
             scanned,
             ready: events.len(),
         })
+    }
+}
+
+impl Select {
+    /// Both bitmaps from the interest table (select overwrites them with its
+    /// result), and `nfds`: the highest descriptor + 1.
+    fn fd_sets(&self) -> (libc::fd_set, libc::fd_set, libc::c_int) {
+        let (mut rset, mut wset) = (empty_set(), empty_set());
+        let mut nfds = 0;
+        for (fd, interest) in self.watched.iter() {
+            if interest.read {
+                insert(&mut rset, fd);
+            }
+            if interest.write {
+                insert(&mut wset, fd);
+            }
+            nfds = nfds.max(fd + 1);
+        }
+        (rset, wset, nfds)
+    }
+
+    /// The call as a trace shows it: `select(nfds=8, read={5,7}, write={}, timeout=-1)`.
+    fn describe_call(&self, nfds: RawFd, timeout: Option<Duration>) -> String {
+        let set = |want: fn(&Interest) -> bool| -> String {
+            let fds: Vec<String> = self
+                .watched
+                .iter()
+                .filter(|(_, i)| want(i))
+                .map(|(fd, _)| fd.to_string())
+                .collect();
+            format!("{{{}}}", fds.join(","))
+        };
+        format!(
+            "select(nfds={nfds}, read={}, write={}, timeout={})",
+            set(|i| i.read),
+            set(|i| i.write),
+            describe_timeout(timeout)
+        )
     }
 }
 
@@ -155,26 +179,5 @@ fn timeval(t: Duration) -> libc::timeval {
     libc::timeval {
         tv_sec: t.as_secs() as libc::time_t,
         tv_usec: t.subsec_micros() as libc::suseconds_t,
-    }
-}
-
-impl Select {
-    /// The call as a trace shows it: `select(nfds=8, read={5,7}, write={}, timeout=-1)`.
-    fn describe_call(&self, nfds: RawFd, timeout: Option<Duration>) -> String {
-        let set = |want: fn(&Interest) -> bool| -> String {
-            let fds: Vec<String> = self
-                .watched
-                .iter()
-                .filter(|(_, i)| want(i))
-                .map(|(fd, _)| fd.to_string())
-                .collect();
-            format!("{{{}}}", fds.join(","))
-        };
-        format!(
-            "select(nfds={nfds}, read={}, write={}, timeout={})",
-            set(|i| i.read),
-            set(|i| i.write),
-            describe_timeout(timeout)
-        )
     }
 }
