@@ -23,6 +23,7 @@ pub mod names;
 pub mod options;
 pub mod protocol;
 pub mod report;
+pub mod rng;
 pub mod server;
 pub mod sys;
 pub mod transfer;

@@ -72,7 +72,8 @@ pub struct WaitStats {
 }
 
 /// A readiness multiplexer. Contract: a descriptor is deregistered before it is
-/// closed (the `polling` crate requires it, and select/poll keep their own tables).
+/// closed, or outlives the multiplexer (the `polling` crate's rule; select and poll
+/// would otherwise keep a stale entry in their tables).
 pub trait Multiplexer: Send {
     /// The name it is chosen by on the command line.
     fn name(&self) -> &'static str;
@@ -124,7 +125,7 @@ impl Backend {
     /// (select: an fd_set holds descriptors 0..FD_SETSIZE-1).
     pub fn max_fd(self) -> Option<usize> {
         match self {
-            Backend::Select => Some(libc::FD_SETSIZE - 1),
+            Backend::Select => Some(select::MAX_FD),
             _ => None,
         }
     }
@@ -146,6 +147,12 @@ impl Backend {
     pub fn counts_every_call(self) -> bool {
         self != Backend::Polling
     }
+}
+
+/// Prints one wait as strace would: the call, what it returned, and the events:
+/// `poll(nfds=2, timeout=-1) = 1 [fd 5: IN]`. `call` runs only when tracing.
+fn trace_wait(sys: &Sys, call: impl FnOnce() -> String, returned: usize, events: &[Event]) {
+    sys.trace(|| format!("{} = {returned} {}", call(), describe_events(events)));
 }
 
 /// Events as a trace shows them: `[fd 5: IN, fd 7: IN|OUT]`.
@@ -193,9 +200,10 @@ fn timeout_ms(timeout: Option<Duration>) -> i32 {
     }
 }
 
-/// The result of select(2) or poll(2) as a count of ready descriptors. An interrupted
-/// wait is an empty one: the loop simply waits again.
-fn ready_count(n: libc::c_int) -> io::Result<usize> {
+/// The result of a wait call as a count of ready descriptors (a `c_long`, as
+/// syscall(2) returns it; select, poll and epoll_wait return a `c_int`). An
+/// interrupted wait is an empty one: the loop simply waits again.
+fn ready_count(n: libc::c_long) -> io::Result<usize> {
     if n >= 0 {
         return Ok(n as usize);
     }

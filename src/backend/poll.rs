@@ -4,8 +4,8 @@
 
 use super::dense::Dense;
 use super::{
-    Event, Interest, Multiplexer, Trigger, WaitStats, describe_events, describe_timeout,
-    ready_count, timeout_ms,
+    Event, Interest, Multiplexer, Trigger, WaitStats, describe_timeout, ready_count, timeout_ms,
+    trace_wait,
 };
 use crate::sys::{Call, Sys};
 use std::io;
@@ -81,7 +81,7 @@ impl Multiplexer for Poll {
                     timeout_ms(timeout),
                 )
             };
-            ready_count(n)
+            ready_count(n.into())
         })?;
         // The linear scan for non-zero revents, until all `ready` entries are found.
         let mut scanned = 0;
@@ -90,30 +90,30 @@ impl Multiplexer for Poll {
                 break;
             }
             scanned += 1;
-            let r = pfd.revents;
-            if r == 0 {
-                continue;
-            }
-            let hangup = r & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0;
-            events.push(Event {
-                fd: pfd.fd,
-                readable: r & libc::POLLIN != 0 || hangup,
-                writable: r & libc::POLLOUT != 0 || hangup,
-                hangup,
-            });
+            events.extend(ready_event(pfd));
         }
         let nfds = pfds.len();
-        self.sys.trace(|| {
-            format!(
-                "poll(nfds={nfds}, timeout={}) = {ready} {}",
-                describe_timeout(timeout),
-                describe_events(events)
-            )
-        });
+        let call = || format!("poll(nfds={nfds}, timeout={})", describe_timeout(timeout));
+        trace_wait(&self.sys, call, ready, events);
         Ok(WaitStats {
             handed: nfds,
             scanned,
             ready,
         })
     }
+}
+
+/// An entry with non-zero `revents` as an [`Event`].
+fn ready_event(pfd: &libc::pollfd) -> Option<Event> {
+    let r = pfd.revents;
+    if r == 0 {
+        return None;
+    }
+    let hangup = r & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0;
+    Some(Event {
+        fd: pfd.fd,
+        readable: r & libc::POLLIN != 0 || hangup,
+        writable: r & libc::POLLOUT != 0 || hangup,
+        hangup,
+    })
 }

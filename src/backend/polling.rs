@@ -3,7 +3,7 @@
 //! eventfd and makes two more epoll_ctl calls. Our layer counts the calls we make into
 //! the crate; the system calls it makes inside show up in the kernel's count.
 
-use super::{Event, Interest, Multiplexer, Trigger, WaitStats, describe_events, describe_timeout};
+use super::{Event, Interest, Multiplexer, Trigger, WaitStats, describe_timeout, trace_wait};
 use crate::sys::{Call, Sys};
 use polling::{PollMode, Poller};
 use std::io;
@@ -45,8 +45,16 @@ impl Multiplexer for Polling {
     fn register(&mut self, fd: BorrowedFd<'_>, interest: Interest) -> io::Result<()> {
         let event = interest_event(fd, interest);
         self.sys.counted(Call::PollingCtl, || {
-            // SAFETY: the crate requires the descriptor to be deleted before it is
-            // closed; the Multiplexer contract makes every caller deregister first.
+            // SAFETY: `add_with_mode`'s contract is that the source is deleted from
+            // the poller before it is closed: the crate's poll(2)-based backends keep
+            // the raw number and would otherwise watch whatever file reuses it. On
+            // Linux the crate wraps epoll, whose `add` needs only a descriptor valid
+            // for the call (polling 3.11 src/epoll.rs: "the usual condition of
+            // remaining registered in the Poller doesn't apply to epoll"), and `fd`
+            // is borrowed until we return. The portable contract is kept as well, by
+            // the Multiplexer rule: the event loop and the load client deregister a
+            // connection before they close it, and what lives as long as a loop (its
+            // listener, its wake pipe) is dropped after the loop's multiplexer.
             unsafe {
                 self.poller
                     .add_with_mode(fd.as_raw_fd(), event, PollMode::Level)
@@ -88,13 +96,8 @@ impl Multiplexer for Polling {
                 hangup,
             });
         }
-        self.sys.trace(|| {
-            format!(
-                "polling::wait(timeout={}) = {n} {}",
-                describe_timeout(timeout),
-                describe_events(events)
-            )
-        });
+        let call = || format!("polling::wait(timeout={})", describe_timeout(timeout));
+        trace_wait(&self.sys, call, n, events);
         Ok(WaitStats {
             handed: 0,
             scanned: n,

@@ -7,7 +7,7 @@
 //! so the first report comes only when all of its bytes are in the socket; after
 //! that, waits with a zero timeout tell whether another report is due.
 
-use super::{DemoContext, MUST_COME, loopback_pair, queued};
+use super::{DemoContext, MUST_COME, QUIET, loopback_pair, queued};
 use crate::backend::{Backend, Interest, Multiplexer, Trigger};
 use crate::names::named_enum;
 use crate::sys::Sys;
@@ -92,7 +92,10 @@ pub fn run(ctx: &DemoContext, opts: &EtLtOptions) -> Result<()> {
             reads,
         };
         for input in &opts.inputs {
-            server.receive(ctx, &mut client, input, !opts.plain)?;
+            if !opts.plain {
+                ctx.say(sends(input));
+            }
+            server.receive(ctx, &mut client, input)?;
         }
         if !opts.plain {
             ctx.say("");
@@ -116,6 +119,11 @@ fn header(backend: Backend, buffer: usize) -> String {
     )
 }
 
+/// The line that announces a send.
+fn sends(input: &str) -> String {
+    format!("-- the client sends {input:?} ({} bytes)", input.len())
+}
+
 /// The article's server: one socket on one multiplexer, reading `buffer - 1` bytes
 /// at a time, `reads` per wakeup.
 struct Server<'a> {
@@ -129,19 +137,7 @@ struct Server<'a> {
 
 impl Server<'_> {
     /// The client sends `input`; the server handles the reports that follow.
-    fn receive(
-        &mut self,
-        ctx: &DemoContext,
-        client: &mut TcpStream,
-        input: &str,
-        announce: bool,
-    ) -> Result<()> {
-        if announce {
-            ctx.say(format!(
-                "-- the client sends {input:?} ({} bytes)",
-                input.len()
-            ));
-        }
+    fn receive(&mut self, ctx: &DemoContext, client: &mut TcpStream, input: &str) -> Result<()> {
         client.write_all(input.as_bytes())?;
         self.serve_until_quiet(ctx)
     }
@@ -220,16 +216,16 @@ pub fn pitfall(ctx: &DemoContext, opts: &EtLtOptions) -> Result<()> {
         reads: Reads::One,
     };
     for input in ["ABCDEFGHIJKLMNOPQ", "R"] {
-        article.receive(ctx, &mut client, input, true)?;
-        // Prove that nothing more is coming: wait a while, not just a poll.
+        ctx.say(sends(input));
+        article.receive(ctx, &mut client, input)?;
+        // Prove that nothing more is coming.
         let mut events = Vec::new();
-        article
-            .mux
-            .wait(&mut events, Some(Duration::from_millis(200)))?;
+        article.mux.wait(&mut events, Some(QUIET))?;
         let left = queued(&sys, article.fd)?;
         ctx.say(format!(
-            "{} report(s) in the next 200 ms; {left} bytes still in the socket (FIONREAD){}",
+            "{} report(s) in the next {} ms; {left} bytes still in the socket (FIONREAD){}",
             events.len(),
+            QUIET.as_millis(),
             if left > 0 { ": stranded" } else { "" }
         ));
     }

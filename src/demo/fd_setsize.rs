@@ -3,36 +3,38 @@
 
 use super::{DemoContext, MUST_COME, loopback_pair};
 use crate::backend::{Backend, Interest};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use nix::fcntl::{FcntlArg, fcntl};
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-
-/// The socket again at exactly descriptor `at`.
-fn dup_at(fd: BorrowedFd<'_>, at: i32) -> Result<OwnedFd> {
-    // SAFETY: fcntl(F_GETFD) only asks whether `at` is open.
-    if unsafe { libc::fcntl(at, libc::F_GETFD) } != -1 {
-        bail!("descriptor {at} is already in use");
-    }
-    // SAFETY: dup2 onto a free number; the new descriptor is owned below.
-    let n = unsafe { libc::dup2(fd.as_raw_fd(), at) };
-    if n != at {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("dup2 to {at}"));
-    }
-    // SAFETY: dup2 just created it; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(n) })
-}
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 pub fn run(ctx: &DemoContext) -> Result<()> {
+    let max = Backend::Select
+        .max_fd()
+        .expect("select has a descriptor limit") as RawFd;
+    crate::sys::raise_nofile_limit()?;
+    let (mut client, server) = loopback_pair()?;
+    // The highest descriptor select can hold and the one past it (in a fresh
+    // process both numbers are free, so these are exactly them).
+    let fds = [
+        dup_from(server.as_fd(), max)?,
+        dup_from(server.as_fd(), max + 1)?,
+    ];
     for line in [
-        "The same socket, duplicated to descriptors 1023 and 1024, is registered with each",
-        "backend. select's fd_set has FD_SETSIZE = 1024 bits (0..1023): it cannot hold 1024.",
-        "",
+        format!(
+            "The same socket, duplicated to descriptors {} and {}, is registered with each",
+            fds[0].as_raw_fd(),
+            fds[1].as_raw_fd()
+        ),
+        format!(
+            "backend. select's fd_set has FD_SETSIZE = {} bits (0..{max}): it cannot hold {}.",
+            max + 1,
+            max + 1
+        ),
+        String::new(),
     ] {
         ctx.say(line);
     }
-    crate::sys::raise_nofile_limit()?;
-    let (mut client, server) = loopback_pair()?;
-    let fds = [dup_at(server.as_fd(), 1023)?, dup_at(server.as_fd(), 1024)?];
     client.write_all(b"x")?;
     for backend in [Backend::Select, Backend::Poll, Backend::EpollLt] {
         let mut mux = ctx.mux(backend)?;
@@ -59,4 +61,15 @@ pub fn run(ctx: &DemoContext) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The socket again, at the lowest free descriptor from `min` up. F_DUPFD_CLOEXEC
+/// picks the number and creates the descriptor in one step: nothing already open is
+/// replaced, as a dup2 onto a number found free a moment earlier could.
+fn dup_from(fd: BorrowedFd<'_>, min: RawFd) -> Result<OwnedFd> {
+    let n = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(min)).with_context(|| {
+        format!("duplicating a socket to descriptor {min} or above (RLIMIT_NOFILE must exceed it)")
+    })?;
+    // SAFETY: fcntl has just created this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }

@@ -138,3 +138,6 @@ fn queued(sys: &Sys, fd: BorrowedFd<'_>) -> io::Result<usize> {
 
 /// How long a demo waits for a report that must come.
 const MUST_COME: Duration = Duration::from_secs(5);
+
+/// How long a demo waits to show that no report comes: a wait, not just a poll.
+const QUIET: Duration = Duration::from_millis(200);

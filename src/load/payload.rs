@@ -5,6 +5,7 @@
 //! segment by segment, without building it.
 
 use crate::protocol::{Protocol, TLV_HEADER, TLV_REQUEST, TLV_RESPONSE};
+use crate::rng::XorShift;
 use anyhow::{Result, bail};
 
 /// Distinct offsets into the template (a prime, so that offsets spread well).
@@ -40,13 +41,10 @@ impl Payload {
             }
             _ => {}
         }
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = XorShift::new(0x2545_F491_4F6C_DD1D);
         let template = (0..size + SPREAD)
             .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let b = (x >> 24) as u8;
+                let b = rng.next_byte();
                 // A line's body must hold no newline: keep it printable.
                 if protocol == Protocol::Line {
                     b'!' + b % 94

@@ -2,6 +2,7 @@
 //! arbitrary bytes never panic and never make the decoder ask for more than allowed.
 
 use super::*;
+use crate::rng::XorShift;
 use proptest::prelude::*;
 
 /// Decodes a stream fed in pieces, as a server reading from a socket would.
@@ -108,13 +109,8 @@ fn limits_and_garbage_are_errors() {
 #[test]
 fn fuzz_decoders_for_a_bounded_time() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut rand = move |n: usize| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x % n.max(1) as u64) as usize
-    };
+    let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
+    let mut rand = move |n: usize| (rng.next_u64() % n.max(1) as u64) as usize;
     let seeds = [
         tlv_stream(&[(1, b"12345678abc".to_vec()), (3, vec![]), (2, vec![7; 40])]),
         b"hello\nworld\n\n".to_vec(),
