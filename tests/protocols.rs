@@ -145,13 +145,7 @@ fn garbage_closes_only_its_own_connection() {
 /// never panics, and a well-behaved client is served afterwards.
 #[test]
 fn random_bytes_never_take_the_server_down() {
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut rand = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = iobench::rng::XorShift::new(0x2545_F491_4F6C_DD1D);
     let protocols = [Protocol::Line, Protocol::Tlv];
     for (protocol, model) in protocols
         .iter()
@@ -169,7 +163,9 @@ fn random_bytes_never_take_the_server_down() {
         ]);
         for _ in 0..150 {
             let mut s = server.connect();
-            let junk: Vec<u8> = (0..(rand() % 2000)).map(|_| rand() as u8).collect();
+            let junk: Vec<u8> = (0..(rng.next_u64() % 2000))
+                .map(|_| rng.next_u64() as u8)
+                .collect();
             let _ = s.write_all(&junk);
         }
         let mut good = server.connect();

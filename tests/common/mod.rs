@@ -212,15 +212,8 @@ pub fn syscalls(of: &impl Counted, call: Call) -> u64 {
 
 /// Bytes that differ by connection and by position, so a misplaced byte shows.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    let mut rng = iobench::rng::XorShift::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    (0..len).map(|_| rng.next_u64() as u8).collect()
 }
 
 /// Sends `data` and reads back exactly as many bytes.
