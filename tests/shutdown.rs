@@ -269,3 +269,38 @@ fn a_closed_stdout_ends_the_server_with_a_message() {
     assert!(err.contains("standard output"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A parent that stops reading the statistics: snapshots fill the pipe, and each
+/// report gives up after a while instead of blocking, so SIGTERM still ends the
+/// server (before, the control thread sat in write(2) and SIGTERM was never taken).
+#[test]
+fn a_full_stdout_does_not_block_shutdown() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iobench"))
+        .args(["serve", "--json", "--duration", "60s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut server = Reaped::new(child);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert!(line.starts_with("listening on"), "{line}");
+    let pid = Pid::from_raw(server.id() as i32);
+    // Some 100 KB of snapshots into a 64 KiB pipe that nobody reads any more.
+    for _ in 0..40 {
+        kill(pid, Signal::SIGUSR1).unwrap();
+        thread::sleep(Duration::from_millis(10));
+    }
+    kill(pid, Signal::SIGTERM).unwrap();
+    let start = Instant::now();
+    while server.try_wait().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "SIGTERM did not end a server whose stdout is full"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    drop(out);
+}

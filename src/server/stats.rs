@@ -89,6 +89,9 @@ fn thread_switches(sys: &Sys, tid: i32) -> (u64, u64) {
     )
 }
 
+/// How long a report waits for room on standard output before it is given up.
+const REPORT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// When statistics are taken.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Moment {
@@ -120,7 +123,14 @@ impl Reporter {
         // kernel's (/proc/PID/io) even for the report itself.
         let stdout = std::io::stdout();
         let _lock = stdout.lock();
-        // A closed stdout leaves nobody to report to.
-        let _ = sys.write_all(stdout.as_fd(), text.as_bytes());
+        // A full stdout that nobody reads must not hold up SIGTERM (the control
+        // thread prints snapshots) or the exit; a closed one leaves nobody to tell.
+        let deadline = Instant::now() + REPORT_PATIENCE;
+        if let Err(e) = sys.write_all_by(stdout.as_fd(), text.as_bytes(), deadline) {
+            super::log_once(
+                "stdout",
+                &format!("statistics not written to standard output: {e}"),
+            );
+        }
     }
 }

@@ -106,6 +106,48 @@ impl Sys {
         Ok(())
     }
 
+    /// Writes all of `data` to a blocking descriptor that nobody may be reading (a
+    /// full pipe on stdout), giving up at `deadline` with TimedOut: each piece waits
+    /// in poll(2) for room, and is at most PIPE_BUF bytes, which a pipe (or terminal,
+    /// or file) that polls writable takes without blocking.
+    pub fn write_all_by(
+        &self,
+        fd: BorrowedFd<'_>,
+        mut data: &[u8],
+        deadline: std::time::Instant,
+    ) -> io::Result<()> {
+        while !data.is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let mut pfd = [libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            }];
+            let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+            // SAFETY: one initialised pollfd, its length passed; the kernel writes
+            // only its revents.
+            let ready = self.counted(Call::Poll, || {
+                match unsafe { libc::poll(pfd.as_mut_ptr(), 1, ms) } {
+                    -1 => Err(io::Error::last_os_error()),
+                    n => Ok(n),
+                }
+            });
+            match ready {
+                Ok(0) => return Err(io::ErrorKind::TimedOut.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let piece = &data[..data.len().min(libc::PIPE_BUF)];
+            match self.write(fd, piece) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC: the new descriptor is ready for an
     /// event loop without a further fcntl call.
     pub fn accept4(&self, listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
