@@ -304,3 +304,132 @@ fn a_full_stdout_does_not_block_shutdown() {
     }
     drop(out);
 }
+
+/// An external server that is a pipeline (its processes record their PIDs and its
+/// port in `dir`), and one whose shell ignores SIGTERM, as `--external` values.
+fn external_servers(dir: &std::path::Path) -> [String; 2] {
+    let exe = env!("CARGO_BIN_EXE_iobench");
+    let d = dir.display();
+    [
+        format!(
+            "pipe=sh -c 'echo $$ > {d}/pipe.pid; echo {{port}} > {d}/pipe.port; \
+             exec {exe} serve --listen 127.0.0.1:{{port}}' | sh -c 'echo $$ > {d}/cat.pid; exec cat'"
+        ),
+        format!(
+            "stubborn=sh -c \"trap '' TERM; echo \\$\\$ > {d}/stubborn.pid; echo {{port}} > {d}/stubborn.port; \
+             {exe} serve --listen 127.0.0.1:{{port}} & while :; do sleep 0.1; done\""
+        ),
+    ]
+}
+
+fn read_number<T: std::str::FromStr>(path: &std::path::Path) -> Option<T> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Every recorded process is gone (within a few seconds) and no port accepts.
+fn nothing_left(dir: &std::path::Path, names: &[&str]) {
+    for name in names {
+        let pid: i32 = read_number(&dir.join(format!("{name}.pid")))
+            .unwrap_or_else(|| panic!("{name} never started"));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gone(pid) {
+            assert!(Instant::now() < deadline, "{name} (pid {pid}) still runs");
+            thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(port) = read_number::<u16>(&dir.join(format!("{name}.port"))) {
+            assert!(
+                TcpStream::connect(("127.0.0.1", port)).is_err(),
+                "{name}'s port {port} still accepts"
+            );
+        }
+    }
+}
+
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("iobench-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// compare stops each external server's whole process group, and SIGKILLs what
+/// ignores SIGTERM: before, a pipeline's server outlived compare (its parent
+/// became PID 1, still listening) and a SIGTERM-ignoring one made compare hang.
+#[test]
+fn external_servers_always_go_away() {
+    let dir = scratch_dir("external");
+    let [pipe, stubborn] = external_servers(&dir);
+    let compare = Reaped::group(
+        Command::new(env!("CARGO_BIN_EXE_iobench"))
+            .args([
+                "compare",
+                "--backends",
+                Backend::EpollEt.name(),
+                "--runs",
+                "1",
+            ])
+            .args(["--duration", "300ms", "--warmup", "100ms"])
+            .args(["--external", &pipe, "--external", &stubborn])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
+    let out = compare.wait_with_output();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    nothing_left(&dir, &["pipe", "cat", "stubborn"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ctrl-C (SIGINT to compare's process group, as a terminal sends it) while an
+/// external pipeline is measured: its group is not compare's, and compare stops it
+/// before it dies.
+#[test]
+fn ctrl_c_on_compare_stops_an_external_pipeline() {
+    let dir = scratch_dir("external-ctrl-c");
+    let [pipe, _] = external_servers(&dir);
+    let mut compare = Reaped::group(
+        Command::new(env!("CARGO_BIN_EXE_iobench"))
+            .args([
+                "compare",
+                "--backends",
+                Backend::EpollEt.name(),
+                "--runs",
+                "3",
+            ])
+            .args([
+                "--duration",
+                "500ms",
+                "--warmup",
+                "100ms",
+                "--external",
+                &pipe,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while read_number::<u16>(&dir.join("pipe.port")).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the external server never started"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    thread::sleep(Duration::from_millis(200)); // mid-run
+    kill(Pid::from_raw(-(compare.id() as i32)), Signal::SIGINT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while compare.try_wait().is_none() {
+        assert!(Instant::now() < deadline, "compare still runs after Ctrl-C");
+        thread::sleep(Duration::from_millis(20));
+    }
+    nothing_left(&dir, &["pipe", "cat"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

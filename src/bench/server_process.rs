@@ -1,26 +1,34 @@
 //! The measured server as a child process: `iobench serve`, or anyone's server
 //! (`--external`). Started, asked for snapshots (ours only), stopped, and never left
-//! behind (killed by PID on drop; it also dies with its parent).
+//! behind: ours is killed by PID on drop and dies with its parent; an external
+//! command runs in a process group of its own (a pipeline is several processes),
+//! which is stopped as a whole, with SIGKILL after a grace period, also when we are
+//! interrupted.
 
 use crate::server::ServerStats;
 use anyhow::{Context, Result, anyhow, bail};
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sigaction};
 use nix::unistd::Pid;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering::SeqCst};
 use std::time::Duration;
 
 pub struct ServerProcess {
     child: Child,
     /// Our server's statistics stream; None for an external server.
     stdout: Option<BufReader<ChildStdout>>,
+    /// An external server's process group.
+    group: Option<Group>,
     pub addr: SocketAddr,
 }
 
 /// How long an external server may take to accept its first connection.
 const STARTUP: Duration = Duration::from_secs(10);
+/// How long an external server's processes get to end after SIGTERM.
+const GRACE: Duration = Duration::from_secs(3);
 
 /// In the forked child before exec: die with the parent; pin to `cpu`.
 fn prepare_child(cmd: &mut Command, cpu: Option<usize>) {
@@ -75,6 +83,7 @@ impl ServerProcess {
         Ok(ServerProcess {
             child,
             stdout: Some(stdout),
+            group: None,
             addr,
         })
     }
@@ -99,12 +108,17 @@ impl ServerProcess {
             ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // Its own group, led by the shell: every process of a pipeline in it.
+            .process_group(0);
         prepare_child(&mut cmd, cpu);
+        stop_groups_when_interrupted()?;
         let child = cmd.spawn().with_context(|| format!("starting {command}"))?;
+        let group = Group::register(child.id() as i32);
         let mut server = ServerProcess {
             child,
             stdout: None,
+            group: Some(group),
             addr,
         };
         let deadline = std::time::Instant::now() + STARTUP;
@@ -137,15 +151,32 @@ impl ServerProcess {
         self.next_stats().map(Some)
     }
 
-    /// Stops the server (SIGTERM) and returns its final statistics (ours only).
+    /// Stops the server (SIGTERM) and returns its final statistics (ours only). An
+    /// external server's whole group gets SIGTERM, and SIGKILL after the grace
+    /// period if its leader has not ended by then (or members outlive it).
     pub fn stop(mut self) -> Result<Option<ServerStats>> {
+        if let Some(group) = &self.group {
+            group.signal(Signal::SIGTERM);
+            let deadline = std::time::Instant::now() + GRACE;
+            while self
+                .child
+                .try_wait()
+                .context("waiting for the server")?
+                .is_none()
+            {
+                if std::time::Instant::now() > deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            group.signal(Signal::SIGKILL);
+            self.child.wait().context("waiting for the server")?;
+            return Ok(None);
+        }
         self.signal(Signal::SIGTERM)?;
-        let stats = match self.stdout {
-            Some(_) => Some(self.next_stats()?),
-            None => None,
-        };
+        let stats = self.next_stats()?;
         self.child.wait().context("waiting for the server")?;
-        Ok(stats)
+        Ok(Some(stats))
     }
 
     fn signal(&mut self, sig: Signal) -> Result<()> {
@@ -191,9 +222,106 @@ impl ServerProcess {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        if let Some(group) = &self.group {
+            group.signal(Signal::SIGKILL);
+        }
         if let Ok(None) = self.child.try_wait() {
             let _ = kill(Pid::from_raw(self.pid()), Signal::SIGKILL);
-            let _ = self.child.wait();
         }
+        let _ = self.child.wait();
+    }
+}
+
+/// The process groups of the external servers running now, for the handler of
+/// SIGINT and SIGTERM: a fixed table of atomics, since a signal handler may not
+/// lock or allocate. (One server runs at a time; the table has room to spare.)
+static GROUPS: [AtomicI32; 8] = [const { AtomicI32::new(0) }; 8];
+
+/// An external server's process group, in [`GROUPS`] while it lives.
+struct Group(i32);
+
+impl Group {
+    fn register(pgid: i32) -> Group {
+        if let Some(slot) = GROUPS.iter().find(|g| g.load(SeqCst) == 0) {
+            slot.store(pgid, SeqCst);
+        }
+        Group(pgid)
+    }
+
+    /// Every process of the group: once none is left, ESRCH, which is fine.
+    fn signal(&self, sig: Signal) {
+        let _ = kill(Pid::from_raw(-self.0), sig);
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        for g in &GROUPS {
+            let _ = g.compare_exchange(self.0, 0, SeqCst, SeqCst);
+        }
+    }
+}
+
+/// Installs (once) the handler that stops every external server's group when we
+/// are interrupted: their groups are not ours, so a terminal's Ctrl-C does not
+/// reach them, and PDEATHSIG reaches only the shell that leads each.
+fn stop_groups_when_interrupted() -> Result<()> {
+    static INSTALLED: std::sync::OnceLock<nix::Result<()>> = std::sync::OnceLock::new();
+    let installed = INSTALLED.get_or_init(|| {
+        let action = SigAction::new(
+            SigHandler::Handler(stop_groups_and_die),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        for sig in [Signal::SIGINT, Signal::SIGTERM] {
+            // SAFETY: the handler only makes async-signal-safe calls (kill,
+            // nanosleep, signal, raise) and reads atomics.
+            unsafe { sigaction(sig, &action) }?;
+        }
+        Ok(())
+    });
+    installed
+        .as_ref()
+        .map_err(|e| anyhow!("installing the SIGINT handler: {e}"))
+        .map(|_| ())
+}
+
+/// SIGTERM to every external group, up to a second for them to end, SIGKILL to what
+/// is left; then the signal's default action, on ourselves.
+extern "C" fn stop_groups_and_die(sig: libc::c_int) {
+    let each = |sig: libc::c_int| {
+        for g in &GROUPS {
+            let pgid = g.load(SeqCst);
+            if pgid > 0 {
+                // SAFETY: kill(2) is async-signal-safe; a group that is gone is ESRCH.
+                unsafe { libc::kill(-pgid, sig) };
+            }
+        }
+    };
+    each(libc::SIGTERM);
+    let alive = || {
+        GROUPS.iter().any(|g| {
+            let pgid = g.load(SeqCst);
+            // SAFETY: as above; signal 0 only asks whether the group exists.
+            pgid > 0 && unsafe { libc::kill(-pgid, 0) } == 0
+        })
+    };
+    let tick = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 10_000_000,
+    };
+    for _ in 0..100 {
+        if !alive() {
+            break;
+        }
+        // SAFETY: nanosleep is async-signal-safe; the timespec lives across it.
+        unsafe { libc::nanosleep(&tick, std::ptr::null_mut()) };
+    }
+    each(libc::SIGKILL);
+    // SAFETY: both are async-signal-safe; with the default action restored, the
+    // raised signal ends the process as it would have without this handler.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
     }
 }
