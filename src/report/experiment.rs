@@ -2,9 +2,9 @@
 //! tables and plots, how it was measured, the command and the machine), data.csv,
 //! data.json, and one SVG per sweep and plotted figure.
 
-use super::export::quote;
 use super::number;
 use super::plot::{self, Chart, Point, Series, XAxis};
+use super::table;
 use crate::experiment::{Column, Experiment, Kind, Results, Row, Sweep};
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -16,7 +16,7 @@ pub fn write(exp: &Experiment, results: &Results, out: &Path) -> Result<()> {
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
     };
     save("data.json", serde_json::to_string_pretty(results)? + "\n")?;
-    save("data.csv", csv(results))?;
+    save("data.csv", csv(results)?)?;
     // Per sweep, each plot's file and title, or why there is none (e.g. a figure no
     // point has): the measurements are never lost to a plot that cannot be drawn.
     let mut plots: Vec<Vec<Result<(String, String), String>>> = Vec::new();
@@ -80,42 +80,37 @@ fn column<'a>(results: &'a Results, key: &str) -> &'a Column {
 }
 
 /// Every setting column that appears, then each figure's median, min and max.
-fn csv(results: &Results) -> String {
+fn csv(results: &Results) -> Result<String> {
     let mut keys: Vec<&str> = Vec::new();
     for s in results.rows.iter().flat_map(|r| &r.settings) {
         if !keys.contains(&s.key()) {
             keys.push(s.key());
         }
     }
+    let figures = || results.columns.iter().map(|c| c.key);
     let mut header: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
     header.extend(["not_applicable".to_string(), "failures".to_string()]);
-    for c in &results.columns {
-        for stat in ["median", "min", "max"] {
-            header.push(format!("{}_{stat}", c.key));
-        }
-    }
-    let mut out = header.join(",") + "\n";
-    for r in &results.rows {
-        let mut cells: Vec<String> = keys
-            .iter()
-            .map(|k| {
-                r.setting(k).map_or(String::new(), |s| match s.datum() {
-                    serde_json::Value::String(t) => quote(&t),
-                    v => v.to_string(),
+    header.extend(table::spread_columns(figures()));
+    let rows: Vec<Vec<String>> = results
+        .rows
+        .iter()
+        .map(|r| {
+            let mut cells: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    r.setting(k).map_or(String::new(), |s| match s.datum() {
+                        serde_json::Value::String(t) => t,
+                        v => v.to_string(),
+                    })
                 })
-            })
-            .collect();
-        cells.push(quote(r.not_applicable.as_deref().unwrap_or("")));
-        cells.push(r.failures.len().to_string());
-        for c in &results.columns {
-            match r.figures.get(c.key) {
-                Some(v) => cells.extend([v.median, v.min, v.max].map(|x| x.to_string())),
-                None => cells.extend([String::new(), String::new(), String::new()]),
-            }
-        }
-        out += &(cells.join(",") + "\n");
-    }
-    out
+                .collect();
+            cells.push(r.not_applicable.clone().unwrap_or_default());
+            cells.push(r.failures.len().to_string());
+            cells.extend(table::spread_cells(figures(), &r.figures));
+            cells
+        })
+        .collect();
+    table::csv(&header, &rows)
 }
 
 /// Rows of one sweep, with the label of the series each belongs to.

@@ -10,4 +10,5 @@ pub mod plot;
 pub mod progress;
 pub mod serve;
 pub mod soak;
+mod table;
 pub mod transfer;
