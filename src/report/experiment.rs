@@ -2,6 +2,7 @@
 //! tables and plots, how it was measured, the command and the machine), data.csv,
 //! data.json, and one SVG per sweep and plotted figure.
 
+use super::grid::spread_cell;
 use super::number;
 use super::plot::{self, Chart, Point, Series, XAxis};
 use super::table;
@@ -479,28 +480,20 @@ fn table(sweep: &Sweep, results: &Results, figures: &[String]) -> String {
     let columns: Vec<&Column> = figures.iter().map(|k| column(results, k)).collect();
     let mut header: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
     header.extend(columns.iter().map(|c| c.label.trim().to_string()));
-    let mut out = format!(
-        "| {} |\n|{}\n",
-        header.join(" | "),
-        " --- |".repeat(header.len())
-    );
-    for (row, _) in sweep_rows(sweep, results) {
-        let mut cells: Vec<String> = keys.iter().map(|k| x_value(row, k)).collect();
-        for (i, c) in columns.iter().enumerate() {
-            cells.push(match (&row.not_applicable, row.figures.get(c.key)) {
-                (Some(why), _) if i == 0 => why.clone(),
-                (_, Some(v)) if v.min == v.max => number(v.median, c.decimals),
-                (_, Some(v)) => format!(
-                    "{} ({}–{})",
-                    number(v.median, c.decimals),
-                    number(v.min, c.decimals),
-                    number(v.max, c.decimals)
-                ),
-                _ if i == 0 && !row.failures.is_empty() => "failed".to_string(),
-                _ => "-".to_string(),
-            });
-        }
-        out += &format!("| {} |\n", cells.join(" | "));
-    }
-    out
+    let rows: Vec<Vec<String>> = sweep_rows(sweep, results)
+        .into_iter()
+        .map(|(row, _)| {
+            let mut cells: Vec<String> = keys.iter().map(|k| x_value(row, k)).collect();
+            for (i, c) in columns.iter().enumerate() {
+                cells.push(match (&row.not_applicable, row.figures.get(c.key)) {
+                    (Some(why), _) if i == 0 => why.clone(),
+                    (_, Some(v)) => spread_cell(v, c.decimals).inline(),
+                    _ if i == 0 && !row.failures.is_empty() => "failed".to_string(),
+                    _ => "-".to_string(),
+                });
+            }
+            cells
+        })
+        .collect();
+    table::markdown(&header, &rows)
 }

@@ -10,6 +10,16 @@ pub struct GridCell {
     pub range: Option<String>,
 }
 
+impl GridCell {
+    /// On one line: `1,000 (900–1,100)`.
+    pub fn inline(&self) -> String {
+        match &self.range {
+            Some(r) => format!("{} ({r})", self.main),
+            None => self.main.clone(),
+        }
+    }
+}
+
 pub struct Grid {
     pub header: Vec<String>,
     pub rows: Vec<(String, Vec<GridCell>)>,
@@ -86,7 +96,8 @@ fn text(s: &str) -> GridCell {
     }
 }
 
-fn spread_cell(s: &Spread, decimals: usize) -> GridCell {
+/// A median, with its min-max range when the runs differed.
+pub fn spread_cell(s: &Spread, decimals: usize) -> GridCell {
     GridCell {
         main: number(s.median, decimals),
         range: (s.min != s.max)

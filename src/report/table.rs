@@ -1,9 +1,20 @@
-//! Tables as file text, for every table iobench writes: CSV (`--export-csv`, an
-//! experiment's data.csv).
+//! Tables as file text, for every table iobench writes: Markdown (`--export-markdown`,
+//! the experiment READMEs) and CSV (`--export-csv`, an experiment's data.csv).
 
 use crate::metrics::Spread;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
+
+/// A Markdown table: the header, its `| --- |` line, one line per row.
+pub fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
+    let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
+    let mut out = line(header);
+    out += &format!("|{}\n", " --- |".repeat(header.len()));
+    for row in rows {
+        out += &line(row);
+    }
+    out
+}
 
 /// Records as CSV, each cell quoted only where it needs it.
 pub fn csv(header: &[String], rows: &[Vec<String>]) -> Result<String> {
@@ -38,6 +49,19 @@ pub fn spread_cells<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markdown_has_a_rule_under_its_header() {
+        let header = ["".to_string(), "poll (3 runs)".to_string()];
+        let rows = [vec![
+            "requests/s".to_string(),
+            "1,000 (900–1,100)".to_string(),
+        ]];
+        assert_eq!(
+            markdown(&header, &rows),
+            "|  | poll (3 runs) |\n| --- | --- |\n| requests/s | 1,000 (900–1,100) |\n"
+        );
+    }
 
     #[test]
     fn csv_quotes_only_what_needs_it() {
