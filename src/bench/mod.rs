@@ -6,10 +6,15 @@ mod dispatch_cost;
 mod figures;
 mod server_process;
 mod soak;
+mod warning;
 
 pub use dispatch_cost::{DISPATCH_FIGURES, DispatchConfig, measure as measure_dispatch};
-pub use figures::{FIGURES, Summary, polling_note, saturated_client, summarise};
+pub use figures::{FIGURES, Summary, summarise};
 pub use soak::{SoakRow, run as soak};
+pub use warning::{
+    Disagreed, Disagreement, KernelCount, SATURATED_CLIENT_PERCENT, Warning, saturated_client,
+    uncounted_calls,
+};
 
 use crate::backend::Backend;
 use crate::load::{self, LoadConfig, LoadReport, WindowHooks};

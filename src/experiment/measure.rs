@@ -5,7 +5,7 @@
 use super::setting::{Kind, Setting};
 use super::{Column, Experiment, Row};
 use crate::backend::Backend;
-use crate::bench::{self, BenchPlan, DISPATCH_FIGURES, DispatchConfig, FIGURES, Subject};
+use crate::bench::{self, BenchPlan, DISPATCH_FIGURES, DispatchConfig, FIGURES, Subject, Warning};
 use crate::load::LoadConfig;
 use crate::metrics::{Figure, spreads};
 use crate::protocol::Protocol;
@@ -77,18 +77,19 @@ fn echo(exp: &Experiment) -> Vec<Row> {
     let progress = Progress::new((plans.len() * exp.runs) as u64);
     let results = bench::run_many(&plans, &mut |done, what| progress.show(done, what));
     progress.finish();
-    for (i, mut subject) in measured_rows.into_iter().zip(results) {
+    for ((i, plan), mut subject) in measured_rows.into_iter().zip(&plans).zip(results) {
         let Some(s) = subject.pop() else { continue };
         let summaries = bench::summarise(std::slice::from_ref(&s));
         let r = &mut rows[i];
         summarise(r, FIGURES, &s.runs);
         r.warnings.extend(bench::saturated_client(&summaries));
-        let polling = bench::polling_note(&summaries);
+        let uncounted = bench::uncounted_calls(&plan.subjects, &summaries);
         for summary in summaries {
             r.warnings.extend(summary.warnings);
-            r.warnings.extend(summary.disagreements);
+            r.warnings
+                .extend(summary.disagreements.into_iter().map(Warning::Disagreement));
         }
-        r.warnings.extend(polling);
+        r.warnings.extend(uncounted);
         r.not_applicable = s.not_applicable;
         r.failures = s.failures;
     }
@@ -279,7 +280,9 @@ fn transfer(exp: &Experiment) -> Vec<Row> {
     for (r, m) in rows.iter_mut().zip(&measured) {
         summarise(r, transfer::FIGURES, m);
         if let Some(first) = m.first() {
-            r.warnings.push(format!("page cache: {}", first.cache));
+            r.warnings.push(Warning::PageCache {
+                state: first.cache.clone(),
+            });
         }
     }
     rows

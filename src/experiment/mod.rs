@@ -9,6 +9,7 @@ mod spec;
 pub use setting::{Kind, Setting};
 pub use spec::{Experiment, Sweep};
 
+use crate::bench::Warning;
 use crate::metrics::Machine;
 use crate::metrics::Spread;
 use anyhow::{Context, Result, bail};
@@ -17,14 +18,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What one point of an experiment measured.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Row {
-    #[serde(serialize_with = "setting::settings_map")]
     pub settings: Vec<Setting>,
     /// Why this point cannot be measured here (select's descriptor limit, ...).
     pub not_applicable: Option<String>,
     pub failures: Vec<String>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Runs or iterations the figures summarise.
     pub measurements: usize,
     pub figures: BTreeMap<&'static str, Spread>,
@@ -46,8 +46,7 @@ pub struct Column {
     pub decimals: usize,
 }
 
-/// An experiment's results, as written to data.json.
-#[derive(Serialize)]
+/// An experiment's results.
 pub struct Results<'a> {
     pub name: &'a str,
     pub title: &'a str,

@@ -244,16 +244,6 @@ fn duration(v: &toml::Value) -> Result<Duration, String> {
     )
 }
 
-/// Settings as a JSON object: `{"backend": "poll", "idle_connections": 1000}`.
-pub fn settings_map<S: serde::Serializer>(settings: &[Setting], s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut map = s.serialize_map(Some(settings.len()))?;
-    for setting in settings {
-        map.serialize_entry(setting.key(), &setting.datum())?;
-    }
-    map.end()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

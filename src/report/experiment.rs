@@ -6,8 +6,11 @@ use super::grid::spread_cell;
 use super::number;
 use super::plot::{self, Chart, Point, Series, XAxis};
 use super::table;
-use crate::experiment::{Column, Experiment, Kind, Results, Row, Sweep};
+use crate::experiment::{Column, Experiment, Kind, Results, Row, Setting, Sweep};
+use crate::metrics::{Machine, Spread};
 use anyhow::{Context, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub fn write(exp: &Experiment, results: &Results, out: &Path) -> Result<()> {
@@ -16,7 +19,10 @@ pub fn write(exp: &Experiment, results: &Results, out: &Path) -> Result<()> {
         let path = out.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
     };
-    save("data.json", serde_json::to_string_pretty(results)? + "\n")?;
+    save(
+        "data.json",
+        serde_json::to_string_pretty(&Data::of(results))? + "\n",
+    )?;
     save("data.csv", csv(results)?)?;
     // Per sweep, each plot's file and title, or why there is none (e.g. a figure no
     // point has): the measurements are never lost to a plot that cannot be drawn.
@@ -45,6 +51,80 @@ pub fn write(exp: &Experiment, results: &Results, out: &Path) -> Result<()> {
         plots.push(files);
     }
     save("README.md", readme(exp, results, &plots))
+}
+
+/// data.json: the experiment, the machine, and every point with each of its
+/// measurements' own figures; the warnings in words, as the README has them.
+#[derive(Serialize)]
+struct Data<'a> {
+    name: &'a str,
+    title: &'a str,
+    question: &'a str,
+    kind: Kind,
+    runs: usize,
+    quick: bool,
+    command: &'a str,
+    machine: &'a Machine,
+    seconds: f64,
+    columns: &'a [Column],
+    rows: Vec<RowData<'a>>,
+    /// The experiment file as it was run.
+    file: &'a str,
+}
+
+#[derive(Serialize)]
+struct RowData<'a> {
+    #[serde(serialize_with = "settings_map")]
+    settings: &'a [Setting],
+    not_applicable: &'a Option<String>,
+    failures: &'a [String],
+    warnings: Vec<String>,
+    measurements: usize,
+    figures: &'a BTreeMap<&'static str, Spread>,
+    raw: &'a serde_json::Value,
+}
+
+impl<'a> Data<'a> {
+    fn of(results: &'a Results) -> Data<'a> {
+        Data {
+            name: results.name,
+            title: results.title,
+            question: results.question,
+            kind: results.kind,
+            runs: results.runs,
+            quick: results.quick,
+            command: &results.command,
+            machine: &results.machine,
+            seconds: results.seconds,
+            columns: &results.columns,
+            rows: results.rows.iter().map(RowData::of).collect(),
+            file: results.file,
+        }
+    }
+}
+
+impl<'a> RowData<'a> {
+    fn of(row: &'a Row) -> RowData<'a> {
+        RowData {
+            settings: &row.settings,
+            not_applicable: &row.not_applicable,
+            failures: &row.failures,
+            warnings: row.warnings.iter().map(|w| w.to_string()).collect(),
+            measurements: row.measurements,
+            figures: &row.figures,
+            raw: &row.raw,
+        }
+    }
+}
+
+/// Settings as a JSON object: `{"backend": "poll", "idle_connections": 1000}`.
+fn settings_map<S: serde::Serializer>(settings: &&[Setting], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(settings.len()))?;
+    for setting in settings.iter() {
+        map.serialize_entry(setting.key(), &setting.datum())?;
+    }
+    map.end()
 }
 
 /// A folder that holds an earlier run's results (its data.json) loses that run's
@@ -455,7 +535,7 @@ fn readme(
     let mut notes: Vec<(String, usize)> = Vec::new();
     for r in &results.rows {
         let failures = r.failures.iter().map(|f| format!("failed: {f}"));
-        for n in failures.chain(r.warnings.iter().cloned()) {
+        for n in failures.chain(r.warnings.iter().map(|w| w.to_string())) {
             match notes.iter_mut().find(|(m, _)| *m == n) {
                 Some((_, count)) => *count += 1,
                 None => notes.push((n, 1)),

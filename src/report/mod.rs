@@ -12,3 +12,4 @@ pub mod serve;
 pub mod soak;
 mod table;
 pub mod transfer;
+mod warnings;
