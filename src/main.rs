@@ -160,7 +160,20 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
                 };
                 std::path::Path::new("results").join(name)
             });
-            experiment::run(&exp, &out)?;
+            let progress = report::progress::Progress::new(0);
+            let results = experiment::run(&exp, &mut |step| progress.step(&step));
+            progress.finish();
+            let results = results?;
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            report::experiment::write(&exp, &results, &command, &out)?;
+            let failures = results.failures();
+            if let Some(first) = failures.first() {
+                bail!(
+                    "{} measurements failed (the results in {} say which); the first: {first}",
+                    failures.len(),
+                    out.display()
+                );
+            }
             println!("{}: results in {}", exp.name, out.display());
             Ok(())
         }

@@ -3,13 +3,12 @@
 //! spread over all of them.
 
 use super::setting::{Kind, Setting};
-use super::{Column, Experiment, Row};
+use super::{Column, Experiment, Row, Step};
 use crate::backend::Backend;
 use crate::bench::{self, BenchPlan, DISPATCH_FIGURES, DispatchConfig, FIGURES, Subject, Warning};
 use crate::load::LoadConfig;
 use crate::metrics::{Figure, spreads};
 use crate::protocol::Protocol;
-use crate::report::progress::Progress;
 use crate::server::{Model, ReadStrategy};
 use crate::transfer::{self, Method, TransferConfig};
 use serde::Serialize;
@@ -34,11 +33,11 @@ pub fn columns(kind: Kind) -> Vec<Column> {
 }
 
 /// One row per point of `exp`, in its order.
-pub fn all(exp: &Experiment) -> Vec<Row> {
+pub fn all(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
     match exp.kind {
-        Kind::Echo => echo(exp),
-        Kind::Dispatch => dispatch(exp),
-        Kind::Transfer => transfer(exp),
+        Kind::Echo => echo(exp, progress),
+        Kind::Dispatch => dispatch(exp, progress),
+        Kind::Transfer => transfer(exp, progress),
     }
 }
 
@@ -61,7 +60,7 @@ fn summarise<R: Serialize>(row: &mut Row, figures: &[Figure<R>], measured: &[R])
     row.raw = serde_json::to_value(measured).unwrap_or_default();
 }
 
-fn echo(exp: &Experiment) -> Vec<Row> {
+fn echo(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
     let mut rows: Vec<Row> = exp.points.iter().map(|p| row(p)).collect();
     let mut plans = Vec::new();
     let mut measured_rows = Vec::new();
@@ -74,9 +73,10 @@ fn echo(exp: &Experiment) -> Vec<Row> {
             Err(why) => rows[i].not_applicable = Some(why),
         }
     }
-    let progress = Progress::new((plans.len() * exp.runs) as u64);
-    let results = bench::run_many(&plans, &mut |done, what| progress.show(done, what));
-    progress.finish();
+    let total = plans.len() * exp.runs;
+    let results = bench::run_many(&plans, &mut |done, what| {
+        progress(Step { done, total, what })
+    });
     for ((i, plan), mut subject) in measured_rows.into_iter().zip(&plans).zip(results) {
         let Some(s) = subject.pop() else { continue };
         let summaries = bench::summarise(std::slice::from_ref(&s));
@@ -158,7 +158,7 @@ fn echo_plan(point: &[Setting], runs: usize) -> Result<BenchPlan, String> {
     })
 }
 
-fn dispatch(exp: &Experiment) -> Vec<Row> {
+fn dispatch(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
     let mut rows: Vec<Row> = exp.points.iter().map(|p| row(p)).collect();
     let configs: Vec<DispatchConfig> = exp.points.iter().map(|p| dispatch_config(p)).collect();
     // Decided once, not on every run: it lists /proc/self/fd and asks for the limit.
@@ -166,12 +166,13 @@ fn dispatch(exp: &Experiment) -> Vec<Row> {
         r.not_applicable = cfg.cannot_run();
     }
     let mut measured = vec![Vec::new(); rows.len()];
-    let progress = Progress::new((rows.len() * exp.runs) as u64);
+    let total = rows.len() * exp.runs;
     for run in 0..exp.runs {
         for (i, cfg) in configs.iter().enumerate() {
-            progress.show(
-                run * rows.len() + i,
-                &format!(
+            progress(Step {
+                done: run * rows.len() + i,
+                total,
+                what: &format!(
                     "run {}/{}: {} with {} descriptors, {} active",
                     run + 1,
                     exp.runs,
@@ -179,7 +180,7 @@ fn dispatch(exp: &Experiment) -> Vec<Row> {
                     cfg.descriptors,
                     cfg.active
                 ),
-            );
+            });
             if rows[i].not_applicable.is_some() {
                 continue;
             }
@@ -189,7 +190,6 @@ fn dispatch(exp: &Experiment) -> Vec<Row> {
             }
         }
     }
-    progress.finish();
     for (r, m) in rows.iter_mut().zip(&measured) {
         summarise(r, DISPATCH_FIGURES, m);
     }
@@ -219,7 +219,7 @@ fn dispatch_config(point: &[Setting]) -> DispatchConfig {
 
 /// Points that share a file (size, chunk, cache state) are one `transfer` run of
 /// their methods, so that the file is written once per run.
-fn transfer(exp: &Experiment) -> Vec<Row> {
+fn transfer(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
     let mut rows: Vec<Row> = exp.points.iter().map(|p| row(p)).collect();
     let mut groups: Vec<(TransferConfig, Vec<usize>)> = Vec::new();
     for (i, point) in exp.points.iter().enumerate() {
@@ -255,13 +255,14 @@ fn transfer(exp: &Experiment) -> Vec<Row> {
         }
     }
     let mut measured = vec![Vec::new(); rows.len()];
-    let progress = Progress::new((groups.len() * exp.runs) as u64);
+    let total = groups.len() * exp.runs;
     for run in 0..exp.runs {
         for (g, (cfg, members)) in groups.iter().enumerate() {
-            progress.show(
-                run * groups.len() + g,
-                &format!("run {}/{}: {} MB", run + 1, exp.runs, cfg.file_size >> 20),
-            );
+            progress(Step {
+                done: run * groups.len() + g,
+                total,
+                what: &format!("run {}/{}: {} MB", run + 1, exp.runs, cfg.file_size >> 20),
+            });
             match transfer::run(cfg) {
                 Ok(results) => {
                     for (&i, r) in members.iter().zip(results) {
@@ -276,7 +277,6 @@ fn transfer(exp: &Experiment) -> Vec<Row> {
             }
         }
     }
-    progress.finish();
     for (r, m) in rows.iter_mut().zip(&measured) {
         summarise(r, transfer::FIGURES, m);
         if let Some(first) = m.first() {

@@ -1,6 +1,7 @@
 //! Declarative experiments: a file states a question, a workload and sweeps; running
 //! it measures every point (runs interleaved across all points, as `compare` does)
-//! and writes `results/<name>/`: README.md, data.csv, data.json and SVG plots.
+//! and returns each point's figures, which `report::experiment` writes as
+//! `results/<name>/`: README.md, data.csv, data.json and SVG plots.
 
 mod measure;
 mod setting;
@@ -46,21 +47,32 @@ pub struct Column {
     pub decimals: usize,
 }
 
-/// An experiment's results.
-pub struct Results<'a> {
-    pub name: &'a str,
-    pub title: &'a str,
-    pub question: &'a str,
-    pub kind: Kind,
-    pub runs: usize,
-    pub quick: bool,
-    pub command: String,
-    pub machine: Machine,
-    pub seconds: f64,
+/// What running an experiment measured: its figures, then one row per point, in the
+/// order of [`Experiment::points`].
+pub struct Results {
     pub columns: Vec<Column>,
     pub rows: Vec<Row>,
-    /// The experiment file as it was run.
-    pub file: &'a str,
+    pub machine: Machine,
+    /// How long the measuring took.
+    pub seconds: f64,
+}
+
+impl Results {
+    /// Every measurement that failed, point by point.
+    pub fn failures(&self) -> Vec<&str> {
+        self.rows
+            .iter()
+            .flat_map(|r| &r.failures)
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// How far `run` has come: `done` of `total` measurements, and the one starting now.
+pub struct Step<'a> {
+    pub done: usize,
+    pub total: usize,
+    pub what: &'a str,
 }
 
 /// `FILE` or a bare name from `dir` (`idle-scaling` is `experiments/idle-scaling.toml`).
@@ -73,8 +85,9 @@ pub fn find(file: &str, dir: &Path) -> PathBuf {
     }
 }
 
-/// Runs an experiment and writes its results to `out`; returns where they went.
-pub fn run(exp: &Experiment, out: &Path) -> Result<()> {
+/// Measures every point of `exp`; `progress` hears of each measurement as it starts.
+/// A measurement that fails is recorded in its row and the others go on.
+pub fn run(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Result<Results> {
     let columns = measure::columns(exp.kind);
     for key in exp
         .table
@@ -90,32 +103,13 @@ pub fn run(exp: &Experiment, out: &Path) -> Result<()> {
         }
     }
     let started = std::time::Instant::now();
-    let rows = measure::all(exp);
-    let results = Results {
-        name: &exp.name,
-        title: &exp.title,
-        question: &exp.question,
-        kind: exp.kind,
-        runs: exp.runs,
-        quick: exp.quick,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        machine: Machine::describe(),
-        seconds: started.elapsed().as_secs_f64(),
+    let rows = measure::all(exp, progress);
+    Ok(Results {
         columns,
         rows,
-        file: &exp.source,
-    };
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    crate::report::experiment::write(exp, &results, out)?;
-    let failures: Vec<&String> = results.rows.iter().flat_map(|r| &r.failures).collect();
-    if let Some(first) = failures.first() {
-        bail!(
-            "{} measurements failed (the results in {} say which); the first: {first}",
-            failures.len(),
-            out.display()
-        );
-    }
-    Ok(())
+        machine: Machine::describe(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// One line per experiment file in `dir`: its name and title.

@@ -13,7 +13,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub fn write(exp: &Experiment, results: &Results, out: &Path) -> Result<()> {
+/// Writes `results` of `exp`, run by `command`, into `out`.
+pub fn write(exp: &Experiment, results: &Results, command: &str, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     remove_old_plots(out)?;
     let save = |name: &str, text: String| {
         let path = out.join(name);
@@ -21,7 +23,7 @@ pub fn write(exp: &Experiment, results: &Results, out: &Path) -> Result<()> {
     };
     save(
         "data.json",
-        serde_json::to_string_pretty(&Data::of(results))? + "\n",
+        serde_json::to_string_pretty(&Data::of(exp, results, command))? + "\n",
     )?;
     save("data.csv", csv(results)?)?;
     // Per sweep, each plot's file and title, or why there is none (e.g. a figure no
@@ -50,7 +52,7 @@ pub fn write(exp: &Experiment, results: &Results, out: &Path) -> Result<()> {
         }
         plots.push(files);
     }
-    save("README.md", readme(exp, results, &plots))
+    save("README.md", readme(exp, results, command, &plots))
 }
 
 /// data.json: the experiment, the machine, and every point with each of its
@@ -85,20 +87,20 @@ struct RowData<'a> {
 }
 
 impl<'a> Data<'a> {
-    fn of(results: &'a Results) -> Data<'a> {
+    fn of(exp: &'a Experiment, results: &'a Results, command: &'a str) -> Data<'a> {
         Data {
-            name: results.name,
-            title: results.title,
-            question: results.question,
-            kind: results.kind,
-            runs: results.runs,
-            quick: results.quick,
-            command: &results.command,
+            name: &exp.name,
+            title: &exp.title,
+            question: &exp.question,
+            kind: exp.kind,
+            runs: exp.runs,
+            quick: exp.quick,
+            command,
             machine: &results.machine,
             seconds: results.seconds,
             columns: &results.columns,
             rows: results.rows.iter().map(RowData::of).collect(),
-            file: results.file,
+            file: &exp.source,
         }
     }
 }
@@ -484,6 +486,7 @@ fn method(kind: Kind, runs: usize, cores: usize) -> String {
 fn readme(
     exp: &Experiment,
     results: &Results,
+    command: &str,
     plots: &[Vec<Result<(String, String), String>>],
 ) -> String {
     let mut out = format!("# {}\n\n", exp.title);
@@ -524,7 +527,7 @@ fn readme(
         "- Command: `{}` ({:.0} s)\n- Machine: {}, {} CPUs, {}; {}\n- Files: `data.csv` (one \
          row per point: its settings, then each figure's median, min and max), `data.json` \
          (the same with every run's own figures, the machine and the experiment file)\n",
-        results.command,
+        command,
         results.seconds,
         results.machine.cpu,
         results.machine.cores,
