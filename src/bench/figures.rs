@@ -193,8 +193,8 @@ pub struct Summary {
     pub figures: BTreeMap<&'static str, Spread>,
     /// System calls per request by kind (our count), medians over runs.
     pub syscalls_per_request: BTreeMap<String, f64>,
-    /// Where our count and the kernel's disagree by more than 1%, or the client's
-    /// bytes and the server's.
+    /// Where our count and the kernel's disagree, or the client's bytes and the
+    /// server's.
     pub disagreements: Vec<Disagreement>,
     /// Measurement warnings: runs far apart, steal, echo errors.
     pub warnings: Vec<Warning>,

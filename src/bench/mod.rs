@@ -12,8 +12,8 @@ pub use dispatch_cost::{DISPATCH_FIGURES, DispatchConfig, measure as measure_dis
 pub use figures::{FIGURES, Summary, summarise};
 pub use soak::{SoakRow, run as soak};
 pub use warning::{
-    Disagreed, Disagreement, KernelCount, SATURATED_CLIENT_PERCENT, Warning, saturated_client,
-    uncounted_calls,
+    COUNTS_AGREE_WITHIN, Disagreed, Disagreement, KernelCount, SATURATED_CLIENT_PERCENT, Warning,
+    saturated_client, uncounted_calls,
 };
 
 use crate::backend::Backend;

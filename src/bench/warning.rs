@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 /// the bottleneck.
 pub const SATURATED_CLIENT_PERCENT: f64 = 90.0;
 
+/// Our count and the kernel's agree when they differ by at most this share.
+pub const COUNTS_AGREE_WITHIN: f64 = 0.01;
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "warning", rename_all = "snake_case")]
 pub enum Warning {
@@ -72,7 +75,8 @@ pub struct Disagreement {
 pub enum Disagreed {
     /// The bytes of echo the client completed, against those the server wrote.
     EchoedBytes { client: u64, server: u64 },
-    /// Our count of some calls against the kernel's, more than 1% apart.
+    /// Our count of some calls against the kernel's, further apart than
+    /// [`COUNTS_AGREE_WITHIN`].
     Calls {
         count: KernelCount,
         ours: u64,
@@ -160,7 +164,7 @@ pub(super) fn disagreements(s: &SubjectRuns) -> Vec<Disagreement> {
             counts.push((KernelCount::All, own.syscalls_total, perf.syscalls));
         }
         for (count, ours, kernel) in counts {
-            if ours.abs_diff(kernel) as f64 / kernel.max(1) as f64 > 0.01 {
+            if ours.abs_diff(kernel) as f64 / kernel.max(1) as f64 > COUNTS_AGREE_WITHIN {
                 disagree(Disagreed::Calls {
                     count,
                     ours,
