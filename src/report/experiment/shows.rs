@@ -114,6 +114,9 @@ fn change(a: f64, b: f64) -> String {
         format!("{r:.0}x")
     } else if r >= 0.1 {
         format!("{r:.2}x")
+    } else if r == 0.0 {
+        // Its logarithm, below, would ask for infinitely many digits.
+        "0x".to_string()
     } else {
         // Two significant digits, so that 1 call against 20,481 is not 0.000x.
         let decimals = (1.0 - r.log10().floor()).max(0.0) as usize;
@@ -131,5 +134,6 @@ mod tests {
         assert_eq!(super::change(100.0, 25.0), "0.25x");
         assert_eq!(super::change(20481.0, 1.0), "0.000049x");
         assert_eq!(super::change(0.0, 1.0), "-");
+        assert_eq!(super::change(3.0, 0.0), "0x");
     }
 }
