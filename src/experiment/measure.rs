@@ -5,7 +5,7 @@
 use super::setting::{Kind, Setting};
 use super::{Column, Experiment, Row, Step};
 use crate::backend::Backend;
-use crate::bench::{self, BenchPlan, DISPATCH_FIGURES, DispatchConfig, FIGURES, Subject, Warning};
+use crate::bench::{self, BenchPlan, FIGURES, RING_FIGURES, RingConfig, Subject, Warning};
 use crate::load::LoadConfig;
 use crate::metrics::{Figure, spreads};
 use crate::protocol::Protocol;
@@ -27,7 +27,7 @@ pub fn columns(kind: Kind) -> Vec<Column> {
     }
     match kind {
         Kind::Echo => of(FIGURES),
-        Kind::Dispatch => of(DISPATCH_FIGURES),
+        Kind::Ring => of(RING_FIGURES),
         Kind::Transfer => of(transfer::FIGURES),
     }
 }
@@ -36,7 +36,7 @@ pub fn columns(kind: Kind) -> Vec<Column> {
 pub fn all(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
     match exp.kind {
         Kind::Echo => echo(exp, progress),
-        Kind::Dispatch => dispatch(exp, progress),
+        Kind::Ring => ring(exp, progress),
         Kind::Transfer => transfer(exp, progress),
     }
 }
@@ -158,9 +158,9 @@ fn echo_plan(point: &[Setting], runs: usize) -> Result<BenchPlan, String> {
     })
 }
 
-fn dispatch(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
+fn ring(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
     let mut rows: Vec<Row> = exp.points.iter().map(|p| row(p)).collect();
-    let configs: Vec<DispatchConfig> = exp.points.iter().map(|p| dispatch_config(p)).collect();
+    let configs: Vec<RingConfig> = exp.points.iter().map(|p| ring_config(p)).collect();
     // Decided once, not on every run: it lists /proc/self/fd and asks for the limit.
     for (r, cfg) in rows.iter_mut().zip(&configs) {
         r.not_applicable = cfg.cannot_run();
@@ -184,26 +184,20 @@ fn dispatch(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
             if rows[i].not_applicable.is_some() {
                 continue;
             }
-            match bench::measure_dispatch(cfg) {
+            match bench::measure_ring(cfg) {
                 Ok(its) => measured[i].extend(its),
                 Err(e) => rows[i].failures.push(format!("run {}: {e:#}", run + 1)),
             }
         }
     }
     for (r, m) in rows.iter_mut().zip(&measured) {
-        summarise(r, DISPATCH_FIGURES, m);
+        summarise(r, RING_FIGURES, m);
     }
     rows
 }
 
-fn dispatch_config(point: &[Setting]) -> DispatchConfig {
-    let mut cfg = DispatchConfig {
-        backend: Backend::EpollEt,
-        descriptors: 1000,
-        active: 1,
-        writes: 1000,
-        iterations: 5,
-    };
+fn ring_config(point: &[Setting]) -> RingConfig {
+    let mut cfg = RingConfig::DEFAULT;
     for s in point {
         match *s {
             Setting::Backend(b) => cfg.backend = b,
@@ -211,7 +205,7 @@ fn dispatch_config(point: &[Setting]) -> DispatchConfig {
             Setting::Active(n) => cfg.active = n,
             Setting::Writes(n) => cfg.writes = n,
             Setting::Iterations(n) => cfg.iterations = n,
-            _ => unreachable!("{} is not a dispatch setting", s.key()),
+            _ => unreachable!("{} is not a ring setting", s.key()),
         }
     }
     cfg

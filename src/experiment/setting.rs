@@ -15,8 +15,8 @@ named_enum! {
     pub enum Kind {
         /// The echo server under the load generator (like `compare`).
         Echo => "echo",
-        /// libevent's socketpair ring: the multiplexer alone.
-        Dispatch => "dispatch",
+        /// libevent's socketpair ring: the multiplexer alone, no TCP.
+        Ring => "ring",
         /// A file over loopback TCP (like `transfer`).
         Transfer => "transfer",
     }
@@ -49,7 +49,7 @@ macro_rules! settings {
 }
 
 settings! {
-    Backend(Backend) = "backend" for [Echo, Dispatch] by choice;
+    Backend(Backend) = "backend" for [Echo, Ring] by choice;
     Model(Model) = "model" for [Echo] by choice;
     ServerThreads(usize) = "server_threads" for [Echo] by |v| count(v, 1);
     Connections(usize) = "connections" for [Echo] by |v| count(v, 1);
@@ -61,10 +61,10 @@ settings! {
     ReadStrategy(ReadStrategy) = "read_strategy" for [Echo] by choice;
     Duration(Duration) = "duration" for [Echo] by duration;
     Warmup(Duration) = "warmup" for [Echo] by duration;
-    Descriptors(usize) = "descriptors" for [Dispatch] by |v| count(v, 2);
-    Active(usize) = "active" for [Dispatch] by |v| count(v, 1);
-    Writes(usize) = "writes" for [Dispatch] by |v| count(v, 0);
-    Iterations(usize) = "iterations" for [Dispatch] by |v| count(v, 1);
+    Descriptors(usize) = "descriptors" for [Ring] by |v| count(v, 2);
+    Active(usize) = "active" for [Ring] by |v| count(v, 1);
+    Writes(usize) = "writes" for [Ring] by |v| count(v, 0);
+    Iterations(usize) = "iterations" for [Ring] by |v| count(v, 1);
     Method(Method) = "method" for [Transfer] by choice;
     FileSize(usize) = "file_size" for [Transfer] by size;
     Chunk(usize) = "chunk" for [Transfer] by size;

@@ -3,7 +3,7 @@
 //! ```toml
 //! title = "Idle connections"
 //! question = "Do select and poll slow down as idle connections grow?"
-//! kind = "echo"                      # echo (default), dispatch or transfer
+//! kind = "echo"                      # echo (default), ring or transfer
 //! runs = 3                           # interleaved over every point
 //! [workload]                         # settings every point shares
 //! connections = 64

@@ -121,7 +121,7 @@ fn method(kind: Kind, runs: usize, cores: usize) -> String {
              warning below says otherwise).",
             COUNTS_AGREE_WITHIN * 100.0
         ),
-        Kind::Dispatch => format!(
+        Kind::Ring => format!(
             "libevent's benchmark (test/bench.c): descriptors in a ring, `active` of them made \
              readable at the start; each readiness callback reads its byte and writes one to \
              the next descriptor, until `writes` writes; every pass is a wait that does not \
