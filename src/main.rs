@@ -151,12 +151,15 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
             dir,
         } => {
             let path = experiment::find(&file, &dir);
-            let exp = experiment::Experiment::load(&path, quick)?;
+            let scale = match quick {
+                true => experiment::Scale::Quick,
+                false => experiment::Scale::Full,
+            };
+            let exp = experiment::Experiment::load(&path, scale)?;
             let out = out.unwrap_or_else(|| {
-                let name = if quick {
-                    format!("{}.quick", exp.name)
-                } else {
-                    exp.name.clone()
+                let name = match scale {
+                    experiment::Scale::Quick => format!("{}.quick", exp.name),
+                    experiment::Scale::Full => exp.name.clone(),
                 };
                 std::path::Path::new("results").join(name)
             });

@@ -8,7 +8,7 @@ mod setting;
 mod spec;
 
 pub use setting::{Kind, Setting};
-pub use spec::{Experiment, Sweep};
+pub use spec::{Experiment, Scale, Sweep};
 
 use crate::bench::Warning;
 use crate::metrics::Machine;
@@ -128,7 +128,7 @@ pub fn list(dir: &Path) -> Result<Vec<(String, String)>> {
     files
         .iter()
         .map(|p| {
-            let e = Experiment::load(p, false)?;
+            let e = Experiment::load(p, Scale::Full)?;
             Ok((e.name, e.title))
         })
         .collect()

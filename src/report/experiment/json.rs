@@ -1,7 +1,7 @@
 //! data.json: the experiment, the machine, and every point with each of its
 //! measurements' own figures; the warnings in words, as the README has them.
 
-use crate::experiment::{Column, Experiment, Kind, Results, Row, Setting};
+use crate::experiment::{Column, Experiment, Kind, Results, Row, Scale, Setting};
 use crate::metrics::{Machine, Spread};
 use anyhow::Result;
 use serde::Serialize;
@@ -14,7 +14,7 @@ pub fn render(exp: &Experiment, results: &Results, command: &str) -> Result<Stri
         question: &exp.question,
         kind: exp.kind,
         runs: exp.runs,
-        quick: exp.quick,
+        quick: exp.scale == Scale::Quick,
         command,
         machine: &results.machine,
         seconds: results.seconds,

@@ -5,7 +5,7 @@ use super::plots::Plot;
 use super::shows;
 use super::sweep::{column, sweep_name, sweep_rows, x_value};
 use crate::bench::COUNTS_AGREE_WITHIN;
-use crate::experiment::{Column, Experiment, Kind, Results, Sweep};
+use crate::experiment::{Column, Experiment, Kind, Results, Scale, Sweep};
 use crate::report::grid::figure_cells;
 use crate::report::table;
 
@@ -22,7 +22,7 @@ pub fn render(exp: &Experiment, results: &Results, command: &str, plots: &[Vec<P
 
 fn question(exp: &Experiment) -> String {
     let mut out = format!("# {}\n\n", exp.title);
-    if exp.quick {
+    if exp.scale == Scale::Quick {
         out += "> **Quick smoke run** (`--quick`): fewer runs and points, short windows. \
                 Not a reference result.\n\n";
     }
