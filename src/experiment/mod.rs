@@ -1,7 +1,8 @@
-//! Declarative experiments: a file states a question, a workload and sweeps; running
-//! it measures every point (runs interleaved across all points, as `compare` does)
-//! and returns each point's figures, which `report::experiment` writes as
-//! `results/<name>/`: README.md, data.csv, data.json and SVG plots.
+//! Declarative experiments, measured through `bench` and `transfer`, returned as data:
+//! a file states a question, a workload and sweeps; running it measures every point
+//! (runs interleaved across all points, as `compare` does) and returns each point's
+//! figures and warnings. Nothing here formats a file or a sentence: `report` writes
+//! `results/<name>/` (README.md, data.csv, data.json, SVG plots).
 
 mod measure;
 mod setting;
