@@ -3,6 +3,10 @@
 //! each file the figures that must hold whatever the machine (n/a where a backend
 //! cannot go, every byte of the ring read back, poll scanning what epoll does not).
 
+use iobench::backend::Backend;
+use iobench::bench::Subject;
+use iobench::server::{Model, ReadStrategy};
+use iobench::transfer::Method;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -200,8 +204,8 @@ fn the_ring_reads_back_every_byte(data: &Value) {
 
 /// ET with one read per wakeup strands data: n/a, and only there.
 fn one_read_per_edge_is_not_applicable(data: &Value) {
-    for r in rows_where(data, "backend", "epoll-et") {
-        let once = r["settings"]["read_strategy"] == "once";
+    for r in rows_where(data, "backend", Backend::EpollEt.name()) {
+        let once = r["settings"]["read_strategy"] == ReadStrategy::Once.name();
         assert_eq!(r["not_applicable"].is_string(), once, "{r}");
     }
 }
@@ -210,11 +214,11 @@ fn one_read_per_edge_is_not_applicable(data: &Value) {
 /// past every idle one; epoll hands none per call and scans only what is ready.
 fn poll_scans_the_idle_epoll_only_the_ready(data: &Value) {
     // 2,000 idle connections put select's descriptors past FD_SETSIZE.
-    for r in rows_where(data, "backend", "select") {
+    for r in rows_where(data, "backend", Backend::Select.name()) {
         let idle = r["settings"]["idle_connections"].as_u64().unwrap();
         assert_eq!(r["not_applicable"].is_string(), idle >= 1000, "{r}");
     }
-    for r in rows_where(data, "backend", "poll") {
+    for r in rows_where(data, "backend", Backend::Poll.name()) {
         let idle = r["settings"]["idle_connections"].as_f64().unwrap();
         // Every watched descriptor on every call: 64 active, the idle ones, the
         // listener and the wake pipe.
@@ -224,8 +228,8 @@ fn poll_scans_the_idle_epoll_only_the_ready(data: &Value) {
         let scanned = median(r, "fds_scanned_per_wakeup");
         assert!(scanned >= idle && scanned <= 64.0 + idle + 8.0, "{r}");
     }
-    for backend in ["epoll-lt", "epoll-et"] {
-        for r in rows_where(data, "backend", backend) {
+    for backend in [Backend::EpollLt, Backend::EpollEt] {
+        for r in rows_where(data, "backend", backend.name()) {
             assert_eq!(median(r, "fds_handed_per_wakeup"), 0.0, "{r}");
             let ready = median(r, "events_per_wakeup");
             assert!(median(r, "fds_scanned_per_wakeup") <= ready, "{r}");
@@ -233,17 +237,19 @@ fn poll_scans_the_idle_epoll_only_the_ready(data: &Value) {
     }
 }
 
-/// Each point runs the model it names (the reactor has one thread whatever
-/// server_threads says), and every connection belongs to exactly one thread.
+/// Each point runs the model it names, and every connection belongs to exactly one
+/// of its threads.
 fn each_model_owns_every_connection_once(data: &Value) {
     for r in rows(data) {
         assert!(r["not_applicable"].is_null(), "{r}");
         let s = &r["settings"];
-        let model = s["model"].as_str().unwrap();
-        let subject = match model {
-            "reactor" => "epoll-et".to_string(),
-            _ => format!("epoll-et/{model} x{}", s["server_threads"]),
-        };
+        let model: Model = s["model"].as_str().unwrap().parse().unwrap();
+        let subject = Subject::Ours {
+            backend: Backend::EpollEt,
+            model,
+            threads: s["server_threads"].as_u64().unwrap() as usize,
+        }
+        .name();
         for run in r["raw"].as_array().unwrap() {
             assert_eq!(run["subject"], subject.as_str(), "{r}");
             let threads = run["server"]["threads"].as_array().unwrap();
@@ -262,7 +268,7 @@ fn read_write_takes_two_calls_per_chunk(data: &Value) {
     for r in rows(data) {
         assert!(median(r, "mb_per_s") > 0.0, "{r}");
         let s = &r["settings"];
-        if s["method"] == "read-write" {
+        if s["method"] == Method::ReadWrite.name() {
             let chunks = s["file_size"].as_f64().unwrap() / s["chunk"].as_f64().unwrap();
             assert!(median(r, "syscalls") >= 2.0 * chunks, "{r}");
         }
