@@ -157,16 +157,32 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
             dir,
         } => {
             let path = experiment::find(&file, &dir);
-            let exp = experiment::Experiment::load(&path, quick)?;
+            let scale = match quick {
+                true => experiment::Scale::Quick,
+                false => experiment::Scale::Full,
+            };
+            let exp = experiment::Experiment::load(&path, scale)?;
             let out = out.unwrap_or_else(|| {
-                let name = if quick {
-                    format!("{}.quick", exp.name)
-                } else {
-                    exp.name.clone()
+                let name = match scale {
+                    experiment::Scale::Quick => format!("{}.quick", exp.name),
+                    experiment::Scale::Full => exp.name.clone(),
                 };
                 std::path::Path::new("results").join(name)
             });
-            experiment::run(&exp, &out)?;
+            let progress = report::progress::Progress::new(0);
+            let results = experiment::run(&exp, &mut |step| progress.step(&step));
+            progress.finish();
+            let results = results?;
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            report::experiment::write(&exp, &results, &command, &out)?;
+            let failures = results.failures();
+            if let Some(first) = failures.first() {
+                bail!(
+                    "{} measurements failed (the results in {} say which); the first: {first}",
+                    failures.len(),
+                    out.display()
+                );
+            }
             println!("{}: results in {}", exp.name, out.display());
             Ok(())
         }

@@ -1,8 +1,12 @@
 //! Every experiment file runs with `--quick` and writes results that parse: the
-//! README with its plots, data.csv and data.json agreeing row for row, and the
-//! figures that must hold whatever the machine (n/a where a backend cannot go,
-//! every byte of the dispatch ring read back).
+//! README with its plots, data.csv and data.json agreeing row for row, and for
+//! each file the figures that must hold whatever the machine (n/a where a backend
+//! cannot go, every byte of the ring read back, poll scanning what epoll does not).
 
+use iobench::backend::Backend;
+use iobench::bench::Subject;
+use iobench::server::{Model, ReadStrategy};
+use iobench::transfer::Method;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -95,9 +99,7 @@ fn run_quick(file: &Path) -> Value {
 }
 
 fn rows_where<'a>(data: &'a Value, key: &str, value: &str) -> Vec<&'a Value> {
-    data["rows"]
-        .as_array()
-        .unwrap()
+    rows(data)
         .iter()
         .filter(|r| r["settings"][key] == value)
         .collect()
@@ -107,7 +109,8 @@ fn median(row: &Value, figure: &str) -> f64 {
     row["figures"][figure]["median"].as_f64().unwrap()
 }
 
-/// The CI smoke test of issue 7: every file in experiments/, quick, outputs parse.
+/// The CI smoke test of issue 7: every file in experiments/, quick, outputs parse, and
+/// what each one's figures must show whatever the machine.
 #[test]
 fn every_experiment_runs_quick_and_writes_results_that_parse() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
@@ -121,37 +124,153 @@ fn every_experiment_runs_quick_and_writes_results_that_parse() {
     for file in files {
         let data = run_quick(&file);
         match data["name"].as_str().unwrap() {
-            "idle-scaling" => {
-                // 2,000 idle connections put select's descriptors past FD_SETSIZE.
-                for r in rows_where(&data, "backend", "select") {
-                    let idle = r["settings"]["idle_connections"].as_u64().unwrap();
-                    assert_eq!(r["not_applicable"].is_string(), idle >= 1000, "{r}");
-                }
-                // epoll scans only what is ready; poll scans every descriptor.
-                for r in rows_where(&data, "backend", "poll") {
-                    let idle = r["settings"]["idle_connections"].as_f64().unwrap();
-                    assert!(median(r, "fds_scanned_per_wakeup") <= 64.0 + idle + 8.0);
-                }
-            }
-            "dispatch-cost" => {
-                for r in data["rows"].as_array().unwrap() {
-                    if r["not_applicable"].is_string() {
-                        continue;
-                    }
-                    // Every byte written is read back: active + writes events.
-                    let s = &r["settings"];
-                    let events = s["active"].as_f64().unwrap() + s["writes"].as_f64().unwrap();
-                    let per_iteration = median(r, "events_per_pass") * median(r, "passes");
-                    assert!((per_iteration - events).abs() < 1.0, "{r}");
-                }
-            }
-            "et-vs-lt" => {
-                for r in rows_where(&data, "backend", "epoll-et") {
-                    let once = r["settings"]["read_strategy"] == "once";
-                    assert_eq!(r["not_applicable"].is_string(), once, "{r}");
-                }
-            }
+            "backends" => every_backend_reads_and_writes_each_request(&data),
+            "buffer-size" => a_small_buffer_takes_several_reads(&data),
+            "dispatch-cost" => the_ring_reads_back_every_byte(&data),
+            "et-vs-lt" => one_read_per_edge_is_not_applicable(&data),
+            "idle-scaling" => poll_scans_the_idle_epoll_only_the_ready(&data),
+            "models" => each_model_owns_every_connection_once(&data),
+            "zero-copy" => read_write_takes_two_calls_per_chunk(&data),
+            // A new experiment is still run and its files checked above; what its
+            // figures must show goes here.
             _ => {}
+        }
+    }
+}
+
+fn rows(data: &Value) -> &Vec<Value> {
+    data["rows"].as_array().unwrap()
+}
+
+/// Closed loop, one request in flight per connection: a read returns at most one
+/// request's bytes, a write at most one echo. So each request is at least one read
+/// and one write: in the server's own counts of one window, reads >= bytes read /
+/// payload, and the same for writes.
+fn every_backend_reads_and_writes_each_request(data: &Value) {
+    assert_eq!(rows(data).len(), 5, "every backend");
+    for r in rows(data) {
+        assert!(r["not_applicable"].is_null(), "{r}");
+        assert!(median(r, "requests_per_s") > 0.0, "{r}");
+        calls_per_request_at_least(r, 64.0);
+    }
+}
+
+/// A read also returns at most the buffer, and the echo writes what it read: a
+/// request takes at least payload / buffer reads, and as many writes.
+fn a_small_buffer_takes_several_reads(data: &Value) {
+    for r in rows(data) {
+        let s = &r["settings"];
+        let buffer = s["buffer_size"].as_f64().unwrap();
+        calls_per_request_at_least(r, buffer.min(s["payload"].as_f64().unwrap()));
+    }
+}
+
+/// In each run's window, as the server counted it: reads and writes of at most
+/// `most` bytes each.
+fn calls_per_request_at_least(row: &Value, most: f64) {
+    for run in row["raw"].as_array().unwrap() {
+        let own = &run["server"]["own"];
+        let count = |v: &Value| v.as_f64().unwrap_or(0.0);
+        let (reads, writes) = (
+            count(&own["syscalls"]["read"]),
+            count(&own["syscalls"]["write"]),
+        );
+        let bytes_in = count(&own["counters"]["bytes_in"]);
+        let bytes_out = count(&own["counters"]["bytes_out"]);
+        assert!(bytes_in > 0.0, "{row}");
+        assert!(
+            reads >= bytes_in / most,
+            "{reads} reads for {bytes_in} bytes: {row}"
+        );
+        assert!(
+            writes >= bytes_out / most,
+            "{writes} writes for {bytes_out} bytes: {row}"
+        );
+    }
+}
+
+/// Every byte written is read back: active + writes events per iteration.
+fn the_ring_reads_back_every_byte(data: &Value) {
+    for r in rows(data) {
+        if r["not_applicable"].is_string() {
+            continue;
+        }
+        let s = &r["settings"];
+        let events = s["active"].as_f64().unwrap() + s["writes"].as_f64().unwrap();
+        let per_iteration = median(r, "events_per_pass") * median(r, "passes");
+        assert!((per_iteration - events).abs() < 1.0, "{r}");
+    }
+}
+
+/// ET with one read per wakeup strands data: n/a, and only there.
+fn one_read_per_edge_is_not_applicable(data: &Value) {
+    for r in rows_where(data, "backend", Backend::EpollEt.name()) {
+        let once = r["settings"]["read_strategy"] == ReadStrategy::Once.name();
+        assert_eq!(r["not_applicable"].is_string(), once, "{r}");
+    }
+}
+
+/// select cannot go past FD_SETSIZE; poll hands the kernel every descriptor and scans
+/// past every idle one; epoll hands none per call and scans only what is ready.
+fn poll_scans_the_idle_epoll_only_the_ready(data: &Value) {
+    // 2,000 idle connections put select's descriptors past FD_SETSIZE.
+    for r in rows_where(data, "backend", Backend::Select.name()) {
+        let idle = r["settings"]["idle_connections"].as_u64().unwrap();
+        assert_eq!(r["not_applicable"].is_string(), idle >= 1000, "{r}");
+    }
+    for r in rows_where(data, "backend", Backend::Poll.name()) {
+        let idle = r["settings"]["idle_connections"].as_f64().unwrap();
+        // Every watched descriptor on every call: 64 active, the idle ones, the
+        // listener and the wake pipe.
+        assert!(median(r, "fds_handed_per_wakeup") >= 64.0 + idle, "{r}");
+        // The idle connections connect first, so they sit before the active ones in
+        // the pollfd array: the scan for the ready ones passes every one of them.
+        let scanned = median(r, "fds_scanned_per_wakeup");
+        assert!(scanned >= idle && scanned <= 64.0 + idle + 8.0, "{r}");
+    }
+    for backend in [Backend::EpollLt, Backend::EpollEt] {
+        for r in rows_where(data, "backend", backend.name()) {
+            assert_eq!(median(r, "fds_handed_per_wakeup"), 0.0, "{r}");
+            let ready = median(r, "events_per_wakeup");
+            assert!(median(r, "fds_scanned_per_wakeup") <= ready, "{r}");
+        }
+    }
+}
+
+/// Each point runs the model it names, and every connection belongs to exactly one
+/// of its threads.
+fn each_model_owns_every_connection_once(data: &Value) {
+    for r in rows(data) {
+        assert!(r["not_applicable"].is_null(), "{r}");
+        let s = &r["settings"];
+        let model: Model = s["model"].as_str().unwrap().parse().unwrap();
+        let subject = Subject::Ours {
+            backend: Backend::EpollEt,
+            model,
+            threads: s["server_threads"].as_u64().unwrap() as usize,
+        }
+        .name();
+        for run in r["raw"].as_array().unwrap() {
+            assert_eq!(run["subject"], subject.as_str(), "{r}");
+            let threads = run["server"]["threads"].as_array().unwrap();
+            let owned: u64 = threads
+                .iter()
+                .map(|t| t["connections"].as_u64().unwrap())
+                .sum();
+            assert_eq!(owned, 64, "{model}: {threads:?}");
+        }
+    }
+}
+
+/// read+write reads a chunk and writes it: at least two calls per chunk, the
+/// article's count; and every method delivers the file.
+fn read_write_takes_two_calls_per_chunk(data: &Value) {
+    for r in rows(data) {
+        assert!(median(r, "mb_per_s") > 0.0, "{r}");
+        let s = &r["settings"];
+        if s["method"] == Method::ReadWrite.name() {
+            let chunks = s["file_size"].as_f64().unwrap() / s["chunk"].as_f64().unwrap();
+            assert!(median(r, "syscalls") >= 2.0 * chunks, "{r}");
         }
     }
 }

@@ -2,6 +2,7 @@
 //! iterates over [`FIGURES`]. Per-request figures divide by the requests the client
 //! completed in the measured window.
 
+use super::warning::{Disagreement, Warning, disagreements, warnings};
 use super::{RunResult, SubjectRuns};
 use crate::metrics::{Figure, Spread, spreads};
 use crate::sys::{Call, Stat};
@@ -192,46 +193,13 @@ pub struct Summary {
     pub figures: BTreeMap<&'static str, Spread>,
     /// System calls per request by kind (our count), medians over runs.
     pub syscalls_per_request: BTreeMap<String, f64>,
-    /// Where our count and the kernel's disagree by more than 1%.
-    pub disagreements: Vec<String>,
-    /// Measurement warnings: large spread, saturated client, errors.
-    pub warnings: Vec<String>,
+    /// Where our count and the kernel's disagree, or the client's bytes and the
+    /// server's.
+    pub disagreements: Vec<Disagreement>,
+    /// Measurement warnings: runs far apart, steal, echo errors.
+    pub warnings: Vec<Warning>,
     /// Runs that failed, with what went wrong.
     pub failures: Vec<String>,
-}
-
-/// When the load generator was the bottleneck, say so: its pace, not the server's,
-/// then set requests/s.
-pub fn saturated_client(summaries: &[Summary]) -> Option<String> {
-    let saturated: Vec<&str> = summaries
-        .iter()
-        .filter(|s| {
-            s.figures
-                .get("client_cpu_percent")
-                .is_some_and(|c| c.median > 90.0)
-        })
-        .map(|s| s.subject.as_str())
-        .collect();
-    (!saturated.is_empty()).then(|| {
-        format!(
-            "the client used over 90% of its CPU ({}): it, not the server, may have set the \
-             pace; compare the per-request costs",
-            saturated.join(", ")
-        )
-    })
-}
-
-/// Why our count and the kernel's differ for the polling crate.
-pub fn polling_note(summaries: &[Summary]) -> Option<String> {
-    summaries
-        .iter()
-        .any(|s| s.subject == "polling" && !s.disagreements.is_empty())
-        .then(|| {
-            "the polling crate makes system calls of its own inside each wait \
-             (timerfd_settime, epoll_ctl, an eventfd read): our layer counts the calls into \
-             the crate, the kernel counts them all."
-                .to_string()
-        })
 }
 
 pub fn summarise(all: &[SubjectRuns]) -> Vec<Summary> {
@@ -240,6 +208,20 @@ pub fn summarise(all: &[SubjectRuns]) -> Vec<Summary> {
 
 fn summarise_one(s: &SubjectRuns) -> Summary {
     let figures = spreads(FIGURES, &s.runs);
+    Summary {
+        subject: s.subject.clone(),
+        not_applicable: s.not_applicable.clone(),
+        runs: s.runs.len(),
+        warnings: warnings(s, &figures),
+        figures,
+        syscalls_per_request: syscalls_per_request(s),
+        disagreements: disagreements(s),
+        failures: s.failures.clone(),
+    }
+}
+
+/// Each kind of system call per request (our count), medians over the runs.
+fn syscalls_per_request(s: &SubjectRuns) -> BTreeMap<String, f64> {
     let mut kinds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in &s.runs {
         for (kind, n) in r.server.own.iter().flat_map(|own| &own.syscalls) {
@@ -248,107 +230,8 @@ fn summarise_one(s: &SubjectRuns) -> Summary {
             }
         }
     }
-    let syscalls_per_request = kinds
+    kinds
         .into_iter()
         .filter_map(|(k, v)| Some((k, Spread::of(v)?.median)))
-        .collect();
-
-    let mut disagreements = Vec::new();
-    for r in &s.runs {
-        // Our counts against the kernel's: only for our own server.
-        let (Some(own), Some(written)) = (&r.server.own, r.server.lifetime_bytes_out) else {
-            continue;
-        };
-        let client_bytes = r.load.requests_total * r.load.wire_size as u64;
-        if client_bytes != written {
-            disagreements.push(format!(
-                "{} run {}: the client completed {client_bytes} bytes of echo, the server wrote {written}",
-                s.subject,
-                r.run + 1,
-            ));
-        }
-        let mut check = |what: &str, ours: u64, kernel: u64, source: &str| {
-            let diff = ours.abs_diff(kernel) as f64 / (kernel.max(1)) as f64;
-            if diff > 0.01 {
-                disagreements.push(format!(
-                    "{} run {}: {what}: our count {ours}, the kernel's ({source}) {kernel} ({:+.1}%)",
-                    s.subject,
-                    r.run + 1,
-                    (ours as f64 - kernel as f64) / kernel.max(1) as f64 * 100.0
-                ));
-            }
-        };
-        check(
-            "read calls",
-            own.syscalls.get("read").copied().unwrap_or(0),
-            r.server.proc.syscr,
-            "/proc syscr",
-        );
-        check(
-            "write calls",
-            own.syscalls.get("write").copied().unwrap_or(0),
-            r.server.proc.syscw,
-            "/proc syscw",
-        );
-        if let Some(perf) = r.server.perf {
-            check(
-                "all system calls",
-                own.syscalls_total,
-                perf.syscalls,
-                "raw_syscalls:sys_enter",
-            );
-        }
-    }
-
-    let mut warnings = Vec::new();
-    if let Some(rps) = figures.get("requests_per_s")
-        && s.runs.len() > 1
-        && rps.relative_range() > 0.25
-    {
-        warnings.push(format!(
-            "{}: requests/s varied by {:.0}% between runs (min {:.0}, max {:.0}): compare ratios within a run, or add --runs",
-            s.subject,
-            rps.relative_range() * 100.0,
-            rps.min,
-            rps.max
-        ));
-    }
-    if let Some(steal) = figures.get("steal_percent")
-        && steal.max > 5.0
-    {
-        warnings.push(format!(
-            "{}: the hypervisor gave up to {:.0}% of the machine's CPU time to other guests \
-             during a run (steal, /proc/stat): such runs are slower whatever the code does",
-            s.subject, steal.max
-        ));
-    }
-    for r in &s.runs {
-        if r.load.errors() > 0 {
-            warnings.push(format!(
-                "{} run {}: {} mismatched bytes, {} lost bytes, {} unexpected closes",
-                s.subject,
-                r.run + 1,
-                r.load.mismatched_bytes,
-                r.load.lost_bytes,
-                r.load.unexpected_closes
-            ));
-        }
-        if let Some(reason) = &r.server.perf_unavailable {
-            warnings.push(format!(
-                "{}: kernel count: unavailable ({reason})",
-                s.subject
-            ));
-        }
-    }
-    warnings.dedup();
-    Summary {
-        subject: s.subject.clone(),
-        not_applicable: s.not_applicable.clone(),
-        runs: s.runs.len(),
-        figures,
-        syscalls_per_request,
-        disagreements,
-        warnings,
-        failures: s.failures.clone(),
-    }
+        .collect()
 }

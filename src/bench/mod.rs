@@ -2,14 +2,19 @@
 //! and for the measured window only, the server's own counts beside the kernel's.
 //! `run` and `compare` are this, for one backend or several, interleaved.
 
-mod dispatch_cost;
 mod figures;
+mod ring;
 mod server_process;
 mod soak;
+mod warning;
 
-pub use dispatch_cost::{DISPATCH_FIGURES, DispatchConfig, measure as measure_dispatch};
-pub use figures::{FIGURES, Summary, polling_note, saturated_client, summarise};
+pub use figures::{FIGURES, Summary, summarise};
+pub use ring::{RING_FIGURES, RingConfig, measure as measure_ring};
 pub use soak::{SoakRow, run as soak};
+pub use warning::{
+    COUNTS_AGREE_WITHIN, Disagreed, Disagreement, KernelCount, SATURATED_CLIENT_PERCENT, Warning,
+    saturated_client, uncounted_calls,
+};
 
 use crate::backend::Backend;
 use crate::load::{self, LoadConfig, LoadReport, WindowHooks};

@@ -1,14 +1,17 @@
-//! Declarative experiments: a file states a question, a workload and sweeps; running
-//! it measures every point (runs interleaved across all points, as `compare` does)
-//! and writes `results/<name>/`: README.md, data.csv, data.json and SVG plots.
+//! Declarative experiments, measured through `bench` and `transfer`, returned as data:
+//! a file states a question, a workload and sweeps; running it measures every point
+//! (runs interleaved across all points, as `compare` does) and returns each point's
+//! figures and warnings. Nothing here formats a file or a sentence: `report` writes
+//! `results/<name>/` (README.md, data.csv, data.json, SVG plots).
 
 mod measure;
 mod setting;
 mod spec;
 
 pub use setting::{Kind, Setting};
-pub use spec::{Experiment, Sweep};
+pub use spec::{Experiment, Scale, Sweep};
 
+use crate::bench::Warning;
 use crate::metrics::Machine;
 use crate::metrics::Spread;
 use anyhow::{Context, Result, bail};
@@ -17,14 +20,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What one point of an experiment measured.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Row {
-    #[serde(serialize_with = "setting::settings_map")]
     pub settings: Vec<Setting>,
     /// Why this point cannot be measured here (select's descriptor limit, ...).
     pub not_applicable: Option<String>,
     pub failures: Vec<String>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Runs or iterations the figures summarise.
     pub measurements: usize,
     pub figures: BTreeMap<&'static str, Spread>,
@@ -46,22 +48,32 @@ pub struct Column {
     pub decimals: usize,
 }
 
-/// An experiment's results, as written to data.json.
-#[derive(Serialize)]
-pub struct Results<'a> {
-    pub name: &'a str,
-    pub title: &'a str,
-    pub question: &'a str,
-    pub kind: Kind,
-    pub runs: usize,
-    pub quick: bool,
-    pub command: String,
-    pub machine: Machine,
-    pub seconds: f64,
+/// What running an experiment measured: its figures, then one row per point, in the
+/// order of [`Experiment::points`].
+pub struct Results {
     pub columns: Vec<Column>,
     pub rows: Vec<Row>,
-    /// The experiment file as it was run.
-    pub file: &'a str,
+    pub machine: Machine,
+    /// How long the measuring took.
+    pub seconds: f64,
+}
+
+impl Results {
+    /// Every measurement that failed, point by point.
+    pub fn failures(&self) -> Vec<&str> {
+        self.rows
+            .iter()
+            .flat_map(|r| &r.failures)
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// How far `run` has come: `done` of `total` measurements, and the one starting now.
+pub struct Step<'a> {
+    pub done: usize,
+    pub total: usize,
+    pub what: &'a str,
 }
 
 /// `FILE` or a bare name from `dir` (`idle-scaling` is `experiments/idle-scaling.toml`).
@@ -74,8 +86,9 @@ pub fn find(file: &str, dir: &Path) -> PathBuf {
     }
 }
 
-/// Runs an experiment and writes its results to `out`; returns where they went.
-pub fn run(exp: &Experiment, out: &Path) -> Result<()> {
+/// Measures every point of `exp`; `progress` hears of each measurement as it starts.
+/// A measurement that fails is recorded in its row and the others go on.
+pub fn run(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Result<Results> {
     let columns = measure::columns(exp.kind);
     for key in exp
         .table
@@ -91,32 +104,13 @@ pub fn run(exp: &Experiment, out: &Path) -> Result<()> {
         }
     }
     let started = std::time::Instant::now();
-    let rows = measure::all(exp);
-    let results = Results {
-        name: &exp.name,
-        title: &exp.title,
-        question: &exp.question,
-        kind: exp.kind,
-        runs: exp.runs,
-        quick: exp.quick,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        machine: Machine::describe(),
-        seconds: started.elapsed().as_secs_f64(),
+    let rows = measure::all(exp, progress);
+    Ok(Results {
         columns,
         rows,
-        file: &exp.source,
-    };
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    crate::report::experiment::write(exp, &results, out)?;
-    let failures: Vec<&String> = results.rows.iter().flat_map(|r| &r.failures).collect();
-    if let Some(first) = failures.first() {
-        bail!(
-            "{} measurements failed (the results in {} say which); the first: {first}",
-            failures.len(),
-            out.display()
-        );
-    }
-    Ok(())
+        machine: Machine::describe(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// One line per experiment file in `dir`: its name and title.
@@ -135,7 +129,7 @@ pub fn list(dir: &Path) -> Result<Vec<(String, String)>> {
     files
         .iter()
         .map(|p| {
-            let e = Experiment::load(p, false)?;
+            let e = Experiment::load(p, Scale::Full)?;
             Ok((e.name, e.title))
         })
         .collect()

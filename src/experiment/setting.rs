@@ -15,86 +15,61 @@ named_enum! {
     pub enum Kind {
         /// The echo server under the load generator (like `compare`).
         Echo => "echo",
-        /// libevent's socketpair ring: the multiplexer alone.
-        Dispatch => "dispatch",
+        /// libevent's socketpair ring: the multiplexer alone, no TCP.
+        Ring => "ring",
         /// A file over loopback TCP (like `transfer`).
         Transfer => "transfer",
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Setting {
-    Backend(Backend),
-    Model(Model),
-    ServerThreads(usize),
-    Connections(usize),
-    IdleConnections(usize),
-    Payload(usize),
-    Pipeline(usize),
-    Protocol(Protocol),
-    BufferSize(usize),
-    ReadStrategy(ReadStrategy),
-    Duration(Duration),
-    Warmup(Duration),
-    Descriptors(usize),
-    Active(usize),
-    Writes(usize),
-    Iterations(usize),
-    Method(Method),
-    FileSize(usize),
-    Chunk(usize),
-    Cold(bool),
-}
-
 type Parse = fn(&toml::Value) -> Result<Setting, String>;
 
-/// Every key, the kinds it belongs to, and how its value is read.
-const KEYS: &[(&str, &[Kind], Parse)] = {
-    use Kind::*;
-    use Setting as S;
-    &[
-        ("backend", &[Echo, Dispatch], |v| {
-            choice::<Backend>(v).map(S::Backend)
-        }),
-        ("model", &[Echo], |v| choice::<Model>(v).map(S::Model)),
-        ("server_threads", &[Echo], |v| {
-            count(v, 1).map(S::ServerThreads)
-        }),
-        ("connections", &[Echo], |v| count(v, 1).map(S::Connections)),
-        ("idle_connections", &[Echo], |v| {
-            count(v, 0).map(S::IdleConnections)
-        }),
-        ("payload", &[Echo], |v| size(v).map(S::Payload)),
-        ("pipeline", &[Echo], |v| count(v, 1).map(S::Pipeline)),
-        ("protocol", &[Echo], |v| {
-            choice::<Protocol>(v).map(S::Protocol)
-        }),
-        ("buffer_size", &[Echo], |v| size(v).map(S::BufferSize)),
-        ("read_strategy", &[Echo], |v| {
-            choice::<ReadStrategy>(v).map(S::ReadStrategy)
-        }),
-        ("duration", &[Echo], |v| duration(v).map(S::Duration)),
-        ("warmup", &[Echo], |v| duration(v).map(S::Warmup)),
-        ("descriptors", &[Dispatch], |v| {
-            count(v, 2).map(S::Descriptors)
-        }),
-        ("active", &[Dispatch], |v| count(v, 1).map(S::Active)),
-        ("writes", &[Dispatch], |v| count(v, 0).map(S::Writes)),
-        ("iterations", &[Dispatch], |v| {
-            count(v, 1).map(S::Iterations)
-        }),
-        ("method", &[Transfer], |v| {
-            choice::<Method>(v).map(S::Method)
-        }),
-        ("file_size", &[Transfer], |v| size(v).map(S::FileSize)),
-        ("chunk", &[Transfer], |v| size(v).map(S::Chunk)),
-        ("cold", &[Transfer], |v| {
-            v.as_bool()
-                .map(S::Cold)
-                .ok_or_else(|| "give true or false".to_string())
-        }),
-    ]
-};
+/// Declares each setting once: its variant and value, its key in experiment files,
+/// the kinds of experiment it belongs to, and how its value is read.
+macro_rules! settings {
+    ($($var:ident($value:ty) = $key:literal for [$($kind:ident),+] by $parse:expr;)*) => {
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        pub enum Setting {
+            $($var($value),)*
+        }
+
+        impl Setting {
+            pub fn key(&self) -> &'static str {
+                match self {
+                    $(Setting::$var(_) => $key,)*
+                }
+            }
+        }
+
+        /// Every key, the kinds it belongs to, and how its value is read.
+        const KEYS: &[(&str, &[Kind], Parse)] = &[
+            $(($key, &[$(Kind::$kind),+], |v| ($parse)(v).map(Setting::$var)),)*
+        ];
+    };
+}
+
+settings! {
+    Backend(Backend) = "backend" for [Echo, Ring] by choice;
+    Model(Model) = "model" for [Echo] by choice;
+    ServerThreads(usize) = "server_threads" for [Echo] by |v| count(v, 1);
+    Connections(usize) = "connections" for [Echo] by |v| count(v, 1);
+    IdleConnections(usize) = "idle_connections" for [Echo] by |v| count(v, 0);
+    Payload(usize) = "payload" for [Echo] by size;
+    Pipeline(usize) = "pipeline" for [Echo] by |v| count(v, 1);
+    Protocol(Protocol) = "protocol" for [Echo] by choice;
+    BufferSize(usize) = "buffer_size" for [Echo] by size;
+    ReadStrategy(ReadStrategy) = "read_strategy" for [Echo] by choice;
+    Duration(Duration) = "duration" for [Echo] by duration;
+    Warmup(Duration) = "warmup" for [Echo] by duration;
+    Descriptors(usize) = "descriptors" for [Ring] by |v| count(v, 2);
+    Active(usize) = "active" for [Ring] by |v| count(v, 1);
+    Writes(usize) = "writes" for [Ring] by |v| count(v, 0);
+    Iterations(usize) = "iterations" for [Ring] by |v| count(v, 1);
+    Method(Method) = "method" for [Transfer] by choice;
+    FileSize(usize) = "file_size" for [Transfer] by size;
+    Chunk(usize) = "chunk" for [Transfer] by size;
+    Cold(bool) = "cold" for [Transfer] by boolean;
+}
 
 impl Setting {
     /// Reads `key = value` for an experiment of `kind`.
@@ -121,31 +96,6 @@ impl Setting {
             .filter(|(_, kinds, _)| kinds.contains(&kind))
             .map(|(k, ..)| *k)
             .collect()
-    }
-
-    pub fn key(&self) -> &'static str {
-        match self {
-            Setting::Backend(_) => "backend",
-            Setting::Model(_) => "model",
-            Setting::ServerThreads(_) => "server_threads",
-            Setting::Connections(_) => "connections",
-            Setting::IdleConnections(_) => "idle_connections",
-            Setting::Payload(_) => "payload",
-            Setting::Pipeline(_) => "pipeline",
-            Setting::Protocol(_) => "protocol",
-            Setting::BufferSize(_) => "buffer_size",
-            Setting::ReadStrategy(_) => "read_strategy",
-            Setting::Duration(_) => "duration",
-            Setting::Warmup(_) => "warmup",
-            Setting::Descriptors(_) => "descriptors",
-            Setting::Active(_) => "active",
-            Setting::Writes(_) => "writes",
-            Setting::Iterations(_) => "iterations",
-            Setting::Method(_) => "method",
-            Setting::FileSize(_) => "file_size",
-            Setting::Chunk(_) => "chunk",
-            Setting::Cold(_) => "cold",
-        }
     }
 
     /// The value as a number, for a numeric plot axis; None for a name.
@@ -216,6 +166,10 @@ fn choice<T: std::str::FromStr<Err = String>>(v: &toml::Value) -> Result<T, Stri
     v.as_str().ok_or("give a name in quotes")?.parse()
 }
 
+fn boolean(v: &toml::Value) -> Result<bool, String> {
+    v.as_bool().ok_or_else(|| "give true or false".to_string())
+}
+
 fn count(v: &toml::Value, least: usize) -> Result<usize, String> {
     let n = v.as_integer().ok_or("give a whole number")?;
     usize::try_from(n)
@@ -242,16 +196,6 @@ fn duration(v: &toml::Value) -> Result<Duration, String> {
         v.as_str()
             .ok_or("give a duration in quotes, e.g. \"1.5s\"")?,
     )
-}
-
-/// Settings as a JSON object: `{"backend": "poll", "idle_connections": 1000}`.
-pub fn settings_map<S: serde::Serializer>(settings: &[Setting], s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut map = s.serialize_map(Some(settings.len()))?;
-    for setting in settings {
-        map.serialize_entry(setting.key(), &setting.datum())?;
-    }
-    map.end()
 }
 
 #[cfg(test)]

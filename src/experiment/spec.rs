@@ -3,7 +3,7 @@
 //! ```toml
 //! title = "Idle connections"
 //! question = "Do select and poll slow down as idle connections grow?"
-//! kind = "echo"                      # echo (default), dispatch or transfer
+//! kind = "echo"                      # echo (default), ring or transfer
 //! runs = 3                           # interleaved over every point
 //! [workload]                         # settings every point shares
 //! connections = 64
@@ -35,7 +35,7 @@ pub struct Experiment {
     pub table: Vec<String>,
     /// Every distinct point of all sweeps: the full settings it runs with.
     pub points: Vec<Vec<Setting>>,
-    pub quick: bool,
+    pub scale: Scale,
     /// The file as written, kept with the results.
     pub source: String,
 }
@@ -65,28 +65,29 @@ impl Sweep {
     }
 }
 
+/// How much of an experiment file runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// Every run and point the file asks for: a reference result.
+    Full,
+    /// The file's `[quick]` table applied: fewer runs and points, short windows.
+    Quick,
+}
+
 impl Experiment {
-    /// Reads `path`; `quick` applies its `[quick]` table.
-    pub fn load(path: &Path, quick: bool) -> Result<Experiment> {
+    /// Reads `path` at `scale`.
+    pub fn load(path: &Path, scale: Scale) -> Result<Experiment> {
         let source = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the experiment file {}", path.display()))?;
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Self::parse(&source, &stem, quick).with_context(|| format!("in {}", path.display()))
+        Self::parse(&source, &stem, scale).with_context(|| format!("in {}", path.display()))
     }
 
-    pub fn parse(source: &str, stem: &str, quick: bool) -> Result<Experiment> {
+    pub fn parse(source: &str, stem: &str, scale: Scale) -> Result<Experiment> {
         let mut doc: toml::Table = source.parse()?;
-        let text = |doc: &mut toml::Table, key: &str| -> Result<Option<String>> {
-            doc.remove(key)
-                .map(|v| match v {
-                    toml::Value::String(s) => Ok(s),
-                    _ => Err(anyhow!("`{key}` must be a string")),
-                })
-                .transpose()
-        };
         let name = text(&mut doc, "name")?.unwrap_or_else(|| stem.to_string());
         let title = text(&mut doc, "title")?.unwrap_or_else(|| name.clone());
         let question = text(&mut doc, "question")?
@@ -100,37 +101,11 @@ impl Experiment {
             Some(v) => positive(&v, "runs")?,
             None => 3,
         };
-        let workload = match doc.remove("workload") {
-            Some(toml::Value::Table(t)) => t,
-            None => toml::Table::new(),
-            Some(_) => bail!("`[workload]` must be a table"),
-        };
-        let mut base = Vec::new();
-        for (key, value) in &workload {
-            base.push(Setting::parse(kind, key, value).map_err(|e| anyhow!("[workload] {e}"))?);
-        }
-        let mut sweeps = match doc.remove("sweep") {
-            Some(toml::Value::Array(a)) => a
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    sweep(kind, t).with_context(|| format!("in sweep {} ([[sweep]])", i + 1))
-                })
-                .collect::<Result<Vec<_>>>()?,
-            None => bail!("an experiment has at least one [[sweep]]"),
-            Some(_) => bail!("write sweeps as [[sweep]] tables"),
-        };
+        let mut base = workload(kind, doc.remove("workload"))?;
+        let mut sweeps = sweeps(kind, doc.remove("sweep"))?;
         let table = match doc.remove("table") {
             Some(v) => strings(&v, "table")?,
-            None => {
-                let mut all: Vec<String> = Vec::new();
-                for p in sweeps.iter().flat_map(|s| &s.plots) {
-                    if !all.contains(p) {
-                        all.push(p.clone());
-                    }
-                }
-                all
-            }
+            None => plotted(&sweeps),
         };
         let quick_table = doc.remove("quick");
         if let Some(key) = doc.keys().next() {
@@ -139,7 +114,9 @@ impl Experiment {
                  background, kind, runs, workload, sweep, quick, table)"
             );
         }
-        if quick && let Some(toml::Value::Table(q)) = quick_table {
+        if scale == Scale::Quick
+            && let Some(toml::Value::Table(q)) = quick_table
+        {
             apply_quick(kind, &q, &mut runs, &mut base, &mut sweeps)?;
         }
         let points = expand(&base, &mut sweeps);
@@ -153,10 +130,57 @@ impl Experiment {
             sweeps,
             table,
             points,
-            quick,
+            scale,
             source: source.to_string(),
         })
     }
+}
+
+/// The string at `key`, taken out of `doc`.
+fn text(doc: &mut toml::Table, key: &str) -> Result<Option<String>> {
+    doc.remove(key)
+        .map(|v| match v {
+            toml::Value::String(s) => Ok(s),
+            _ => Err(anyhow!("`{key}` must be a string")),
+        })
+        .transpose()
+}
+
+/// `[workload]`: the settings every point shares.
+fn workload(kind: Kind, table: Option<toml::Value>) -> Result<Vec<Setting>> {
+    let workload = match table {
+        Some(toml::Value::Table(t)) => t,
+        None => toml::Table::new(),
+        Some(_) => bail!("`[workload]` must be a table"),
+    };
+    workload
+        .iter()
+        .map(|(key, value)| Setting::parse(kind, key, value).map_err(|e| anyhow!("[workload] {e}")))
+        .collect()
+}
+
+/// The `[[sweep]]` tables, at least one.
+fn sweeps(kind: Kind, tables: Option<toml::Value>) -> Result<Vec<Sweep>> {
+    match tables {
+        Some(toml::Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, t)| sweep(kind, t).with_context(|| format!("in sweep {} ([[sweep]])", i + 1)))
+            .collect(),
+        None => bail!("an experiment has at least one [[sweep]]"),
+        Some(_) => bail!("write sweeps as [[sweep]] tables"),
+    }
+}
+
+/// Every sweep's plotted figures, each once: the README table's default.
+fn plotted(sweeps: &[Sweep]) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for p in sweeps.iter().flat_map(|s| &s.plots) {
+        if !all.contains(p) {
+            all.push(p.clone());
+        }
+    }
+    all
 }
 
 fn sweep(kind: Kind, value: &toml::Value) -> Result<Sweep> {
@@ -346,7 +370,7 @@ mod tests {
 
     #[test]
     fn sweeps_expand_to_distinct_points() {
-        let e = Experiment::parse(FILE, "idle", false).unwrap();
+        let e = Experiment::parse(FILE, "idle", Scale::Full).unwrap();
         assert_eq!(e.name, "idle");
         assert_eq!(e.runs, 3);
         assert_eq!(e.sweeps[0].x, "idle_connections");
@@ -366,7 +390,7 @@ mod tests {
 
     #[test]
     fn quick_shrinks_the_sweep() {
-        let e = Experiment::parse(FILE, "idle", true).unwrap();
+        let e = Experiment::parse(FILE, "idle", Scale::Quick).unwrap();
         assert_eq!(e.runs, 1);
         assert_eq!(e.sweeps[0].points.len(), 4);
         assert!(
@@ -379,14 +403,20 @@ mod tests {
     #[test]
     fn mistakes_say_where() {
         let bad = FILE.replace("idle_connections = 0", "idle = 0");
-        let e = format!("{:#}", Experiment::parse(&bad, "x", false).err().unwrap());
+        let e = format!(
+            "{:#}",
+            Experiment::parse(&bad, "x", Scale::Full).err().unwrap()
+        );
         assert!(e.contains("sweep 2") && e.contains("`idle`"), "{e}");
         let bad = FILE.replace("question = \"q?\"", "");
-        assert!(Experiment::parse(&bad, "x", false).is_err());
+        assert!(Experiment::parse(&bad, "x", Scale::Full).is_err());
         let bad = FILE.replace("runs = 3", "runs = 3\nrusn = 2");
-        let e = format!("{:#}", Experiment::parse(&bad, "x", false).err().unwrap());
+        let e = format!(
+            "{:#}",
+            Experiment::parse(&bad, "x", Scale::Full).err().unwrap()
+        );
         assert!(e.contains("rusn"), "{e}");
         let bad = FILE.replace("plots = [", "x = \"payload\"\nplots = [");
-        assert!(Experiment::parse(&bad, "x", false).is_err());
+        assert!(Experiment::parse(&bad, "x", Scale::Full).is_err());
     }
 }

@@ -59,7 +59,7 @@ pub fn render(report: &BenchReport) -> String {
             out += &format!("failed: {f}\n");
         }
     }
-    if let Some(n) = bench::polling_note(&report.summaries) {
+    for n in bench::uncounted_calls(&report.plan.subjects, &report.summaries) {
         out += &format!("note: {n}\n");
     }
     if report.plan.kernel_counts {

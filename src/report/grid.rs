@@ -3,11 +3,23 @@
 
 use crate::bench::{BenchReport, FIGURES, Summary};
 use crate::metrics::Spread;
+use std::collections::BTreeMap;
 
 /// A cell: the median, and the min-max range when there were several runs.
+#[derive(Clone)]
 pub struct GridCell {
     pub main: String,
     pub range: Option<String>,
+}
+
+impl GridCell {
+    /// On one line: `1,000 (900–1,100)`.
+    pub fn inline(&self) -> String {
+        match &self.range {
+            Some(r) => format!("{} ({r})", self.main),
+            None => self.main.clone(),
+        }
+    }
 }
 
 pub struct Grid {
@@ -23,37 +35,24 @@ pub fn grid(report: &BenchReport) -> Grid {
             .iter()
             .map(|s| format!("{} ({} runs)", s.subject, s.runs)),
     );
-    let mut rows = Vec::new();
-    let base = subjects
+    // The first figure always, to say why a subject has none; the others where measured.
+    let figures: Vec<_> = FIGURES
         .iter()
-        .find(|s| s.subject == report.baseline)
-        .and_then(|s| s.figures.get("requests_per_s"))
-        .map(|s| s.median);
-    for (i, f) in FIGURES.iter().enumerate() {
-        if subjects.iter().all(|s| !s.figures.contains_key(f.key)) && i > 0 {
-            continue;
-        }
-        let cells = subjects
-            .iter()
-            .map(|s| match (&s.not_applicable, s.figures.get(f.key)) {
-                (Some(why), _) if i == 0 => text(why),
-                (_, Some(spread)) => spread_cell(spread, f.decimals),
-                _ if i == 0 && !s.failures.is_empty() => text("failed"),
-                _ => text("-"),
-            })
-            .collect();
+        .enumerate()
+        .filter(|(i, f)| *i == 0 || subjects.iter().any(|s| s.figures.contains_key(f.key)))
+        .map(|(_, f)| f)
+        .collect();
+    let keys: Vec<(&str, usize)> = figures.iter().map(|f| (f.key, f.decimals)).collect();
+    let columns: Vec<Vec<GridCell>> = subjects
+        .iter()
+        .map(|s| figure_cells(&keys, &s.figures, s.not_applicable.as_deref(), &s.failures))
+        .collect();
+    let mut rows = Vec::new();
+    for (i, f) in figures.iter().enumerate() {
+        let cells = columns.iter().map(|c| c[i].clone()).collect();
         rows.push((f.label.to_string(), cells));
         if i == 0 {
-            rows.push((
-                format!("ratio to {}", report.baseline),
-                subjects
-                    .iter()
-                    .map(|s| match (s.figures.get("requests_per_s"), base) {
-                        (Some(v), Some(b)) if b > 0.0 => text(&format!("{:.2}x", v.median / b)),
-                        _ => text("-"),
-                    })
-                    .collect(),
-            ));
+            rows.push(ratio_row(report));
         }
     }
     rows.push((
@@ -61,6 +60,48 @@ pub fn grid(report: &BenchReport) -> Grid {
         subjects.iter().map(top_syscalls).collect(),
     ));
     Grid { header, rows }
+}
+
+/// Each subject's requests/s against the baseline's.
+fn ratio_row(report: &BenchReport) -> (String, Vec<GridCell>) {
+    let rps = |s: &Summary| s.figures.get("requests_per_s").map(|v| v.median);
+    let base = report
+        .summaries
+        .iter()
+        .find(|s| s.subject == report.baseline)
+        .and_then(rps);
+    let cells = report
+        .summaries
+        .iter()
+        .map(|s| match (rps(s), base) {
+            (Some(v), Some(b)) if b > 0.0 => text(&format!("{:.2}x", v / b)),
+            _ => text("-"),
+        })
+        .collect();
+    (format!("ratio to {}", report.baseline), cells)
+}
+
+/// One subject's (or experiment point's) cells for `figures` (key, decimals): each
+/// figure's median and range; without any, the first cell says why (n/a, failed) and
+/// the others are "-".
+pub fn figure_cells(
+    figures: &[(&str, usize)],
+    measured: &BTreeMap<&str, Spread>,
+    not_applicable: Option<&str>,
+    failures: &[String],
+) -> Vec<GridCell> {
+    figures
+        .iter()
+        .enumerate()
+        .map(
+            |(i, (key, decimals))| match (not_applicable, measured.get(key)) {
+                (Some(why), _) if i == 0 => text(why),
+                (_, Some(spread)) => spread_cell(spread, *decimals),
+                _ if i == 0 && !failures.is_empty() => text("failed"),
+                _ => text("-"),
+            },
+        )
+        .collect()
 }
 
 fn top_syscalls(s: &Summary) -> GridCell {
@@ -86,6 +127,7 @@ fn text(s: &str) -> GridCell {
     }
 }
 
+/// A median, with its min-max range when the runs differed.
 fn spread_cell(s: &Spread, decimals: usize) -> GridCell {
     GridCell {
         main: number(s.median, decimals),

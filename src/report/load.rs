@@ -1,5 +1,6 @@
 //! The summary `iobench load` prints.
 
+use crate::bench::SATURATED_CLIENT_PERCENT;
 use crate::load::{Latency, LoadReport};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
@@ -36,7 +37,7 @@ pub fn render(r: &LoadReport, open_loop: bool) -> String {
         r.client_cpu_share * 100.0,
         r.client_syscalls_per_request
     );
-    if r.client_cpu_share > 0.9 {
+    if r.client_cpu_share * 100.0 > SATURATED_CLIENT_PERCENT {
         out += "warning: the client was near saturation: the server may be able to do more than this shows\n";
     }
     out += &format!(

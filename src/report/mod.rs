@@ -1,4 +1,5 @@
-//! Turning measured data into text. Measuring code never formats.
+//! Measured data turned into text, tables, files and plots, above `bench` and
+//! `experiment`: measuring code never formats, and nothing here measures.
 
 pub mod compare;
 pub mod experiment;
@@ -10,4 +11,6 @@ pub mod plot;
 pub mod progress;
 pub mod serve;
 pub mod soak;
+mod table;
 pub mod transfer;
+mod warnings;

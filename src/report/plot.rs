@@ -87,7 +87,7 @@ pub fn svg(chart: &Chart) -> Result<String> {
     let y = span(
         values.flat_map(|p| [p.min, p.median, p.max]),
         chart.y_log,
-        true,
+        Start::Zero,
     );
     let legend = legend_rows(chart);
     let strip = 10 + LINE * (legend.len() + chart.notes.len()) as i32;
@@ -105,7 +105,7 @@ pub fn svg(chart: &Chart) -> Result<String> {
                         .map(|p| p.x)
                         .chain(s.unavailable.iter().copied())
                 });
-                let x = span(xs, *log, false);
+                let x = span(xs, *log, Start::Data);
                 let fmt = |v: &f64| tick(*v);
                 if *log {
                     plot_y(&top, chart, &series, log_axis(x), y, &fmt)?
@@ -181,10 +181,19 @@ fn clean(chart: &Chart) -> Result<Vec<Clean>> {
     Ok(out)
 }
 
+/// Where a linear axis over values >= 0 starts.
+#[derive(Clone, Copy)]
+enum Start {
+    /// At 0, so that bars and differences read true (the y axis).
+    Zero,
+    /// A margin below the smallest value, never below 0 (the x axis).
+    Data,
+}
+
 /// The axis range covering `values` (not empty, > 0 for a log axis) with a 5% margin. A
-/// linear axis over values >= 0 stays >= 0, and starts at 0 with `from_zero` (so bars and
-/// differences read true). A log axis spans at least one decade, so that it has ticks.
-fn span(values: impl Iterator<Item = f64>, log: bool, from_zero: bool) -> Range<f64> {
+/// linear axis over values >= 0 stays >= 0 and starts as `start` says. A log axis spans
+/// at least one decade, so that it has ticks.
+fn span(values: impl Iterator<Item = f64>, log: bool, start: Start) -> Range<f64> {
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
     });
@@ -199,9 +208,9 @@ fn span(values: impl Iterator<Item = f64>, log: bool, from_zero: bool) -> Range<
         } else {
             lo.abs().max(1.0) * 0.1
         };
-        let start = match (lo >= 0.0, from_zero) {
-            (true, true) => 0.0,
-            (true, false) => (lo - margin).max(0.0),
+        let start = match (lo >= 0.0, start) {
+            (true, Start::Zero) => 0.0,
+            (true, Start::Data) => (lo - margin).max(0.0),
             (false, _) => lo - margin,
         };
         start..hi + margin
@@ -316,7 +325,21 @@ where
         mesh.disable_x_mesh();
     }
     mesh.draw()?;
+    draw_series(&mut ctx, chart, series)
+}
 
+/// Each series as a line (or bars, over categories), its min-max error bars, and a
+/// cross on the x axis where it could not be measured.
+fn draw_series<X, Y>(
+    ctx: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, Y>>,
+    chart: &Chart,
+    series: &[Clean],
+) -> Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let bars = matches!(chart.x, XAxis::Categories(_));
     let y_range = ctx.y_range();
     let bottom = y_range.start;
     // Bars grow from 0 when the axis shows it, else from the bottom (a log axis).

@@ -1,5 +1,6 @@
 //! The progress bar on stderr; silent when stderr is not a terminal.
 
+use crate::experiment::Step;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
@@ -23,6 +24,13 @@ impl Progress {
     pub fn show(&self, done: usize, what: &str) {
         self.0.set_position(done as u64);
         self.0.set_message(what.to_string());
+    }
+
+    /// An experiment's step, which brings its total: the experiment knows it only
+    /// once it has decided which points can run here.
+    pub fn step(&self, step: &Step) {
+        self.0.set_length(step.total as u64);
+        self.show(step.done, step.what);
     }
 
     pub fn finish(&self) {

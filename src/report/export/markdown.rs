@@ -1,7 +1,8 @@
 //! Markdown: the side-by-side table, with the workload, the machine and the command.
 
 use crate::bench::BenchReport;
-use crate::report::grid::grid;
+use crate::report::grid::{GridCell, grid};
+use crate::report::table;
 use anyhow::Result;
 
 pub fn render(report: &BenchReport) -> Result<String> {
@@ -11,18 +12,16 @@ pub fn render(report: &BenchReport) -> Result<String> {
         report.command,
         report.machine.one_line()
     );
-    out += &format!("| {} |\n", g.header.join(" | "));
-    out += &format!("|{}\n", " --- |".repeat(g.header.len()));
-    for (label, cells) in &g.rows {
-        let cells: Vec<String> = cells
-            .iter()
-            .map(|c| match &c.range {
-                Some(r) => format!("{} ({r})", c.main),
-                None => c.main.clone(),
-            })
-            .collect();
-        out += &format!("| {} | {} |\n", label.trim(), cells.join(" | "));
-    }
+    let rows: Vec<Vec<String>> = g
+        .rows
+        .iter()
+        .map(|(label, cells)| {
+            let mut row = vec![label.trim().to_string()];
+            row.extend(cells.iter().map(GridCell::inline));
+            row
+        })
+        .collect();
+    out += &table::markdown(&g.header, &rows);
     out += "\nMedian over runs, (min–max) in brackets.\n";
     Ok(out)
 }

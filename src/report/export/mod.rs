@@ -1,7 +1,6 @@
 //! Bench results as files, one format per module, like hyperfine's exporters.
 
 mod csv;
-pub use csv::quote;
 mod json;
 mod markdown;
 

@@ -1,23 +1,23 @@
 //! libevent's benchmark (test/bench.c), which isolates the multiplexer from TCP:
 //! descriptors in a ring, a few of them active; each readiness callback reads its
 //! byte and writes one to the next descriptor of the ring, until a fixed number of
-//! writes. What one dispatch pass (a wait that does not block, and its callbacks)
-//! costs with N descriptors watched is the multiplexer's cost, nearly alone.
+//! writes. What one pass (a wait that does not block, and its callbacks) costs with
+//! N descriptors watched is the multiplexer's cost, nearly alone.
 //!
 //! Unlike libevent, both ends of each socketpair are watched (writing to one end
 //! makes the other readable): N watched descriptors take N descriptors, not 2N, so
 //! that 10,000 fit under this machine's 20,000 limit and select reaches ~1,000.
 
-use crate::backend::{Backend, Interest};
+use crate::backend::{Backend, Event, Interest, Multiplexer};
 use crate::sys::{Registry, Sys};
 use anyhow::{Context, Result, bail};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use serde::Serialize;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct DispatchConfig {
+pub struct RingConfig {
     pub backend: Backend,
     /// Watched descriptors in the ring (even: both ends of N/2 socketpairs).
     pub descriptors: usize,
@@ -29,10 +29,35 @@ pub struct DispatchConfig {
     pub iterations: usize,
 }
 
+impl RingConfig {
+    /// What an experiment's point runs with where it does not say.
+    pub const DEFAULT: RingConfig = RingConfig {
+        backend: Backend::EpollEt,
+        descriptors: 1000,
+        active: 1,
+        writes: 1000,
+        iterations: 5,
+    };
+
+    /// Why this configuration cannot run here, if it cannot.
+    pub fn cannot_run(&self) -> Option<String> {
+        let open = std::fs::read_dir("/proc/self/fd").map_or(8, |d| d.count());
+        // The ring, what is open already, the multiplexer's own descriptor.
+        let highest = open + self.descriptors + 1;
+        if let Some(max) = self.backend.max_fd()
+            && highest > max
+        {
+            return Some(format!("n/a (fd limit {})", max + 1));
+        }
+        let limit = crate::sys::raise_nofile_limit().unwrap_or(0) as usize;
+        (highest > limit).then(|| format!("n/a (RLIMIT_NOFILE {limit})"))
+    }
+}
+
 /// One timed iteration.
-#[derive(Clone, Debug, Serialize)]
-pub struct DispatchIteration {
-    /// Dispatch passes: waits, each with the callbacks of what it reported.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RingIteration {
+    /// Passes: waits, each with the callbacks of what it reported.
     pub passes: u64,
     pub us: f64,
     /// Readiness events handled.
@@ -43,23 +68,9 @@ pub struct DispatchIteration {
     pub scanned: u64,
 }
 
-impl DispatchConfig {
-    /// Why this configuration cannot run here, if it cannot.
-    pub fn cannot_run(&self) -> Option<String> {
-        let open = std::fs::read_dir("/proc/self/fd").map_or(8, |d| d.count());
-        // The ring, what is open already, the multiplexer's own descriptor.
-        let highest = open + self.descriptors + 1;
-        if self.backend == Backend::Select && highest >= libc::FD_SETSIZE {
-            return Some(format!("n/a (fd limit {})", libc::FD_SETSIZE));
-        }
-        let limit = crate::sys::raise_nofile_limit().unwrap_or(0) as usize;
-        (highest > limit).then(|| format!("n/a (RLIMIT_NOFILE {limit})"))
-    }
-}
-
 /// Builds the ring, registers it, and runs one untimed then `iterations` timed
 /// iterations; every byte written is read back before an iteration ends.
-pub fn measure(cfg: &DispatchConfig) -> Result<Vec<DispatchIteration>> {
+pub fn measure(cfg: &RingConfig) -> Result<Vec<RingIteration>> {
     if cfg.descriptors < 2 || cfg.descriptors % 2 == 1 {
         bail!("descriptors must be an even number, at least 2 (both ends of socketpairs)");
     }
@@ -73,91 +84,121 @@ pub fn measure(cfg: &DispatchConfig) -> Result<Vec<DispatchIteration>> {
             cfg.descriptors
         );
     }
-    let counters = Registry::new().register("dispatch");
-    let sys = Sys::new(counters);
-    let mut ring: Vec<OwnedFd> = Vec::with_capacity(cfg.descriptors);
-    for _ in 0..cfg.descriptors / 2 {
-        let (a, b) = socketpair(
-            AddressFamily::Unix,
-            SockType::Stream,
-            None,
-            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        )
-        .context("socketpair")?;
-        ring.extend([a, b]);
-    }
-    // Events name descriptors; this finds their place in the ring.
-    let highest = ring.iter().map(|fd| fd.as_raw_fd()).max().unwrap_or(0) as usize;
-    let mut place = vec![usize::MAX; highest + 1];
-    for (i, fd) in ring.iter().enumerate() {
-        place[fd.as_raw_fd() as usize] = i;
-    }
+    let sys = Sys::new(Registry::new().register("ring"));
+    let ring = Ring::new(cfg.descriptors)?;
     let mut mux = cfg.backend.create(sys.clone())?;
-    for fd in &ring {
+    for fd in &ring.ends {
         mux.register(fd.as_fd(), Interest::READ)
             .context("registering the ring")?;
     }
     let mut events = Vec::new();
     let mut out = Vec::with_capacity(cfg.iterations);
     for i in 0..=cfg.iterations {
-        let before = sys.counters().snapshot();
-        let started = Instant::now();
-        let mut it = DispatchIteration {
-            passes: 0,
-            us: 0.0,
-            events: 0,
-            syscalls: 0,
-            scanned: 0,
-        };
-        // Writing to a descriptor's socketpair peer makes it readable.
-        let poke = |at: usize| sys.write(ring[at ^ 1].as_fd(), b"e");
-        let space = cfg.descriptors / cfg.active;
-        for a in 0..cfg.active {
-            poke(a * space).context("write")?;
-        }
-        let (mut fired, mut count, mut writes) = (cfg.active, 0, cfg.writes);
-        let mut byte = [0u8; 1];
-        while count < fired {
-            let cost = mux.wait(&mut events, Some(Duration::ZERO))?;
-            it.passes += 1;
-            it.scanned += cost.scanned as u64;
-            for ev in events.iter().filter(|e| e.readable) {
-                it.events += 1;
-                let at = place[ev.fd as usize];
-                count += sys.read(ring[at].as_fd(), &mut byte).context("read")?;
-                if writes > 0 {
-                    poke((at + 1) % cfg.descriptors).context("write")?;
-                    writes -= 1;
-                    fired += 1;
-                }
-            }
-            if it.passes > 100 * (cfg.writes + cfg.active) as u64 {
-                bail!(
-                    "{}: {count} of {fired} bytes came back after {} passes: readiness was lost",
-                    cfg.backend.name(),
-                    it.passes
-                );
-            }
-        }
-        it.us = started.elapsed().as_secs_f64() * 1e6;
-        it.syscalls = sys.counters().snapshot().total_calls() - before.total_calls();
+        let it = iterate(cfg, &sys, &ring, mux.as_mut(), &mut events)?;
         // The first iteration warms caches and the kernel's structures, as libevent's
         // untimed pass does.
         if i > 0 {
             out.push(it);
         }
     }
-    for fd in &ring {
+    for fd in &ring.ends {
         mux.deregister(fd.as_fd())?;
     }
     Ok(out)
 }
 
+/// Both ends of socketpairs, side by side: writing to one end makes the other
+/// readable.
+struct Ring {
+    ends: Vec<OwnedFd>,
+    /// Each descriptor's place in `ends`, by descriptor number: events name
+    /// descriptors.
+    place: Vec<usize>,
+}
+
+impl Ring {
+    fn new(descriptors: usize) -> Result<Ring> {
+        let mut ends: Vec<OwnedFd> = Vec::with_capacity(descriptors);
+        for _ in 0..descriptors / 2 {
+            let (a, b) = socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            )
+            .context("socketpair")?;
+            ends.extend([a, b]);
+        }
+        let highest = ends.iter().map(|fd| fd.as_raw_fd()).max().unwrap_or(0) as usize;
+        let mut place = vec![usize::MAX; highest + 1];
+        for (i, fd) in ends.iter().enumerate() {
+            place[fd.as_raw_fd() as usize] = i;
+        }
+        Ok(Ring { ends, place })
+    }
+
+    fn place(&self, fd: RawFd) -> usize {
+        self.place[fd as usize]
+    }
+
+    /// Makes the descriptor at `at` readable: one byte into its socketpair peer.
+    fn poke(&self, sys: &Sys, at: usize) -> Result<()> {
+        sys.write(self.ends[at ^ 1].as_fd(), b"e")
+            .context("write")?;
+        Ok(())
+    }
+}
+
+/// One iteration: `active` descriptors poked, then every event read and passed on to
+/// the next descriptor until `writes` writes, each pass a wait that does not block.
+fn iterate(
+    cfg: &RingConfig,
+    sys: &Sys,
+    ring: &Ring,
+    mux: &mut dyn Multiplexer,
+    events: &mut Vec<Event>,
+) -> Result<RingIteration> {
+    let before = sys.counters().snapshot();
+    let started = Instant::now();
+    let mut it = RingIteration::default();
+    let space = cfg.descriptors / cfg.active;
+    for a in 0..cfg.active {
+        ring.poke(sys, a * space)?;
+    }
+    let (mut fired, mut count, mut writes) = (cfg.active, 0, cfg.writes);
+    let mut byte = [0u8; 1];
+    while count < fired {
+        let cost = mux.wait(events, Some(Duration::ZERO))?;
+        it.passes += 1;
+        it.scanned += cost.scanned as u64;
+        for ev in events.iter().filter(|e| e.readable) {
+            it.events += 1;
+            let at = ring.place(ev.fd);
+            count += sys.read(ring.ends[at].as_fd(), &mut byte).context("read")?;
+            if writes > 0 {
+                ring.poke(sys, (at + 1) % cfg.descriptors)?;
+                writes -= 1;
+                fired += 1;
+            }
+        }
+        if it.passes > 100 * (cfg.writes + cfg.active) as u64 {
+            bail!(
+                "{}: {count} of {fired} bytes came back after {} passes: readiness was lost",
+                cfg.backend.name(),
+                it.passes
+            );
+        }
+    }
+    it.us = started.elapsed().as_secs_f64() * 1e6;
+    it.syscalls = sys.counters().snapshot().total_calls() - before.total_calls();
+    Ok(it)
+}
+
 /// Reported figures of one iteration.
-pub const DISPATCH_FIGURES: &[crate::metrics::Figure<DispatchIteration>] = &[
+pub const RING_FIGURES: &[crate::metrics::Figure<RingIteration>] = &[
     crate::metrics::Figure {
         key: "us_per_pass",
-        label: "time per dispatch pass (us)",
+        label: "time per pass (us)",
         decimals: 2,
         value: |r| per_pass(r, r.us),
     },
@@ -169,7 +210,7 @@ pub const DISPATCH_FIGURES: &[crate::metrics::Figure<DispatchIteration>] = &[
     },
     crate::metrics::Figure {
         key: "passes",
-        label: "dispatch passes per iteration",
+        label: "passes per iteration",
         decimals: 0,
         value: |r| Some(r.passes as f64),
     },
@@ -193,7 +234,7 @@ pub const DISPATCH_FIGURES: &[crate::metrics::Figure<DispatchIteration>] = &[
     },
 ];
 
-fn per_pass(r: &DispatchIteration, x: f64) -> Option<f64> {
+fn per_pass(r: &RingIteration, x: f64) -> Option<f64> {
     (r.passes > 0).then(|| x / r.passes as f64)
 }
 
@@ -205,14 +246,8 @@ mod tests {
     /// one event per pass and a write per event.
     #[test]
     fn every_backend_runs_the_ring() {
-        for backend in [
-            Backend::Select,
-            Backend::Poll,
-            Backend::EpollLt,
-            Backend::EpollEt,
-            Backend::Polling,
-        ] {
-            let cfg = DispatchConfig {
+        for &backend in Backend::ALL {
+            let cfg = RingConfig {
                 backend,
                 descriptors: 100,
                 active: 1,
@@ -232,7 +267,7 @@ mod tests {
 
     #[test]
     fn bad_rings_are_refused() {
-        let mut cfg = DispatchConfig {
+        let mut cfg = RingConfig {
             backend: Backend::Poll,
             descriptors: 7,
             active: 1,

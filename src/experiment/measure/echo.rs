@@ -1,0 +1,96 @@
+//! Echo points: our server under the load generator, one subject per point, all
+//! points' runs interleaved by `bench::run_many`.
+
+use super::{row, summarise};
+use crate::backend::Backend;
+use crate::bench::{self, BenchPlan, FIGURES, Subject, Warning};
+use crate::experiment::{Experiment, Row, Setting, Step};
+use crate::load::LoadConfig;
+use crate::server::Model;
+
+pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
+    let mut rows: Vec<Row> = exp.points.iter().map(|p| row(p)).collect();
+    let mut plans = Vec::new();
+    let mut measured_rows = Vec::new();
+    for (i, point) in exp.points.iter().enumerate() {
+        match plan(point, exp.runs) {
+            Ok(plan) => {
+                plans.push(plan);
+                measured_rows.push(i);
+            }
+            Err(why) => rows[i].not_applicable = Some(why),
+        }
+    }
+    let total = plans.len() * exp.runs;
+    let results = bench::run_many(&plans, &mut |done, what| {
+        progress(Step { done, total, what })
+    });
+    for ((i, plan), mut subject) in measured_rows.into_iter().zip(&plans).zip(results) {
+        let Some(s) = subject.pop() else { continue };
+        let summaries = bench::summarise(std::slice::from_ref(&s));
+        let r = &mut rows[i];
+        summarise(r, FIGURES, &s.runs);
+        r.warnings.extend(bench::saturated_client(&summaries));
+        let uncounted = bench::uncounted_calls(&plan.subjects, &summaries);
+        for summary in summaries {
+            r.warnings.extend(summary.warnings);
+            r.warnings
+                .extend(summary.disagreements.into_iter().map(Warning::Disagreement));
+        }
+        r.warnings.extend(uncounted);
+        r.not_applicable = s.not_applicable;
+        r.failures = s.failures;
+    }
+    rows
+}
+
+/// The bench of one echo point: its one subject under its workload; Err says why
+/// the point cannot run.
+fn plan(point: &[Setting], runs: usize) -> Result<BenchPlan, String> {
+    let (mut backend, mut model, mut threads) = (Backend::EpollEt, Model::Reactor, 2);
+    let (mut read_strategy, mut buffer_size) = (None, None);
+    let (server_cpu, cpus) = bench::default_pinning();
+    let mut load = LoadConfig {
+        cpus,
+        ..LoadConfig::DEFAULT
+    };
+    for s in point {
+        match *s {
+            Setting::Backend(b) => backend = b,
+            Setting::Model(m) => model = m,
+            Setting::ServerThreads(n) => threads = n,
+            Setting::Connections(n) => load.connections = n,
+            Setting::IdleConnections(n) => load.idle_connections = n,
+            Setting::Payload(n) => load.payload = n,
+            Setting::Pipeline(n) => load.pipeline = n,
+            Setting::Protocol(p) => load.protocol = p,
+            Setting::BufferSize(n) => buffer_size = Some(n),
+            Setting::ReadStrategy(r) => read_strategy = Some(r),
+            Setting::Duration(d) => load.duration = Some(d),
+            Setting::Warmup(d) => load.warmup = d,
+            _ => unreachable!(
+                "{} is not an echo setting: Setting::parse refuses it",
+                s.key()
+            ),
+        }
+    }
+    if read_strategy.is_some_and(|r| r.strands_data(backend.trigger())) {
+        return Err("n/a (one read per edge strands data)".to_string());
+    }
+    let subject = Subject::Ours {
+        backend,
+        model,
+        threads: if model == Model::Reactor { 1 } else { threads },
+    };
+    if let Some(why) = subject.cannot_run(&load) {
+        return Err(why);
+    }
+    Ok(BenchPlan {
+        subjects: vec![subject],
+        runs,
+        server_cpu,
+        server_args: bench::server_args(read_strategy, buffer_size, load.protocol),
+        load,
+        kernel_counts: false,
+    })
+}

@@ -1,0 +1,169 @@
+//! README.md: the question, what the data shows, a table and the plots per sweep,
+//! how it was measured (the command, the machine), and the notes from the measuring.
+
+use super::plots::Plot;
+use super::shows;
+use super::sweep::{column, sweep_name, sweep_rows, x_value};
+use crate::bench::COUNTS_AGREE_WITHIN;
+use crate::experiment::{Column, Experiment, Kind, Results, Scale, Sweep};
+use crate::report::grid::figure_cells;
+use crate::report::table;
+
+pub fn render(exp: &Experiment, results: &Results, command: &str, plots: &[Vec<Plot>]) -> String {
+    [
+        question(exp),
+        what_it_shows(exp, results),
+        tables(exp, results, plots),
+        how_measured(exp, results, command),
+        notes(results),
+    ]
+    .concat()
+}
+
+fn question(exp: &Experiment) -> String {
+    let mut out = format!("# {}\n\n", exp.title);
+    if exp.scale == Scale::Quick {
+        out += "> **Quick smoke run** (`--quick`): fewer runs and points, short windows. \
+                Not a reference result.\n\n";
+    }
+    out += &format!("**Question.** {}\n\n", exp.question);
+    if let Some(b) = &exp.background {
+        out += &format!("**Background.** {}\n\n", b.trim());
+    }
+    out
+}
+
+fn what_it_shows(exp: &Experiment, results: &Results) -> String {
+    let mut out = "## What it shows\n\n\
+                   Computed from the medians below (first to last value of each line, or each \
+                   value against the first); \"ranges overlap\" marks a change smaller than the \
+                   spread between runs:\n\n"
+        .to_string();
+    for line in shows::sentences(exp, results) {
+        out += &format!("- {line}\n");
+    }
+    out
+}
+
+/// Each sweep's table, then its plots (or why a plot is missing).
+fn tables(exp: &Experiment, results: &Results, plots: &[Vec<Plot>]) -> String {
+    let mut out = "\n## Results\n\n".to_string();
+    for (i, (sweep, plots)) in exp.sweeps.iter().zip(plots).enumerate() {
+        if exp.sweeps.len() > 1 {
+            out += &format!("### {}\n\n", sweep_name(sweep, i));
+        }
+        out += &table(sweep, results, &exp.table);
+        out += "\n";
+        for plot in plots {
+            match plot {
+                Plot::Drawn { file, title } => out += &format!("![{title}]({file})\n"),
+                Plot::NotDrawn(why) => out += &format!("*{why}*\n"),
+            }
+        }
+        out += "\n";
+    }
+    out
+}
+
+/// A sweep's points as a Markdown table: its varied settings, then the figures.
+fn table(sweep: &Sweep, results: &Results, figures: &[String]) -> String {
+    let keys = sweep.varied();
+    let columns: Vec<&Column> = figures.iter().map(|k| column(results, k)).collect();
+    let figures: Vec<(&str, usize)> = columns.iter().map(|c| (c.key, c.decimals)).collect();
+    let mut header: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    header.extend(columns.iter().map(|c| c.label.trim().to_string()));
+    let rows: Vec<Vec<String>> = sweep_rows(sweep, results)
+        .into_iter()
+        .map(|(row, _)| {
+            let settings = keys.iter().map(|k| x_value(row, k));
+            let cells = figure_cells(
+                &figures,
+                &row.figures,
+                row.not_applicable.as_deref(),
+                &row.failures,
+            );
+            settings.chain(cells.iter().map(|c| c.inline())).collect()
+        })
+        .collect();
+    table::markdown(&header, &rows)
+}
+
+fn how_measured(exp: &Experiment, results: &Results, command: &str) -> String {
+    let m = &results.machine;
+    format!(
+        "## How it was measured\n\n{}\n\n\
+         - Command: `{command}` ({:.0} s)\n- Machine: {}, {} CPUs, {}; {}\n- Files: `data.csv` \
+         (one row per point: its settings, then each figure's median, min and max), \
+         `data.json` (the same with every run's own figures, the machine and the experiment \
+         file)\n",
+        method(exp.kind, exp.runs, m.cores),
+        results.seconds,
+        m.cpu,
+        m.cores,
+        m.kernel,
+        m.date
+    )
+}
+
+fn method(kind: Kind, runs: usize, cores: usize) -> String {
+    let pinning = if cores >= 2 {
+        "as a child process pinned to CPU 0, driven by the load generator pinned to CPU 1"
+    } else {
+        "as a child process, driven by the load generator (one CPU: nothing pinned)"
+    };
+    match kind {
+        Kind::Echo => format!(
+            "Each point: our echo server {pinning} (closed loop, every echoed byte verified), \
+             as `iobench compare` does. {runs} run(s) per point, interleaved across all points (run 1 of \
+             every point, then run 2, ...). Figures are medians over the runs with (min–max); \
+             per-request figures divide by the requests completed in the measured window; \
+             system calls are our own count (the kernel's /proc count agrees within {:.0}%, or a \
+             warning below says otherwise).",
+            COUNTS_AGREE_WITHIN * 100.0
+        ),
+        Kind::Ring => format!(
+            "libevent's benchmark (test/bench.c): descriptors in a ring, `active` of them made \
+             readable at the start; each readiness callback reads its byte and writes one to \
+             the next descriptor, until `writes` writes; every pass is a wait that does not \
+             block plus its callbacks, all in one thread, no TCP. Unlike libevent, both ends of \
+             each socketpair are watched (writing to one end makes the other readable), so N \
+             watched descriptors take N of the process's descriptors, not 2N (10,000 fit \
+             under a limit of 20,000, and select reaches about 1,000 before FD_SETSIZE). Each run \
+             registers the ring once, makes one untimed iteration, then `iterations` timed \
+             ones; {runs} run(s) per point, interleaved. Figures are medians over every timed \
+             iteration with (min–max)."
+        ),
+        Kind::Transfer => format!(
+            "`iobench transfer`: a generated file sent over loopback TCP to a sink thread, which \
+             verifies size and checksum; system calls are the sender's transfer loop (our own \
+             count), CPU time and context switches the sender thread's (getrusage). The \
+             article's predictions stand beside the measured counts. {runs} run(s), the file \
+             written once per run; medians with (min–max)."
+        ),
+    }
+}
+
+/// Each distinct failure and warning once, with how many points it came from.
+fn notes(results: &Results) -> String {
+    let mut notes: Vec<(String, usize)> = Vec::new();
+    for r in &results.rows {
+        let failures = r.failures.iter().map(|f| format!("failed: {f}"));
+        for n in failures.chain(r.warnings.iter().map(|w| w.to_string())) {
+            match notes.iter_mut().find(|(m, _)| *m == n) {
+                Some((_, count)) => *count += 1,
+                None => notes.push((n, 1)),
+            }
+        }
+    }
+    if notes.is_empty() {
+        return String::new();
+    }
+    let mut out = "\n## Notes from the measurement\n\n".to_string();
+    for (n, count) in notes {
+        match count {
+            1 => out += &format!("- {n}\n"),
+            _ => out += &format!("- {n} ({count} points)\n"),
+        }
+    }
+    out
+}

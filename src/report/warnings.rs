@@ -1,0 +1,122 @@
+//! The warnings a bench finds (`bench::Warning`), in words: the terminal table's
+//! notes, the experiment READMEs' notes and data.json all print this text.
+
+use crate::bench::{Disagreed, Disagreement, KernelCount, SATURATED_CLIENT_PERCENT, Warning};
+use std::fmt;
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::SaturatedClient { subjects } => write!(
+                f,
+                "the client used over {SATURATED_CLIENT_PERCENT:.0}% of its CPU ({}): it, not \
+                 the server, may have set the pace; compare the per-request costs",
+                subjects.join(", ")
+            ),
+            Warning::UncountedCalls { backend } => write!(
+                f,
+                "{backend} makes system calls of its own inside each wait: our layer counts \
+                 the calls into it, the kernel counts them all."
+            ),
+            Warning::RunsVaried {
+                subject,
+                relative_range,
+                min,
+                max,
+            } => write!(
+                f,
+                "{subject}: requests/s varied by {:.0}% between runs (min {min:.0}, max \
+                 {max:.0}): compare ratios within a run, or add --runs",
+                relative_range * 100.0
+            ),
+            Warning::Steal {
+                subject,
+                max_percent,
+            } => write!(
+                f,
+                "{subject}: the hypervisor gave up to {max_percent:.0}% of the machine's CPU \
+                 time to other guests during a run (steal, /proc/stat): such runs are slower \
+                 whatever the code does"
+            ),
+            Warning::EchoErrors {
+                subject,
+                run,
+                mismatched_bytes,
+                lost_bytes,
+                unexpected_closes,
+            } => write!(
+                f,
+                "{subject} run {}: {mismatched_bytes} mismatched bytes, {lost_bytes} lost \
+                 bytes, {unexpected_closes} unexpected closes",
+                run + 1
+            ),
+            Warning::NoKernelCount { subject, reason } => {
+                write!(f, "{subject}: kernel count: unavailable ({reason})")
+            }
+            Warning::Disagreement(d) => d.fmt(f),
+            Warning::PageCache { state } => write!(f, "page cache: {state}"),
+        }
+    }
+}
+
+impl fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} run {}: ", self.subject, self.run + 1)?;
+        match self.about {
+            Disagreed::EchoedBytes { client, server } => write!(
+                f,
+                "the client completed {client} bytes of echo, the server wrote {server}"
+            ),
+            Disagreed::Calls {
+                count,
+                ours,
+                kernel,
+            } => {
+                let (what, source) = match count {
+                    KernelCount::Reads => ("read calls", "/proc syscr"),
+                    KernelCount::Writes => ("write calls", "/proc syscw"),
+                    KernelCount::All => ("all system calls", "raw_syscalls:sys_enter"),
+                };
+                let percent = (ours as f64 - kernel as f64) / kernel.max(1) as f64 * 100.0;
+                write!(
+                    f,
+                    "{what}: our count {ours}, the kernel's ({source}) {kernel} ({percent:+.1}%)"
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Backend;
+
+    #[test]
+    fn warnings_read_as_sentences() {
+        let d = Disagreement {
+            subject: "polling".into(),
+            run: 0,
+            about: Disagreed::Calls {
+                count: KernelCount::Reads,
+                ours: 97,
+                kernel: 100,
+            },
+        };
+        assert_eq!(
+            Warning::Disagreement(d).to_string(),
+            "polling run 1: read calls: our count 97, the kernel's (/proc syscr) 100 (-3.0%)"
+        );
+        let w = Warning::SaturatedClient {
+            subjects: vec!["poll".into(), "epoll-et".into()],
+        };
+        assert!(
+            w.to_string()
+                .starts_with("the client used over 90% of its CPU (poll, epoll-et)")
+        );
+        let w = Warning::UncountedCalls {
+            backend: Backend::Polling,
+        };
+        assert!(w.to_string().starts_with("polling makes system calls"));
+    }
+}
