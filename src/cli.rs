@@ -5,6 +5,8 @@
 //! `LoadConfig::DEFAULT`, the demo's from `EtLtOptions::default()`), so that no
 //! default is written twice; the server's own defaults (buffer, frame and output
 //! bounds) are written here, once.
+//!
+//! Layer: above `report`; clap definitions only.
 
 use crate::backend::Backend;
 use crate::demo::{EtLtOptions, Mode};

@@ -1,7 +1,8 @@
 //! iobench: an I/O multiplexing workbench. The layers, bottom to top (each uses only
-//! those below it):
-//! - `sys`, `protocol`, `units`, `names`: system calls and their counts, framing,
-//!   units and enum names;
+//! those below it, never a peer on its own line; tests/layers.rs checks it, and each
+//! module's first lines say its rule):
+//! - `sys`, `protocol`, `units`, `names`, `rng`: system calls and their counts,
+//!   framing, units, enum names and the deterministic generator;
 //! - `backend`: the readiness multiplexers;
 //! - `metrics`: measured figures as plain data;
 //! - `server`, `load`, `transfer`, `demo`: the things that run;

@@ -1,6 +1,8 @@
 //! Enums chosen by name: on the command line, in experiment files, in JSON and in
 //! tables. Each value's name is written once, in its `named_enum!` invocation, and
 //! `name()`, `FromStr`, `Display`, clap's `ValueEnum` and serde all read it there.
+//!
+//! Layer: the bottom; uses nothing of ours.
 
 /// A field-less enum with `ALL`, `COUNT` and a stable name per value. The doc
 /// comment of a value is its help text on the command line.

@@ -2,6 +2,8 @@
 //! `options.rs` beside its `cli.rs`). Every check of what a user typed is here, with
 //! a message that says what to do; what clap does not fill in starts from the
 //! defaults of the layer it configures. `main` runs what comes out.
+//!
+//! Layer: the top, above `cli`; validates, runs nothing.
 
 use crate::backend::Backend;
 use crate::bench::{self, BenchPlan, Subject};

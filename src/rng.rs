@@ -2,6 +2,8 @@
 //! (shifts 13, 7, 17). Not random in any strong sense, and it need not be: the same
 //! seed gives the same bytes on every run and every machine, so a run is repeatable
 //! and whoever checks the bytes can generate them again.
+//!
+//! Layer: the bottom; uses nothing of ours.
 
 /// Marsaglia's xorshift64 generator.
 #[derive(Clone, Debug)]

@@ -1,5 +1,7 @@
 //! Units and lists as people type them: sizes (`16K`), durations (`500ms`) and CPU
 //! lists (`0-3`). Shared by the command line and the experiment files.
+//!
+//! Layer: the bottom; uses nothing of ours.
 
 use std::time::Duration;
 

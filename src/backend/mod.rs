@@ -4,6 +4,8 @@
 //! call: it registers descriptors with an [`Interest`], waits, and handles the
 //! [`Event`]s it gets back. The differences between the models *are* the differences
 //! between the files of this folder.
+//!
+//! Layer: above `sys`; the only place that names a multiplexing system call.
 
 mod dense;
 mod epoll;

@@ -1,6 +1,8 @@
 //! Measured runs: a server child process on one CPU, the load generator on another,
 //! and for the measured window only, the server's own counts beside the kernel's.
 //! `run` and `compare` are this, for one backend or several, interleaved.
+//!
+//! Layer: above `server`, `load` and `metrics`; returns data, warnings included, and never formats.
 
 mod figures;
 mod ring;

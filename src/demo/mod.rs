@@ -1,6 +1,8 @@
 //! The article demos, live: each one sets up a server socket and a client on
 //! loopback, drives one multiplexer through the counting layer, and returns what
 //! happened as lines of text (and, for tests, the facts it shows).
+//!
+//! Layer: above `backend` and `sys` (beside `server`); its transcripts are its output.
 
 mod ctl_mod;
 mod epollout;

@@ -1,8 +1,10 @@
 //! Declarative experiments, measured through `bench` and `transfer`, returned as data:
 //! a file states a question, a workload and sweeps; running it measures every point
 //! (runs interleaved across all points, as `compare` does) and returns each point's
-//! figures and warnings. Nothing here formats a file or a sentence: `report` writes
-//! `results/<name>/` (README.md, data.csv, data.json, SVG plots).
+//! figures and warnings; `report` writes `results/<name>/` (README.md, data.csv,
+//! data.json, SVG plots).
+//!
+//! Layer: above `bench` and `transfer`; returns data, never formats.
 
 mod measure;
 mod setting;

@@ -1,5 +1,8 @@
 //! The load generator: drives any TCP echo server, checks every echoed byte, and
-//! records latency in HdrHistograms. Measures; never formats (see `report`).
+//! records latency in HdrHistograms.
+//!
+//! Layer: above `backend`, `metrics`, `protocol` and `sys`, beside `server`;
+//! measures, never formats.
 
 mod client;
 mod histogram_files;

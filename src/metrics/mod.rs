@@ -1,5 +1,7 @@
 //! Measured figures as plain data: what a server counted, and what the kernel says
-//! about the process. Reporting (tables, JSON) lives in `report`.
+//! about the process.
+//!
+//! Layer: above `backend` and `sys`; plain data, measured, never formatted.
 
 mod figure;
 mod kernel;

@@ -8,6 +8,8 @@
 //!   answered by a response (2) carrying the same value; notices (3) and responses get
 //!   no reply. A request's value starts with its 8-byte sequence number (big-endian),
 //!   which lets a client match pipelined responses.
+//!
+//! Layer: the bottom (beside `sys`); uses only `names`.
 
 use crate::names::named_enum;
 use std::fmt;

@@ -1,5 +1,6 @@
-//! Measured data turned into text, tables, files and plots, above `bench` and
-//! `experiment`: measuring code never formats, and nothing here measures.
+//! Measured data turned into text, tables, files and plots.
+//!
+//! Layer: above `experiment` and `bench`; formats, never measures.
 
 pub mod compare;
 pub mod experiment;

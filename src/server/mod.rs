@@ -5,9 +5,10 @@
 //! - `io-threads`: Redis 6's threaded I/O around one main loop;
 //! - `reuseport`: N independent reactors, each with its own SO_REUSEPORT listener.
 //!
-//! One file per model assembles its loops (`event_loop::Role` says what each does);
-//! the layer uses backends, protocols, metrics and sys, and never formats its
-//! statistics (the caller gives the renderer).
+//! One file per model assembles its loops (`event_loop::Role` says what each does).
+//! Its statistics are rendered by a function the caller gives.
+//!
+//! Layer: above `backend`, `metrics`, `protocol` and `sys`; measures, never formats.
 
 mod accept;
 mod connection;

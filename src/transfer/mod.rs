@@ -4,6 +4,8 @@
 //! Per method: the sender's system calls by kind (user/kernel mode switches: two per
 //! call), its context switches and CPU time, throughput, and the article's
 //! prediction beside the measurement.
+//!
+//! Layer: above `metrics` and `sys` (beside `server` and `load`); measures, never formats.
 
 mod sink;
 
