@@ -2,7 +2,8 @@
 //! and for the measured window only, the server's own counts beside the kernel's.
 //! `run` and `compare` are this, for one backend or several, interleaved.
 //!
-//! Layer: above `server`, `load` and `metrics`; returns data, warnings included, and never formats.
+//! Layer: above `server`, `load` and `metrics`; returns data, warnings included, and
+//! never formats.
 
 mod figures;
 mod ring;

@@ -3,7 +3,8 @@
 //! it. Backends count their own multiplexer calls with [`Sys::counted`]. With a
 //! [`Tracer`] attached, each call is also printed as it happens, strace-like.
 //!
-//! Layer: the bottom (beside `protocol`); uses only `names`; errors are io::Result, context is added above.
+//! Layer: the bottom (beside `protocol`); uses only `names`; errors are io::Result,
+//! context is added above.
 
 mod counters;
 mod cpu;

@@ -5,7 +5,8 @@
 //! call), its context switches and CPU time, throughput, and the article's
 //! prediction beside the measurement.
 //!
-//! Layer: above `metrics` and `sys` (beside `server` and `load`); measures, never formats.
+//! Layer: above `metrics` and `sys` (beside `server` and `load`); measures, never
+//! formats.
 
 mod sink;
 
