@@ -13,19 +13,13 @@ use crate::demo::{EtLtOptions, Mode};
 use crate::load::{LONG_WINDOW, LoadConfig};
 use crate::protocol::Protocol;
 use crate::server::{Model, ReadStrategy};
-use crate::transfer::Method;
-use crate::units::{CpuList, parse_cpu_list, parse_duration, parse_size};
+use crate::transfer::{Method, TransferConfig};
+use crate::units::{CpuList, Size, parse_cpu_list, parse_duration, parse_size};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// What `serve` and `run` run without --backend and --model (and `compare` without
-/// --models).
-const BACKEND: Backend = Backend::EpollEt;
-const MODEL: Model = Model::Reactor;
-/// Threads of a model other than the reactor: `serve --threads`, `run` and
-/// `compare --server-threads`.
-const MODEL_THREADS: usize = 2;
+use crate::server::{DEFAULT_BACKEND as BACKEND, DEFAULT_MODEL as MODEL, DEFAULT_THREADS};
 /// Where `experiment run` and `experiment list` find experiment files.
 const EXPERIMENTS: &str = "experiments";
 
@@ -108,23 +102,18 @@ pub enum ReportCommand {
 
 #[derive(Args, Debug)]
 pub struct TransferArgs {
-    /// Methods, comma-separated
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "read-write,sendfile,splice,mmap,direct"
-    )]
+    // Without the flag, every method: the list lives in `Method::ALL`.
+    #[arg(long, value_enum, value_delimiter = ',', help = all_help("Methods", Method::ALL))]
     pub method: Vec<Method>,
     /// Send this file (default: a generated one, removed afterwards)
     #[arg(long)]
     pub file: Option<std::path::PathBuf>,
     /// Size of the generated file
-    #[arg(long, default_value = "320M", value_parser = parse_size)]
-    pub file_size: usize,
+    #[arg(long, default_value_t = Size(TransferConfig::DEFAULT.file_size))]
+    pub file_size: Size,
     /// Bytes per read (and write)
-    #[arg(long, default_value = "32K", value_parser = parse_size)]
-    pub chunk: usize,
+    #[arg(long, default_value_t = Size(TransferConfig::DEFAULT.chunk))]
+    pub chunk: Size,
     /// Drop the file from the page cache before each method
     #[arg(long)]
     pub cold: bool,
@@ -322,6 +311,15 @@ fn window_help(what: &str, load: Duration, per_run: Duration, note: &str) -> Str
     )
 }
 
+/// A list flag's help, whose default is every value.
+fn all_help<T: std::fmt::Display>(what: &str, all: &[T]) -> String {
+    let names: Vec<String> = all.iter().map(T::to_string).collect();
+    format!(
+        "{what}, comma-separated (default: all: {})",
+        names.join(",")
+    )
+}
+
 /// A duration flag's help with its default, which lives in a lower layer.
 fn with_default(what: &str, default: Duration) -> String {
     format!("{what} (default: {})", secs(default))
@@ -353,7 +351,7 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = MODEL)]
     pub model: Model,
     /// Threads of the model (`serve --threads`; --threads is the client's)
-    #[arg(long, default_value_t = MODEL_THREADS)]
+    #[arg(long, default_value_t = DEFAULT_THREADS)]
     pub server_threads: usize,
     #[command(flatten)]
     pub bench: BenchArgs,
@@ -361,20 +359,15 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
-    /// Backends, comma-separated
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "select,poll,epoll-lt,epoll-et,polling"
-    )]
+    // Without the flag, every backend: the list lives in `Backend::ALL`.
+    #[arg(long, value_enum, value_delimiter = ',', help = all_help("Backends", Backend::ALL))]
     pub backends: Vec<Backend>,
     /// Threading models, comma-separated: each backend runs with each
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [MODEL])]
     pub models: Vec<Model>,
     /// Threads of the models other than the reactor (`serve --threads`; --threads is
     /// the client's)
-    #[arg(long, default_value_t = MODEL_THREADS)]
+    #[arg(long, default_value_t = DEFAULT_THREADS)]
     pub server_threads: usize,
     /// The subject the ratio column compares with, by its name in the table (default:
     /// the first)
@@ -394,7 +387,7 @@ pub struct ServeArgs {
     pub model: Model,
     /// Threads of the model: dispatch workers, io-threads (main included), reuseport
     /// reactors
-    #[arg(long, default_value_t = MODEL_THREADS)]
+    #[arg(long, default_value_t = DEFAULT_THREADS)]
     pub threads: usize,
     /// Address to listen on (port 0 picks a free one; printed as `listening on IP:PORT`)
     #[arg(long, default_value = "127.0.0.1:0")]

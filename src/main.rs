@@ -66,7 +66,7 @@ fn load(cfg: &load::LoadConfig, args: &LoadArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        print!("{}", report::load::render(&report, cfg.rate.is_some()));
+        print!("{}", report::load::render(&report));
     }
     if report.stalled {
         bail!(
@@ -119,7 +119,7 @@ fn bench(options::Bench { plan, baseline }: options::Bench, args: &BenchArgs) ->
     let summaries = bench::summarise(&runs);
     let report = bench::BenchReport {
         machine: metrics::Machine::describe(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: command_line(),
         baseline,
         plan,
         summaries,
@@ -173,7 +173,7 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
             let results = experiment::run(&exp, &mut |step| progress.step(&step));
             progress.finish();
             let results = results?;
-            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            let command = command_line();
             report::experiment::write(&exp, &results, &command, &out)?;
             let failures = results.failures();
             if let Some(first) = failures.first() {
@@ -203,7 +203,10 @@ fn demo(args: &DemoArgs) -> Result<()> {
         }
         return Ok(());
     };
-    let ctx = demo::DemoContext::new(args.trace, Box::new(std::io::stdout()));
+    let mut ctx = demo::DemoContext::new(Box::new(std::io::stdout()));
+    if args.trace {
+        ctx = ctx.traced();
+    }
     demo::run(name, &ctx, &options::et_lt(args))
 }
 
@@ -218,7 +221,7 @@ fn soak(template: &load::LoadConfig, args: &SoakArgs) -> Result<()> {
     progress.finish();
     let report = report::soak::SoakReport {
         machine: metrics::Machine::describe(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: command_line(),
         rows,
     };
     print!("{}", report::soak::table(&report));
@@ -246,4 +249,9 @@ fn transfer(cfg: &transfer::TransferConfig, args: &TransferArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&results)?);
     }
     Ok(())
+}
+
+/// The command as it was typed, for the records that reports keep.
+fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
 }

@@ -14,7 +14,7 @@ use crate::cli::{
 use crate::demo::EtLtOptions;
 use crate::load::{LONG_WINDOW, LoadConfig};
 use crate::server::{InputBudget, LoopOptions, Model, ReadStrategy, ServeConfig};
-use crate::transfer::TransferConfig;
+use crate::transfer::{Method, TransferConfig};
 use anyhow::{Result, bail};
 use std::time::Duration;
 
@@ -110,7 +110,7 @@ pub fn run(args: &RunArgs) -> Result<Bench> {
 pub fn compare(args: &CompareArgs) -> Result<Bench> {
     bench(
         &args.bench,
-        &args.backends,
+        &or_all(&args.backends, Backend::ALL),
         &args.models,
         args.server_threads,
         args.baseline.as_deref(),
@@ -136,10 +136,10 @@ pub fn soak(args: &SoakArgs) -> LoadConfig {
 /// which experiments call too).
 pub fn transfer(args: &TransferArgs) -> TransferConfig {
     TransferConfig {
-        methods: args.method.clone(),
+        methods: or_all(&args.method, Method::ALL),
         file: args.file.clone(),
-        file_size: args.file_size as u64,
-        chunk: args.chunk,
+        file_size: args.file_size.0,
+        chunk: args.chunk.0,
         cold: args.cold,
     }
 }
@@ -231,11 +231,9 @@ fn bench(
         .as_ref()
         .map_or(default_client, |list| list.0.clone());
     let ours = backends.iter().flat_map(|&backend| {
-        models.iter().map(move |&model| Subject::Ours {
-            backend,
-            model,
-            threads: if model == Model::Reactor { 1 } else { threads },
-        })
+        models
+            .iter()
+            .map(move |&model| Subject::ours(backend, model, threads))
     });
     let external = args
         .external
@@ -274,6 +272,11 @@ fn bench(
         ),
     };
     Ok(Bench { plan, baseline })
+}
+
+/// What a list flag names, or every value when it names none.
+fn or_all<T: Clone>(named: &[T], all: &[T]) -> Vec<T> {
+    if named.is_empty() { all } else { named }.to_vec()
 }
 
 #[cfg(test)]

@@ -44,6 +44,15 @@ pub enum Subject {
 }
 
 impl Subject {
+    /// Our server on `backend` with `model`, with the threads the model runs with.
+    pub fn ours(backend: Backend, model: Model, threads: usize) -> Subject {
+        Subject::Ours {
+            backend,
+            model,
+            threads: model.threads(threads),
+        }
+    }
+
     pub fn name(&self) -> String {
         match self {
             Subject::Ours {

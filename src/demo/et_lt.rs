@@ -250,7 +250,7 @@ mod tests {
             }
         }
         let capture = Capture::default();
-        run(&DemoContext::new(false, Box::new(capture.clone())), opts).unwrap();
+        run(&DemoContext::new(Box::new(capture.clone())), opts).unwrap();
         let bytes = capture.0.lock().unwrap().clone();
         String::from_utf8(bytes).unwrap()
     }

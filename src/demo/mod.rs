@@ -70,12 +70,20 @@ pub struct DemoContext {
 }
 
 impl DemoContext {
-    pub fn new(trace: bool, out: Box<dyn Write + Send>) -> DemoContext {
-        let out = Sink(Arc::new(Mutex::new(out)));
+    pub fn new(out: Box<dyn Write + Send>) -> DemoContext {
         DemoContext {
-            tracer: trace.then(|| Arc::new(Tracer::new(Box::new(out.clone())))),
-            out,
+            out: Sink(Arc::new(Mutex::new(out))),
+            tracer: None,
             registry: Registry::new(),
+        }
+    }
+
+    /// The same, with every system call printed among the demo's lines (--trace).
+    pub fn traced(self) -> DemoContext {
+        let tracer = Tracer::new(Box::new(self.out.clone()));
+        DemoContext {
+            tracer: Some(Arc::new(tracer)),
+            ..self
         }
     }
 

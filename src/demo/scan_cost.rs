@@ -115,7 +115,7 @@ mod tests {
     /// of these below its limit while other tests hold descriptors of their own.
     #[test]
     fn select_and_poll_scan_all_epoll_only_the_ready_one() {
-        let ctx = DemoContext::new(false, Box::new(std::io::sink()));
+        let ctx = DemoContext::new(Box::new(std::io::sink()));
         for backend in BACKENDS {
             let small = measure(ctx.mux(backend).unwrap(), 10).unwrap().unwrap();
             let large = measure(ctx.mux(backend).unwrap(), 200).unwrap().unwrap();

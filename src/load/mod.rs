@@ -134,6 +134,8 @@ pub struct LoadReport {
     pub missed: u64,
     /// No echo byte arrived for `timeout` while echoes were owed: the run stopped.
     pub stalled: bool,
+    /// Open loop: the rate asked for (None: a closed loop).
+    pub requested_rate: Option<f64>,
     /// The client's own CPU over the window (all its threads).
     pub client_user_s: f64,
     pub client_sys_s: f64,
@@ -385,6 +387,7 @@ fn summarise(
         unexpected_closes: closes,
         missed,
         stalled,
+        requested_rate: cfg.rate,
         client_user_s: user,
         client_sys_s: sys,
         client_cpu_us_per_request: ratio((user + sys) * 1e6, requests as f64),

@@ -5,7 +5,8 @@ use crate::load::{Latency, LoadReport};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
 
-pub fn render(r: &LoadReport, open_loop: bool) -> String {
+pub fn render(r: &LoadReport) -> String {
+    let open_loop = r.requested_rate.is_some();
     let mut out = format!(
         "{} requests in {:.2} s: {:.0} requests/s, {:.2} MB/s\n",
         r.requests, r.window_s, r.requests_per_s, r.mb_per_s

@@ -72,6 +72,12 @@ impl ReadStrategy {
     }
 }
 
+/// What the server runs when not told otherwise (`serve`, `run`, experiments).
+pub const DEFAULT_BACKEND: Backend = Backend::EpollEt;
+pub const DEFAULT_MODEL: Model = Model::Reactor;
+/// Threads of a model other than the reactor (`--threads`, `--server-threads`).
+pub const DEFAULT_THREADS: usize = 2;
+
 named_enum! {
     /// How the server uses threads.
     pub enum Model {
@@ -83,6 +89,16 @@ named_enum! {
         IoThreads => "io-threads",
         /// --threads independent reactors, each with its own SO_REUSEPORT listener
         Reuseport => "reuseport",
+    }
+}
+
+impl Model {
+    /// The threads this model runs with when `asked` for: the reactor has one.
+    pub fn threads(self, asked: usize) -> usize {
+        match self {
+            Model::Reactor => 1,
+            _ => asked.max(1),
+        }
     }
 }
 

@@ -50,12 +50,24 @@ pub struct TransferConfig {
     pub methods: Vec<Method>,
     /// Send this file instead of a generated one.
     pub file: Option<PathBuf>,
-    pub file_size: u64,
+    pub file_size: usize,
     pub chunk: usize,
     /// Drop the file's pages from the page cache before each method (posix_fadvise
     /// DONTNEED, which needs no privileges and drops clean pages only: a generated
     /// file is fsynced when written).
     pub cold: bool,
+}
+
+impl TransferConfig {
+    /// The article's example: a 320 MiB file in 32 KiB chunks, warm; no method yet
+    /// (each caller names its own).
+    pub const DEFAULT: TransferConfig = TransferConfig {
+        methods: Vec::new(),
+        file: None,
+        file_size: 320 << 20,
+        chunk: 32 << 10,
+        cold: false,
+    };
 }
 
 /// What one method measured.
@@ -162,7 +174,7 @@ pub fn run(cfg: &TransferConfig) -> Result<Vec<TransferResult>> {
     }
     let source = match &cfg.file {
         Some(path) => Source::existing(path)?,
-        None => Source::generated(cfg.file_size)?,
+        None => Source::generated(cfg.file_size as u64)?,
     };
     cfg.methods.iter().map(|&m| one(m, &source, cfg)).collect()
 }

@@ -2,11 +2,10 @@
 //! points' runs interleaved by `bench::run_many`.
 
 use super::{row, summarise};
-use crate::backend::Backend;
 use crate::bench::{self, BenchPlan, FIGURES, Subject, Warning};
 use crate::experiment::{Experiment, Row, Setting, Step};
 use crate::load::LoadConfig;
-use crate::server::Model;
+use crate::server;
 
 pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
     let mut rows: Vec<Row> = exp.points.iter().map(|p| row(p)).collect();
@@ -47,7 +46,11 @@ pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
 /// The bench of one echo point: its one subject under its workload; Err says why
 /// the point cannot run.
 fn plan(point: &[Setting], runs: usize) -> Result<BenchPlan, String> {
-    let (mut backend, mut model, mut threads) = (Backend::EpollEt, Model::Reactor, 2);
+    let (mut backend, mut model, mut threads) = (
+        server::DEFAULT_BACKEND,
+        server::DEFAULT_MODEL,
+        server::DEFAULT_THREADS,
+    );
     let (mut read_strategy, mut buffer_size) = (None, None);
     let (server_cpu, cpus) = bench::default_pinning();
     let mut load = LoadConfig {
@@ -77,11 +80,7 @@ fn plan(point: &[Setting], runs: usize) -> Result<BenchPlan, String> {
     if read_strategy.is_some_and(|r| r.strands_data(backend.trigger())) {
         return Err("n/a (one read per edge strands data)".to_string());
     }
-    let subject = Subject::Ours {
-        backend,
-        model,
-        threads: if model == Model::Reactor { 1 } else { threads },
-    };
+    let subject = Subject::ours(backend, model, threads);
     if let Some(why) = subject.cannot_run(&load) {
         return Err(why);
     }

@@ -68,18 +68,12 @@ fn groups(points: &[Vec<Setting>]) -> Vec<(TransferConfig, Vec<usize>)> {
 
 /// One point's file and method.
 fn config(point: &[Setting]) -> (TransferConfig, Method) {
-    let mut cfg = TransferConfig {
-        methods: Vec::new(),
-        file: None,
-        file_size: 320 << 20,
-        chunk: 32 << 10,
-        cold: false,
-    };
+    let mut cfg = TransferConfig::DEFAULT;
     let mut method = Method::ReadWrite;
     for s in point {
         match *s {
             Setting::Method(m) => method = m,
-            Setting::FileSize(n) => cfg.file_size = n as u64,
+            Setting::FileSize(n) => cfg.file_size = n,
             Setting::Chunk(n) => cfg.chunk = n,
             Setting::Cold(c) => cfg.cold = c,
             _ => unreachable!("{} is not a transfer setting", s.key()),
