@@ -12,8 +12,8 @@ use crate::cli::{
     WorkloadArgs,
 };
 use crate::demo::EtLtOptions;
-use crate::load::{LONG_WINDOW, LoadConfig};
-use crate::server::{InputBudget, LoopOptions, Model, ReadStrategy, ServeConfig};
+use crate::load::{self, LONG_WINDOW, LoadConfig};
+use crate::server::{self, InputBudget, LoopOptions, Model, ReadStrategy, ServeConfig};
 use crate::transfer::{Method, TransferConfig};
 use anyhow::{Result, bail};
 use std::time::Duration;
@@ -37,9 +37,7 @@ pub fn serve(args: &ServeArgs) -> Result<ServeConfig> {
              stranded until the peer sends more"
         );
     }
-    if args.buffer_size == 0 {
-        bail!("--buffer-size must be at least 1 byte");
-    }
+    server::check_buffer_size(args.buffer_size)?;
     if args.max_conns == 0 {
         bail!("--max-conns must be at least 1");
     }
@@ -177,6 +175,7 @@ fn workload(args: &WorkloadArgs, start: LoadConfig) -> Result<LoadConfig> {
     if args.requests == Some(0) {
         bail!("--requests must be at least 1");
     }
+    load::check_payload(args.payload, args.protocol)?;
     for (flag, value) in [
         ("--timeout", args.timeout),
         ("--connect-timeout", args.connect_timeout),
@@ -220,6 +219,9 @@ fn bench(
     }
     if args.runs == 0 {
         bail!("--runs must be at least 1");
+    }
+    if let Some(bytes) = args.buffer_size {
+        server::check_buffer_size(bytes)?;
     }
     let (default_server, default_client) = if args.no_pin {
         (None, Vec::new())

@@ -216,6 +216,14 @@ fn bad_input_gets_one_clear_line() {
     );
     fails_with(&["load", "--target", "nowhere"], "invalid value");
     fails_with(&["serve", "--buffer-size", "12Q"], "unknown unit");
+    // Too large to allocate: refused with the range before anything runs (before,
+    // an allocation failure aborted with a backtrace).
+    fails_with(&["serve", "--buffer-size", "64G"], "outside 1 .. 64M");
+    fails_with(&["compare", "--buffer-size", "64G"], "outside 1 .. 64M");
+    fails_with(
+        &["load", "--target", &addr, "--payload", "10G"],
+        "more than the 16M a request may carry",
+    );
     // A port in use.
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().to_string();

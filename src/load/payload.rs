@@ -6,6 +6,7 @@
 
 use crate::protocol::{Protocol, TLV_HEADER, TLV_REQUEST, TLV_RESPONSE};
 use crate::rng::XorShift;
+use crate::units::Size;
 use anyhow::{Result, bail};
 
 /// Distinct offsets into the template (a prime, so that offsets spread well).
@@ -28,19 +29,32 @@ pub struct Message<'a> {
     tail: &'static [u8],
 }
 
+/// The largest request body: the generator keeps one template of it.
+pub const MAX_PAYLOAD: usize = 16 << 20;
+
+/// Refuses a payload the protocol cannot carry or the generator should not hold.
+pub fn check_payload(size: usize, protocol: Protocol) -> Result<()> {
+    match protocol {
+        Protocol::Raw | Protocol::Line if size == 0 => {
+            bail!("--payload must be at least 1 byte: an empty request has no echo to wait for")
+        }
+        Protocol::Tlv if size < SEQ => {
+            bail!(
+                "--payload must be at least {SEQ} bytes with tlv: a request's value starts with its 8-byte sequence number"
+            )
+        }
+        _ if size > MAX_PAYLOAD => bail!(
+            "--payload {} is more than the {} a request may carry",
+            Size(size),
+            Size(MAX_PAYLOAD)
+        ),
+        _ => Ok(()),
+    }
+}
+
 impl Payload {
     pub fn new(size: usize, protocol: Protocol) -> Result<Payload> {
-        match protocol {
-            Protocol::Raw | Protocol::Line if size == 0 => {
-                bail!("--payload must be at least 1 byte: an empty request has no echo to wait for")
-            }
-            Protocol::Tlv if size < SEQ => {
-                bail!(
-                    "--payload must be at least {SEQ} bytes with tlv: a request's value starts with its 8-byte sequence number"
-                )
-            }
-            _ => {}
-        }
+        check_payload(size, protocol)?;
         let mut rng = XorShift::new(0x2545_F491_4F6C_DD1D);
         let template = (0..size + SPREAD)
             .map(|_| {

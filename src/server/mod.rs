@@ -102,6 +102,22 @@ impl Model {
     }
 }
 
+/// The largest read buffer a loop may take (--buffer-size): one read of more is
+/// no lesson, and each loop and I/O thread allocates one.
+pub const MAX_BUFFER: usize = 64 << 20;
+
+/// Refuses a read buffer outside 1 byte ..= MAX_BUFFER, saying the range.
+pub fn check_buffer_size(bytes: usize) -> anyhow::Result<()> {
+    if !(1..=MAX_BUFFER).contains(&bytes) {
+        anyhow::bail!(
+            "--buffer-size {} is outside 1 .. {}: one read asks for at most that",
+            crate::units::Size(bytes),
+            crate::units::Size(MAX_BUFFER)
+        );
+    }
+    Ok(())
+}
+
 /// What every event loop of a server is configured with.
 #[derive(Clone, Copy, Debug)]
 pub struct LoopOptions {
