@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// Bytes read per read call.
 const READ_SIZE: usize = 64 * 1024;
-/// Unsent requests an open-loop connection may hold; past it the oldest is given up
+/// Unsent requests an open-loop connection may hold; past it new ones are given up
 /// (counted as missed), so that a rate the connections cannot carry costs no memory.
 const BACKLOG: usize = 1024;
 /// Latencies are recorded in nanoseconds, up to a minute, to 3 significant digits.
@@ -298,8 +298,8 @@ impl Worker<'_> {
         })
     }
 
-    /// Queues one request with its intended send time; false once the quota is used.
-    /// An open-loop connection whose backlog is full gives up its oldest unsent one.
+    /// Queues one request with its intended send time; false once the quota is used,
+    /// or when an open-loop connection's backlog is full (the request is given up).
     fn schedule(&mut self, c: usize, intended: Instant) -> bool {
         if !self.sending || !self.conns[c].open {
             return false;
@@ -310,19 +310,17 @@ impl Worker<'_> {
             return false;
         }
         self.started += 1;
-        let pending = &mut self.conns[c].pending;
-        if pending.len() >= BACKLOG
-            && let Some(oldest) = pending.pop_front()
-        {
-            self.miss(1, oldest, intended);
+        if self.conns[c].pending.len() >= BACKLOG {
+            self.miss(intended, intended, 1);
+            return false;
         }
         self.conns[c].pending.push_back(intended);
         true
     }
 
     /// Open loop, far above what the connections can send: the slots due by `now`
-    /// beyond what every backlog together holds are given up in one step, not one by
-    /// one (at --rate 1e9, one by one would never catch up). Returns the next slot.
+    /// that no backlog has room for are given up in one step, not one by one (at
+    /// --rate 1e9, one by one would never catch up). Returns the next slot.
     fn give_up_beyond_backlogs(
         &mut self,
         start: Instant,
@@ -331,8 +329,16 @@ impl Worker<'_> {
         now: Instant,
     ) -> u64 {
         let due = ((now - start).as_secs_f64() / interval.as_secs_f64()) as u64 + 1;
-        let room = (BACKLOG * self.conns.len()) as u64;
-        let mut skip = due.saturating_sub(slot + room);
+        let overdue = due.saturating_sub(slot);
+        if overdue <= self.conns.len() as u64 {
+            return slot; // keeping up: no need to look at the backlogs
+        }
+        let room: u64 = self
+            .conns
+            .iter()
+            .map(|c| BACKLOG.saturating_sub(c.pending.len()) as u64)
+            .sum();
+        let mut skip = overdue.saturating_sub(room);
         if let Some(quota) = self.plan.quota {
             skip = skip.min(quota.saturating_sub(self.started));
         }
@@ -340,22 +346,31 @@ impl Worker<'_> {
             return slot;
         }
         self.started += skip;
-        // Each waited at least as long as the newest of them.
-        let newest = start + interval.mul_f64((slot + skip - 1) as f64);
-        self.miss(skip, newest, now);
+        let intended = |k: u64| start + interval.mul_f64(k as f64);
+        self.miss(intended(slot), intended(slot + skip - 1), skip);
         slot + skip
     }
 
-    /// `n` requests given up, the newest intended at `intended`, at time `at`: they
-    /// go into the corrected latency with the time they had waited (a lower bound).
-    fn miss(&mut self, n: u64, intended: Instant, at: Instant) {
+    /// `n` requests intended evenly from `first` to `last` and given up: they never
+    /// complete, so each enters the corrected latency with its wait until the run
+    /// stops sending (until now, in a run without an end): a lower bound, and what
+    /// the coordinated-omission correction is about. Spread over up to 16 values:
+    /// the histogram keeps 3 significant digits, not every value.
+    fn miss(&mut self, first: Instant, last: Instant, n: u64) {
         let t = self.plan.timing;
-        if intended < t.measure_from || t.end.is_some_and(|end| at > end) {
+        if last < t.measure_from {
             return;
         }
         self.res.missed += n;
-        let waited = (at.saturating_duration_since(intended).as_nanos() as u64).max(1);
-        self.res.latency.saturating_record_n(waited, n);
+        let until = t.end.unwrap_or_else(Instant::now);
+        let wait = |i: Instant| (until.saturating_duration_since(i).as_nanos() as u64).max(1);
+        let (longest, shortest) = (wait(first), wait(last));
+        let steps = n.min(16);
+        for k in 0..steps {
+            let count = n * (k + 1) / steps - n * k / steps;
+            let value = longest - (longest - shortest) * (2 * k + 1) / (2 * steps);
+            self.res.latency.saturating_record_n(value.max(1), count);
+        }
     }
 
     fn stop_sending(&mut self) {

@@ -130,8 +130,8 @@ pub struct LoadReport {
     pub lost_bytes: u64,
     pub unexpected_closes: u64,
     /// Open loop: requests that could not even be queued (the backlog of unsent
-    /// requests was full) and were given up; their intended times still went into
-    /// `latency`, with the time they had waited by then (a lower bound).
+    /// requests was full) and were given up; they still went into `latency`, each
+    /// with its wait from its intended time to the end of sending (a lower bound).
     pub missed: u64,
     /// No echo byte arrived for `timeout` while echoes were owed: the run stopped.
     pub stalled: bool,
