@@ -4,26 +4,17 @@
 
 mod common;
 
-use common::Server;
+use common::{Server, THREADS, model_args, strs};
 use iobench::backend::Backend;
 use iobench::server::{Model, descriptors_before_clients};
 use iobench::sys::inherited_descriptors;
 
 #[test]
 fn the_bench_counts_the_descriptors_each_model_opens() {
-    const THREADS: usize = 2;
     let inherited = inherited_descriptors().unwrap();
     for &backend in Backend::ALL {
         for &model in Model::ALL {
-            let threads = THREADS.to_string();
-            let server = Server::start(&[
-                "--backend",
-                backend.name(),
-                "--model",
-                model.name(),
-                "--threads",
-                &threads,
-            ]);
+            let server = Server::start(&strs(&model_args(backend, model)));
             let fds: Vec<usize> = std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
                 .expect("list the server's descriptors")
                 .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())

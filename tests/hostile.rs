@@ -37,20 +37,19 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
 
 fn survive(backend: Backend, model: Model) {
     let ctx = format!("{backend}/{model}");
-    let mut server = Server::start(&[
-        "--backend",
-        backend.name(),
-        "--model",
-        model.name(),
-        "--threads",
-        "2",
-        "--idle-timeout",
-        "400ms",
-        // A small send buffer: the hog fills it long before it could fill the
-        // megabytes the kernel would otherwise autotune, so the bound is reached.
-        "--sndbuf",
-        "16K",
-    ]);
+    let mut args = model_args(backend, model);
+    args.extend(
+        [
+            "--idle-timeout",
+            "400ms",
+            // A small send buffer: the hog fills it long before it could fill the
+            // megabytes the kernel would otherwise autotune, so the bound is reached.
+            "--sndbuf",
+            "16K",
+        ]
+        .map(String::from),
+    );
+    let mut server = Server::start(&strs(&args));
     let addr = server.addr;
     let load = Reaped::new(
         Command::new(env!("CARGO_BIN_EXE_iobench"))

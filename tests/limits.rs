@@ -49,15 +49,9 @@ fn select_refuses_descriptors_past_fd_setsize_and_keeps_serving() {
 }
 
 fn select_past_fd_setsize(model: Model) {
-    let args = [
-        "--backend",
-        Backend::Select.name(),
-        "--model",
-        model.name(),
-        "--threads",
-        "2",
-    ];
-    let mut server = Server::start_with(&args, |cmd| limit_descriptors(cmd, 4096, Some(1010)));
+    let args = model_args(Backend::Select, model);
+    let mut server =
+        Server::start_with(&strs(&args), |cmd| limit_descriptors(cmd, 4096, Some(1010)));
     let mut served = Vec::new();
     let mut refused = 0;
     for i in 0..40 {
@@ -108,15 +102,8 @@ fn select_past_fd_setsize(model: Model) {
 #[test]
 fn out_of_descriptors_no_busy_loop_and_recovery() {
     for (backend, model) in combinations_with_models() {
-        let args = [
-            "--backend",
-            backend.name(),
-            "--model",
-            model.name(),
-            "--threads",
-            "2",
-        ];
-        let mut server = Server::start_with(&args, |cmd| limit_descriptors(cmd, 64, None));
+        let args = model_args(backend, model);
+        let mut server = Server::start_with(&strs(&args), |cmd| limit_descriptors(cmd, 64, None));
         let mut served = Vec::new();
         let mut refused = 0;
         for i in 0..100 {

@@ -33,14 +33,7 @@ fn thread<'a>(stats: &'a ServerStats, name: &str) -> &'a ThreadStats {
 fn every_model_on_every_backend_echoes_exactly() {
     for &model in Model::ALL {
         for &backend in Backend::ALL {
-            let server = Server::start(&[
-                "--backend",
-                backend.name(),
-                "--model",
-                model.name(),
-                "--threads",
-                "2",
-            ]);
+            let server = Server::start(&strs(&model_args(backend, model)));
             let r = load(
                 &server,
                 &[

@@ -173,13 +173,7 @@ fn serve_trace_prints_the_loop_turning() {
         .spawn()
         .unwrap();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let addr = listening_on(&mut stdout);
     let mut c = TcpStream::connect(&addr).unwrap();
     assert_eq!(round_trip(&mut c, b"traced"), b"traced");
     drop(c);
@@ -196,6 +190,16 @@ fn serve_trace_prints_the_loop_turning() {
         "close(fd ",
     ] {
         assert!(trace.contains(call), "{call} missing: {trace}");
+    }
+}
+
+/// The address in a server's first line, `listening on IP:PORT`.
+fn listening_on(stdout: &mut impl std::io::BufRead) -> String {
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    match line.trim().strip_prefix("listening on ") {
+        Some(addr) => addr.to_string(),
+        None => panic!("no `listening on` line: {line:?}"),
     }
 }
 
@@ -222,13 +226,7 @@ fn a_closed_stderr_does_not_stop_the_server() {
     let mut child = cmd.spawn().unwrap();
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let server = Reaped::new(child);
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let addr = listening_on(&mut out);
     // Too long a line: a protocol error, logged once on stderr.
     let mut bad = TcpStream::connect(&addr).unwrap();
     bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -284,9 +282,7 @@ fn a_full_stdout_does_not_block_shutdown() {
         .unwrap();
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut server = Reaped::new(child);
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-    assert!(line.starts_with("listening on"), "{line}");
+    listening_on(&mut out);
     let pid = Pid::from_raw(server.id() as i32);
     // Some 100 KB of snapshots into a 64 KiB pipe that nobody reads any more.
     for _ in 0..40 {

@@ -16,6 +16,30 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
+/// The threads the tests give a model that has more than one (dispatch workers,
+/// I/O threads, reuseport reactors).
+pub const THREADS: usize = 2;
+
+/// `serve` flags for `backend` with `model` and [`THREADS`] threads.
+pub fn model_args(backend: Backend, model: Model) -> Vec<String> {
+    [
+        "--backend",
+        backend.name(),
+        "--model",
+        model.name(),
+        "--threads",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([THREADS.to_string()])
+    .collect()
+}
+
+/// Borrowed, as `Server::start` takes them.
+pub fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 /// Every backend with every threading model.
 pub fn combinations_with_models() -> Vec<(Backend, Model)> {
     Backend::ALL
