@@ -194,7 +194,8 @@ pub struct WorkloadArgs {
         "; not with --requests",
     ))]
     pub duration: Option<Duration>,
-    /// Stop after this many requests instead of after a duration
+    /// Stop after this many measured requests (after the warm-up) instead of after a
+    /// duration
     #[arg(long, conflicts_with = "duration")]
     pub requests: Option<u64>,
     #[arg(long, value_parser = parse_duration, help = window_help(

@@ -266,3 +266,22 @@ fn an_external_server_is_measured_beside_ours() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("{port}"));
 }
+
+/// A run by request count measures that many requests, after its warm-up: before,
+/// `--requests 20000` printed requests/s 0 with exit 0 (the warm-up used them).
+#[test]
+fn a_run_by_request_count_measures_that_many() {
+    let json = temp("requests.json");
+    let out = iobench()
+        .args(["run", "--backend", Backend::EpollEt.name(), "--runs", "1"])
+        .args(["--requests", "20000", "--warmup", "300ms", "--export-json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    succeeded(out);
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let load = &report["runs"][0]["runs"][0]["load"];
+    assert_eq!(load["requests"], 20000, "{load}");
+    assert!(figure(&report["summaries"][0], "requests_per_s") > 0.0);
+    let _ = std::fs::remove_file(json);
+}

@@ -512,3 +512,32 @@ fn load_reports_at_once_when_every_connection_is_closed() {
         started.elapsed()
     );
 }
+
+/// `--requests N` is N measured requests, the warm-up's on top: before, the
+/// warm-up used up the count (`--requests 5000 --pipeline 8` measured none and
+/// failed with "no request completed in the measured window").
+#[test]
+fn a_request_count_is_measured_after_the_warm_up() {
+    let server = common::Server::start(&[]);
+    let r: LoadReport = iobench_json(&[
+        "load",
+        "--target",
+        &server.addr.to_string(),
+        "--requests",
+        "5000",
+        "--connections",
+        "4",
+        "--pipeline",
+        "8",
+        "--warmup",
+        "300ms",
+        "--json",
+    ]);
+    assert_eq!(r.requests, 5000, "{r:?}");
+    assert!(
+        r.requests_total > r.requests,
+        "the warm-up's come on top: {r:?}"
+    );
+    assert_eq!(r.errors(), 0, "{r:?}");
+    server.stop();
+}

@@ -278,6 +278,9 @@ fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult>
             load.timeout
         );
     }
+    if report.requests == 0 {
+        bail!("no request completed in the measured window");
+    }
     let [start, end] = <[Edge; 2]>::try_from(std::mem::take(&mut hooks.edges))
         .map_err(|_| anyhow::anyhow!("the measured window has no two edges"))?;
     let last = server.stop()?;

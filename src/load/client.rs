@@ -57,7 +57,7 @@ pub struct ThreadPlan<'a> {
     pub pipeline: usize,
     pub pace: Pace,
     pub timing: Timing,
-    /// Requests this thread starts at most.
+    /// Requests this thread starts in the measured window (after the warm-up's).
     pub quota: Option<u64>,
     /// No echo byte for this long, with echoes owed: the thread stops.
     pub timeout: Duration,
@@ -117,6 +117,7 @@ struct Worker<'a> {
     res: ThreadResult,
     /// Where a framed request is assembled for writing.
     scratch: Vec<u8>,
+    /// Requests started in the measured window, against the quota.
     started: u64,
     sending: bool,
     /// When the last echo byte arrived (or the run started).
@@ -304,12 +305,15 @@ impl Worker<'_> {
         if !self.sending || !self.conns[c].open {
             return false;
         }
-        if self.plan.quota.is_some_and(|q| self.started >= q) {
-            // Requests already queued still go out: they are part of the quota.
-            self.sending = false;
-            return false;
+        // The quota counts measured requests: the warm-up's are on top of it.
+        if intended >= self.plan.timing.measure_from {
+            if self.plan.quota.is_some_and(|q| self.started >= q) {
+                // Requests already queued still go out: they are part of the quota.
+                self.sending = false;
+                return false;
+            }
+            self.started += 1;
         }
-        self.started += 1;
         if self.conns[c].pending.len() >= BACKLOG {
             self.miss(intended, intended, 1);
             return false;
