@@ -165,3 +165,38 @@ fn a_short_soak_covers_every_backend_and_model() {
     assert!(readme.contains("0 errors"), "{readme}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The final report gives every thread its kernel figures, also the threads that
+/// have ended by then (before: 0/0 for each worker, read after it was joined, so
+/// the threads' switches fell far short of the process's), and lists only threads
+/// (before: a "report" entry that was none).
+#[test]
+fn the_final_report_has_every_threads_context_switches() {
+    for model in [Model::Dispatch, Model::IoThreads, Model::Reuseport] {
+        let server = Server::start(&strs(&model_args(Backend::EpollEt, model)));
+        let mut clients: Vec<_> = (0..8).map(|_| server.connect()).collect();
+        for _ in 0..20 {
+            for (i, c) in clients.iter_mut().enumerate() {
+                assert_eq!(round_trip(c, &pattern(i as u64, 64)), pattern(i as u64, 64));
+            }
+        }
+        drop(clients);
+        let (stats, _) = server.stop();
+        assert!(
+            stats.threads.iter().all(|t| t.thread != "report"),
+            "{stats:?}"
+        );
+        // The threads' own figures add up to the process's (getrusage counts the
+        // ended threads too), up to what happened between the two readings.
+        let threads: u64 = stats
+            .threads
+            .iter()
+            .map(|t| t.voluntary_cs + t.involuntary_cs)
+            .sum();
+        let process = stats.process.voluntary_cs + stats.process.involuntary_cs;
+        assert!(
+            threads.abs_diff(process) <= 5 + process / 50,
+            "{model}: threads {threads}, process {process}: {stats:?}"
+        );
+    }
+}

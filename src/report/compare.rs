@@ -80,9 +80,7 @@ fn threads_section(report: &BenchReport) -> String {
             .server
             .threads
             .iter()
-            .filter(|t| {
-                t.counts.syscalls_total > 0 && t.thread != "control" && t.thread != "report"
-            })
+            .filter(|t| t.counts.syscalls_total > 0 && t.thread != "control")
             .collect();
         if busy.len() < 2 {
             continue;

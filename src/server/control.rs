@@ -66,6 +66,7 @@ pub fn spawn(
                 snapshot(&sys);
             }
             stopper.stop(&sys);
+            sys.thread_ends();
         })
         .context("spawning the control thread")
 }

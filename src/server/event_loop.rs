@@ -75,6 +75,11 @@ impl EventLoop {
         Ok(())
     }
 
+    /// This loop's door to the kernel (its thread's counters).
+    pub fn sys(&self) -> &Sys {
+        &self.core.sys
+    }
+
     /// One event, to whoever it is for.
     fn handle(&mut self, ev: &Event) {
         let core = &mut self.core;

@@ -309,7 +309,7 @@ fn io_thread(slot: &Slot, sys: &Sys, opts: &LoopOptions, mut space: Workspace) {
         let phase = match wait_for_work(slot) {
             State::Read => Phase::Read,
             State::Write => Phase::Write,
-            _ => return,
+            _ => return sys.thread_ends(),
         };
         let mut job = slot.take();
         let mut io = space.io(sys, opts);

@@ -198,7 +198,6 @@ pub fn serve(cfg: &ServeConfig, render: Render) -> Result<()> {
         started: Instant::now(),
         render,
     };
-    let report_sys = maker.sys("report");
     let snapshots = reporter.clone();
     let stopper = control::Stopper {
         flag: Arc::clone(&maker.stop),
@@ -213,7 +212,11 @@ pub fn serve(cfg: &ServeConfig, render: Render) -> Result<()> {
         .map(|mut l| {
             std::thread::Builder::new()
                 .name("event-loop".into())
-                .spawn(move || l.run())
+                .spawn(move || {
+                    let ended = l.run();
+                    l.sys().thread_ends();
+                    ended
+                })
                 .context("starting an event loop thread")
         })
         .collect::<Result<_>>()?;
@@ -230,7 +233,9 @@ pub fn serve(cfg: &ServeConfig, render: Render) -> Result<()> {
     for t in others {
         t.join().expect("event loop thread panicked")?;
     }
-    drop(main); // closes every client before the final report
+    // The report is written on this thread: the main loop's counters count it.
+    let report_sys = main.sys().clone();
+    drop(main); // closes every client (and ends any I/O threads) before the report
     reporter.print(&report_sys, Moment::Final);
     Ok(())
 }

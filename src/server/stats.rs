@@ -54,7 +54,9 @@ impl ServerStats {
             threads: threads
                 .iter()
                 .map(|t| {
-                    let (voluntary_cs, involuntary_cs) = thread_switches(sys, t.tid);
+                    let (voluntary_cs, involuntary_cs) = t
+                        .switches_at_exit
+                        .unwrap_or_else(|| thread_switches(sys, t.tid));
                     ThreadStats {
                         thread: t.thread.clone(),
                         counts: Counts::from_threads([t]),
@@ -69,7 +71,8 @@ impl ServerStats {
     }
 }
 
-/// Context switches of one of our threads, from /proc (zeros for one that never ran).
+/// Context switches of one of our running threads, from /proc (zeros for one that
+/// never ran).
 fn thread_switches(sys: &Sys, tid: i32) -> (u64, u64) {
     if tid == 0 {
         return (0, 0);

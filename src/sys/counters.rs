@@ -4,7 +4,9 @@
 //! relaxed store (two plain `mov`s on x86), never a locked read-modify-write. Other
 //! threads (the control thread taking a snapshot) only load.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::{Arc, Mutex};
 
 use crate::names::named_enum;
@@ -69,6 +71,10 @@ pub struct Counters {
     tid: AtomicU64,
     calls: [AtomicU64; Call::COUNT],
     stats: [AtomicU64; Stat::COUNT],
+    /// The thread's context switches (voluntary, involuntary) as it ended: once it
+    /// has, the kernel's per-thread files are gone.
+    at_exit: [AtomicU64; 2],
+    exited: AtomicBool,
 }
 
 impl Counters {
@@ -89,12 +95,24 @@ impl Counters {
             .store(nix::unistd::gettid().as_raw() as u64, Relaxed);
     }
 
+    /// Records the thread's last context switch counts, just before it ends.
+    pub fn mark_exit(&self, (voluntary, involuntary): (u64, u64)) {
+        self.at_exit[0].store(voluntary, Relaxed);
+        self.at_exit[1].store(involuntary, Relaxed);
+        // Release: whoever sees `exited` sees the counts stored before it.
+        self.exited.store(true, Release);
+    }
+
     pub fn snapshot(&self) -> ThreadCounts {
         ThreadCounts {
             thread: self.thread.clone(),
             tid: self.tid.load(Relaxed) as i32,
             calls: self.calls.iter().map(|c| c.load(Relaxed)).collect(),
             stats: self.stats.iter().map(|c| c.load(Relaxed)).collect(),
+            switches_at_exit: self
+                .exited
+                .load(Acquire)
+                .then(|| (self.at_exit[0].load(Relaxed), self.at_exit[1].load(Relaxed))),
         }
     }
 }
@@ -118,6 +136,8 @@ pub struct ThreadCounts {
     pub tid: i32,
     pub calls: Vec<u64>,
     pub stats: Vec<u64>,
+    /// (voluntary, involuntary) context switches, once the thread has ended.
+    pub switches_at_exit: Option<(u64, u64)>,
 }
 
 impl ThreadCounts {
@@ -152,6 +172,8 @@ impl Registry {
             tid: AtomicU64::new(0),
             calls: std::array::from_fn(|_| AtomicU64::new(0)),
             stats: std::array::from_fn(|_| AtomicU64::new(0)),
+            at_exit: [AtomicU64::new(0), AtomicU64::new(0)],
+            exited: AtomicBool::new(false),
         });
         self.threads
             .lock()

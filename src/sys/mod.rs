@@ -232,6 +232,21 @@ impl Sys {
         self.counted(Call::Getrusage, || Ok(getrusage(UsageWho::RUSAGE_SELF)?))
     }
 
+    /// The calling thread ends: its context switches so far (getrusage's
+    /// RUSAGE_THREAD) go into its counters, where a report finds them after
+    /// /proc/self/task/TID is gone.
+    pub fn thread_ends(&self) {
+        use nix::sys::resource::{UsageWho, getrusage};
+        if let Ok(u) = self.counted(Call::Getrusage, || Ok(getrusage(UsageWho::RUSAGE_THREAD)?)) {
+            let switches = (
+                u.voluntary_context_switches(),
+                u.involuntary_context_switches(),
+            );
+            self.counters
+                .mark_exit((switches.0 as u64, switches.1 as u64));
+        }
+    }
+
     /// Opens /dev/null: the reserve descriptor that lets a server out of EMFILE.
     pub fn open_dev_null(&self) -> io::Result<OwnedFd> {
         self.counted(Call::Open, || Ok(std::fs::File::open("/dev/null")?.into()))
