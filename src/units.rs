@@ -48,6 +48,20 @@ impl std::fmt::Display for Size {
     }
 }
 
+/// serde: a duration as a number of seconds (what a JSON reader expects, not
+/// serde's `{"secs", "nanos"}`); the field's name says the unit (`warmup_s`).
+pub fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// [`as_secs`] for an optional duration (`null` when none).
+pub fn as_secs_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
 /// A duration: `30s`, `500ms`, `2m`, `1.5s`, or plain seconds (`10`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();

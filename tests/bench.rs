@@ -283,5 +283,10 @@ fn a_run_by_request_count_measures_that_many() {
     let load = &report["runs"][0]["runs"][0]["load"];
     assert_eq!(load["requests"], 20000, "{load}");
     assert!(figure(&report["summaries"][0], "requests_per_s") > 0.0);
+    // Durations are seconds, named so (before: {"secs": 0, "nanos": 300000000}).
+    let workload = &report["plan"]["load"];
+    assert_eq!(workload["warmup_s"], 0.3, "{workload}");
+    assert_eq!(workload["duration_s"], Value::Null, "{workload}");
+    assert_eq!(workload["timeout_s"], 10.0, "{workload}");
     let _ = std::fs::remove_file(json);
 }

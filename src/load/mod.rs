@@ -15,6 +15,7 @@ pub use payload::{MAX_PAYLOAD, check_payload};
 use crate::metrics::ProcessUsage;
 use crate::protocol::Protocol;
 use crate::sys::{Registry, Sys};
+use crate::units;
 use anyhow::{Context, Result, bail};
 use client::{Pace, ThreadPlan, Timing, new_histogram};
 use hdrhistogram::Histogram;
@@ -33,8 +34,10 @@ pub struct LoadConfig {
     pub payload: usize,
     pub pipeline: usize,
     /// Measured time (after warm-up); None with a request count.
+    #[serde(rename = "duration_s", serialize_with = "units::as_secs_opt")]
     pub duration: Option<Duration>,
     pub requests: Option<u64>,
+    #[serde(rename = "warmup_s", serialize_with = "units::as_secs")]
     pub warmup: Duration,
     pub threads: usize,
     pub cpus: Vec<usize>,
@@ -43,8 +46,10 @@ pub struct LoadConfig {
     pub protocol: Protocol,
     /// A run in which no echo byte arrives for this long, while echoes are owed,
     /// stops there and reports what completed.
+    #[serde(rename = "timeout_s", serialize_with = "units::as_secs")]
     pub timeout: Duration,
     /// How long one connect may take (a listener that never accepts, a full backlog).
+    #[serde(rename = "connect_timeout_s", serialize_with = "units::as_secs")]
     pub connect_timeout: Duration,
 }
 
