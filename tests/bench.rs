@@ -290,3 +290,27 @@ fn a_run_by_request_count_measures_that_many() {
     assert_eq!(workload["timeout_s"], 10.0, "{workload}");
     let _ = std::fs::remove_file(json);
 }
+
+/// compare in open loop ends with the same achieved-against-requested line as load
+/// when the rate was not kept.
+#[test]
+fn compare_says_when_its_rate_was_not_kept() {
+    let out = iobench()
+        .args([
+            "compare",
+            "--backends",
+            Backend::EpollEt.name(),
+            "--runs",
+            "1",
+        ])
+        .args(["--rate", "1e8", "--connections", "2"])
+        .args(["--duration", "300ms", "--warmup", "100ms"])
+        .output()
+        .unwrap();
+    let stdout = succeeded(out);
+    assert!(
+        stdout.contains("epoll-et run 1: achieved")
+            && stdout.contains("of 100,000,000 requests/s: the connections cannot sustain it"),
+        "{stdout}"
+    );
+}

@@ -541,3 +541,39 @@ fn a_request_count_is_measured_after_the_warm_up() {
     assert_eq!(r.errors(), 0, "{r:?}");
     server.stop();
 }
+
+/// An open loop says what rate it achieved against what it asked for, and warns
+/// when it fell short (before: "24 requests in 2.00 s: 12 requests/s" at --rate
+/// 1e8, and nothing else).
+#[test]
+fn open_loop_prints_the_achieved_rate() {
+    let server = common::Server::start(&[]);
+    let addr = server.addr.to_string();
+    let run = |rate: &str| {
+        let out = iobench(&[
+            "load",
+            "--target",
+            &addr,
+            "--rate",
+            rate,
+            "--connections",
+            "2",
+            "--duration",
+            "500ms",
+            "--warmup",
+            "100ms",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let kept = run("500");
+    assert!(kept.contains("of 500 requests/s"), "{kept}");
+    assert!(!kept.contains("cannot sustain"), "{kept}");
+    let short = run("1e8");
+    assert!(
+        short.contains("warning: achieved")
+            && short.contains("of 100,000,000 requests/s: the connections cannot sustain it"),
+        "{short}"
+    );
+    server.stop();
+}

@@ -15,8 +15,8 @@ pub use figures::{FIGURES, Summary, summarise};
 pub use ring::{RING_FIGURES, RingConfig, measure as measure_ring};
 pub use soak::{SoakRow, run as soak};
 pub use warning::{
-    COUNTS_AGREE_WITHIN, Disagreed, Disagreement, KernelCount, SATURATED_CLIENT_PERCENT, Warning,
-    saturated_client, uncounted_calls,
+    COUNTS_AGREE_WITHIN, Disagreed, Disagreement, KernelCount, SATURATED_CLIENT_PERCENT, Shortfall,
+    Warning, saturated_client, uncounted_calls,
 };
 
 use crate::backend::Backend;

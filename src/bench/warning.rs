@@ -4,6 +4,7 @@
 
 use super::{Subject, SubjectRuns, Summary};
 use crate::backend::Backend;
+use crate::load::LoadReport;
 use crate::metrics::Spread;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -11,6 +12,10 @@ use std::collections::BTreeMap;
 /// Above this share of its CPUs (median over runs), the load generator may have been
 /// the bottleneck.
 pub const SATURATED_CLIENT_PERCENT: f64 = 90.0;
+
+/// An open loop that achieved less than this share of the rate it asked for did not
+/// keep it (wrk2's users look for the same).
+pub const RATE_KEPT: f64 = 0.95;
 
 /// Our count and the kernel's agree when they differ by at most this share.
 pub const COUNTS_AGREE_WITHIN: f64 = 0.01;
@@ -48,6 +53,13 @@ pub enum Warning {
         mismatched_bytes: u64,
         lost_bytes: u64,
         unexpected_closes: u64,
+    },
+    /// An open loop achieved less than [`RATE_KEPT`] of its requested rate: the
+    /// connections could not carry it (`missed` requests were not even sent).
+    RateNotKept {
+        subject: String,
+        run: usize,
+        shortfall: Shortfall,
     },
     /// Kernel counts were asked for and refused.
     NoKernelCount {
@@ -210,6 +222,13 @@ pub(super) fn warnings(s: &SubjectRuns, figures: &BTreeMap<&str, Spread>) -> Vec
                 unexpected_closes: r.load.unexpected_closes,
             });
         }
+        if let Some(shortfall) = Shortfall::of(&r.load) {
+            out.push(Warning::RateNotKept {
+                subject: subject(),
+                run: r.run,
+                shortfall,
+            });
+        }
         if let Some(reason) = &r.server.perf_unavailable {
             out.push(Warning::NoKernelCount {
                 subject: subject(),
@@ -220,4 +239,25 @@ pub(super) fn warnings(s: &SubjectRuns, figures: &BTreeMap<&str, Spread>) -> Vec
     // The same refusal comes with every run: once is enough.
     out.dedup();
     out
+}
+
+/// How far an open loop fell short of the rate it asked for.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Shortfall {
+    pub achieved: f64,
+    pub requested: f64,
+    /// Requests that could not even be sent.
+    pub missed: u64,
+}
+
+impl Shortfall {
+    /// The shortfall of an open-loop run below [`RATE_KEPT`] of its rate, if any.
+    pub fn of(load: &LoadReport) -> Option<Shortfall> {
+        let requested = load.requested_rate?;
+        (load.requests_per_s < RATE_KEPT * requested).then_some(Shortfall {
+            achieved: load.requests_per_s,
+            requested,
+            missed: load.missed,
+        })
+    }
 }

@@ -1,6 +1,7 @@
 //! The summary `iobench load` prints.
 
-use crate::bench::SATURATED_CLIENT_PERCENT;
+use super::number;
+use crate::bench::{SATURATED_CLIENT_PERCENT, Shortfall};
 use crate::load::{Latency, LoadReport};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
@@ -11,6 +12,18 @@ pub fn render(r: &LoadReport) -> String {
         "{} requests in {:.2} s: {:.0} requests/s, {:.2} MB/s\n",
         r.requests, r.window_s, r.requests_per_s, r.mb_per_s
     );
+    if let Some(requested) = r.requested_rate {
+        match Shortfall::of(r) {
+            Some(shortfall) => out += &format!("warning: {shortfall}\n"),
+            None => {
+                out += &format!(
+                    "achieved {} of {} requests/s\n",
+                    number(r.requests_per_s, 0),
+                    number(requested, 0)
+                )
+            }
+        }
+    }
     let mut t = latency_table(if open_loop {
         "latency (us)"
     } else {

@@ -1,7 +1,10 @@
 //! The warnings a bench finds (`bench::Warning`), in words: the terminal table's
 //! notes, the experiment READMEs' notes and data.json all print this text.
 
-use crate::bench::{Disagreed, Disagreement, KernelCount, SATURATED_CLIENT_PERCENT, Warning};
+use super::number;
+use crate::bench::{
+    Disagreed, Disagreement, KernelCount, SATURATED_CLIENT_PERCENT, Shortfall, Warning,
+};
 use std::fmt;
 
 impl fmt::Display for Warning {
@@ -50,6 +53,11 @@ impl fmt::Display for Warning {
                  bytes, {unexpected_closes} unexpected closes",
                 run + 1
             ),
+            Warning::RateNotKept {
+                subject,
+                run,
+                shortfall,
+            } => write!(f, "{subject} run {}: {shortfall}", run + 1),
             Warning::NoKernelCount { subject, reason } => {
                 write!(f, "{subject}: kernel count: unavailable ({reason})")
             }
@@ -84,6 +92,26 @@ impl fmt::Display for Disagreement {
                 )
             }
         }
+    }
+}
+
+impl fmt::Display for Shortfall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "achieved {} of {} requests/s: the connections cannot sustain it",
+            number(self.achieved, 0),
+            number(self.requested, 0)
+        )?;
+        if self.missed > 0 {
+            write!(
+                f,
+                " ({} requests could not even be sent; they are in the corrected latency, \
+                 with their wait to the end)",
+                number(self.missed as f64, 0)
+            )?;
+        }
+        Ok(())
     }
 }
 
