@@ -227,9 +227,9 @@ pub struct WorkloadArgs {
 
 #[derive(Args, Debug)]
 pub struct LoadArgs {
-    /// The echo server, IP:PORT
+    /// The echo server, HOST:PORT (127.0.0.1:7000, localhost:7000, [::1]:7000)
     #[arg(long)]
-    pub target: SocketAddr,
+    pub target: String,
     #[command(flatten)]
     pub workload: WorkloadArgs,
     /// Pin the client threads to these CPUs (e.g. 1 or 0,1 or 2-3)

@@ -78,12 +78,18 @@ fn load(cfg: &load::LoadConfig, args: &LoadArgs) -> Result<()> {
         );
     }
     if report.errors() > 0 {
-        bail!(
-            "the echo was wrong: {} mismatched bytes, {} lost bytes, {} unexpected closes",
-            report.mismatched_bytes,
-            report.lost_bytes,
-            report.unexpected_closes
+        let counts = format!(
+            "{} mismatched bytes, {} lost bytes, {} unexpected closes",
+            report.mismatched_bytes, report.lost_bytes, report.unexpected_closes
         );
+        // Not one request came back right: the server is no echo server at all.
+        if report.requests_total == 0 && report.mismatched_bytes > 0 {
+            bail!(
+                "the replies are not an echo of the requests ({counts}): is {} an echo server?",
+                cfg.target
+            );
+        }
+        bail!("the echo was wrong: {counts}");
     }
     if report.requests == 0 {
         bail!(

@@ -15,7 +15,8 @@ use crate::demo::EtLtOptions;
 use crate::load::{self, LONG_WINDOW, LoadConfig};
 use crate::server::{self, InputBudget, LoopOptions, Model, ReadStrategy, ServeConfig};
 use crate::transfer::{Method, TransferConfig};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// `serve`: the server, its read strategy defaulting to the backend's own.
@@ -74,7 +75,7 @@ pub fn load(args: &LoadArgs) -> Result<LoadConfig> {
     workload(
         &args.workload,
         LoadConfig {
-            target: args.target,
+            target: resolve(&args.target)?,
             duration: Some(duration),
             warmup,
             cpus: args
@@ -274,6 +275,24 @@ fn bench(
         ),
     };
     Ok(Bench { plan, baseline })
+}
+
+/// HOST:PORT as an address: a name is resolved, and its first IPv4 address is taken
+/// where it has one (iobench's servers listen on 127.0.0.1 by default).
+fn resolve(target: &str) -> Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> = target
+        .to_socket_addrs()
+        .with_context(|| {
+            format!("--target {target}: give HOST:PORT, e.g. 127.0.0.1:7000 or localhost:7000")
+        })?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("--target {target}: the name has no address"))
 }
 
 /// What a list flag names, or every value when it names none.

@@ -214,7 +214,10 @@ fn bad_input_gets_one_clear_line() {
         ],
         "RLIMIT_NOFILE",
     );
-    fails_with(&["load", "--target", "nowhere"], "invalid value");
+    fails_with(
+        &["load", "--target", "nowhere"],
+        "--target nowhere: give HOST:PORT",
+    );
     fails_with(&["serve", "--buffer-size", "12Q"], "unknown unit");
     // Too large to allocate: refused with the range before anything runs (before,
     // an allocation failure aborted with a backtrace).
@@ -576,4 +579,54 @@ fn open_loop_prints_the_achieved_rate() {
         "{short}"
     );
     server.stop();
+}
+
+/// A host name works as a target (before: clap refused anything but IP:PORT).
+#[test]
+fn a_target_may_be_a_host_name() {
+    let server = common::Server::start(&[]);
+    let target = format!("localhost:{}", server.addr.port());
+    let r: LoadReport = iobench_json(&[
+        "load",
+        "--target",
+        &target,
+        "--requests",
+        "100",
+        "--warmup",
+        "0s",
+        "--json",
+    ]);
+    assert_eq!(r.requests, 100, "{r:?}");
+    server.stop();
+}
+
+/// A server that answers something else (here, like an HTTP server: an error
+/// response, then close) is named for what it is, besides the counts.
+#[test]
+fn a_server_that_is_no_echo_server_is_named_so() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let _ = s.read(&mut [0u8; 4096]);
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let out = iobench(&[
+        "load",
+        "--target",
+        &addr,
+        "--duration",
+        "300ms",
+        "--warmup",
+        "0s",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("the replies are not an echo of the requests")
+            && stderr.contains("an echo server?"),
+        "{stderr}"
+    );
 }

@@ -513,6 +513,8 @@ impl Worker<'_> {
         self.res.unexpected_closes += 1;
         self.res.lost_bytes += conn.in_flight.len() as u64 * size - conn.rx_off as u64;
         conn.in_flight.clear();
+        // Counted as lost once: the end of the run must not count its part again.
+        conn.rx_off = 0;
         conn.pending.clear();
         let _ = self.mux.deregister(conn.fd.as_fd());
     }
