@@ -148,16 +148,19 @@ pub struct DemoArgs {
     /// et-lt: print only the transcript lines, to compare byte for byte with the article
     #[arg(long)]
     pub plain: bool,
-    /// et-lt: ET, LT or both
-    #[arg(long, value_enum, default_value_t = EtLtOptions::default().mode)]
-    pub mode: Mode,
+    // Options, so that a flag given to a demo it does not apply to can be refused;
+    // the defaults are `EtLtOptions::default()`'s.
+    #[arg(long, value_enum, help = format!("et-lt: ET, LT or both (default: {})", EtLtOptions::default().mode))]
+    pub mode: Option<Mode>,
     // The default is the article's, as `EtLtOptions::default()` holds it; clap
     // cannot show a default it does not fill in, so the help says it.
     #[arg(long, help = inputs_help())]
     pub input: Vec<String>,
-    /// et-lt, et-pitfall: the server's buffer; each read asks for one byte less
-    #[arg(long, default_value_t = EtLtOptions::default().buffer_size)]
-    pub buffer_size: usize,
+    #[arg(long, help = format!(
+        "et-lt, et-pitfall: the server's buffer; each read asks for one byte less (default: {})",
+        EtLtOptions::default().buffer_size
+    ))]
+    pub buffer_size: Option<usize>,
     /// et-lt: run on this backend instead of epoll (select and poll behave like LT)
     #[arg(long, value_enum)]
     pub backend: Option<Backend>,

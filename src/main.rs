@@ -213,7 +213,7 @@ fn demo(args: &DemoArgs) -> Result<()> {
     if args.trace {
         ctx = ctx.traced();
     }
-    demo::run(name, &ctx, &options::et_lt(args))
+    demo::run(name, &ctx, &options::demo(name, args)?)
 }
 
 /// Soaks every backend and model with `template`, prints the table and writes the
@@ -228,6 +228,8 @@ fn soak(template: &load::LoadConfig, args: &SoakArgs) -> Result<()> {
     let report = report::soak::SoakReport {
         machine: metrics::Machine::describe(),
         command: command_line(),
+        asked: args.requests,
+        workload: template.clone(),
         rows,
     };
     print!("{}", report::soak::table(&report));

@@ -5,13 +5,13 @@
 //!
 //! Layer: the top, above `cli`; validates, runs nothing.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Trigger};
 use crate::bench::{self, BenchPlan, Subject};
 use crate::cli::{
     BenchArgs, CompareArgs, DemoArgs, LoadArgs, RunArgs, ServeArgs, SoakArgs, TransferArgs,
     WorkloadArgs,
 };
-use crate::demo::EtLtOptions;
+use crate::demo::{EtLtOptions, Mode};
 use crate::load::{self, LONG_WINDOW, LoadConfig};
 use crate::server::{self, InputBudget, LoopOptions, Model, ReadStrategy, ServeConfig};
 use crate::transfer::{Method, TransferConfig};
@@ -143,20 +143,52 @@ pub fn transfer(args: &TransferArgs) -> TransferConfig {
     }
 }
 
-/// `demo et-lt` and `demo et-pitfall`: without --input, the article's sends.
-pub fn et_lt(args: &DemoArgs) -> EtLtOptions {
+/// `demo NAME`'s options: without --input, the article's sends. A flag the demo does
+/// not take, or a --backend whose trigger is not the --mode asked for, is refused
+/// (before, `--backend epoll-et --mode lt` ran ET without a word).
+pub fn demo(name: &str, args: &DemoArgs) -> Result<EtLtOptions> {
+    let given = [
+        ("--mode", args.mode.is_some()),
+        ("--backend", args.backend.is_some()),
+        ("--plain", args.plain),
+        ("--input", !args.input.is_empty()),
+        ("--buffer-size", args.buffer_size.is_some()),
+    ];
+    let takes: &[&str] = match name {
+        "et-lt" => &["--mode", "--backend", "--plain", "--input", "--buffer-size"],
+        "et-pitfall" => &["--input", "--buffer-size"],
+        _ => &[],
+    };
+    if let Some((flag, _)) = given.iter().find(|(f, on)| *on && !takes.contains(f)) {
+        bail!("demo {name} takes no {flag} (the demos' flags: iobench demo --help)");
+    }
     let defaults = EtLtOptions::default();
-    EtLtOptions {
-        mode: args.mode,
+    let mode = args.mode.unwrap_or(defaults.mode);
+    if let Some(backend) = args.backend {
+        let fits = match mode {
+            Mode::Et => backend.trigger() == Trigger::Edge,
+            Mode::Lt => backend.trigger() == Trigger::Level,
+            Mode::Both => args.mode.is_none(),
+        };
+        if !fits {
+            bail!(
+                "--backend {backend} is {}-triggered: it cannot show --mode {mode}; leave out \
+                 --mode, or pick a backend that is",
+                backend.trigger()
+            );
+        }
+    }
+    Ok(EtLtOptions {
+        mode,
         inputs: if args.input.is_empty() {
             defaults.inputs
         } else {
             args.input.clone()
         },
-        buffer_size: args.buffer_size,
+        buffer_size: args.buffer_size.unwrap_or(defaults.buffer_size),
         backend: args.backend,
         plain: args.plain,
-    }
+    })
 }
 
 /// The workload the flags describe; `start` holds the command's defaults for what

@@ -247,3 +247,47 @@ fn the_list_and_an_unknown_demo() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no demo called `nope`"));
 }
+
+/// Flags that contradict each other or the demo are refused with a reason (before:
+/// `et-lt --backend epoll-et --mode lt` ran ET without a word, and `fd-setsize
+/// --mode et` was accepted and ignored).
+#[test]
+fn conflicting_demo_flags_are_refused() {
+    let refused = |args: &[&str], says: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
+            .arg("demo")
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "demo {args:?} ran: {stderr}");
+        assert!(stderr.contains(says), "demo {args:?}: {stderr}");
+    };
+    let et = Backend::EpollEt.name();
+    refused(
+        &["et-lt", "--backend", et, "--mode", Mode::Lt.name()],
+        "--backend epoll-et is edge-triggered: it cannot show --mode lt",
+    );
+    refused(
+        &["et-lt", "--backend", et, "--mode", Mode::Both.name()],
+        "cannot show --mode both",
+    );
+    refused(
+        &["fd-setsize", "--mode", Mode::Et.name()],
+        "demo fd-setsize takes no --mode",
+    );
+    refused(
+        &["et-pitfall", "--backend", et],
+        "demo et-pitfall takes no --backend",
+    );
+    // What fits still runs: a level-triggered backend in LT mode.
+    let lt = demo(&[
+        "et-lt",
+        "--plain",
+        "--backend",
+        Backend::Poll.name(),
+        "--mode",
+        Mode::Lt.name(),
+    ]);
+    assert!(lt.contains("-->LT Mode"), "{lt}");
+}

@@ -149,7 +149,7 @@ fn io_threads_are_used_only_above_the_threshold() {
 fn a_short_soak_covers_every_backend_and_model() {
     let dir = std::env::temp_dir().join(format!("iobench-soak-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
-        .args(["soak", "--requests", "4000", "--connections", "8", "--out"])
+        .args(["soak", "--requests", "4010", "--connections", "8", "--out"])
         .arg(&dir)
         .output()
         .unwrap();
@@ -163,13 +163,20 @@ fn a_short_soak_covers_every_backend_and_model() {
     let rows = data["rows"].as_array().unwrap();
     assert_eq!(rows.len(), Backend::COUNT * Model::COUNT);
     let total: u64 = rows.iter().map(|r| r["requests"].as_u64().unwrap()).sum();
-    assert!(total >= 4000);
+    // 4,010 over 20 pairs: 201 each, and the soak says so.
+    assert_eq!(total, 4020);
     for r in rows {
         assert_eq!(r["unaccounted_bytes"], 0, "{r}");
         assert_eq!(r["mismatched_bytes"], 0, "{r}");
     }
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
     assert!(readme.contains("0 errors"), "{readme}");
+    assert!(
+        readme.contains("4020 verified requests (4010 asked for: each of the 20 pairs ran an equal share, rounded up)"),
+        "{readme}"
+    );
+    // The workload it ran, not a fixed sentence (before: always "64 pipelined").
+    assert!(readme.contains("from 8 connections"), "{readme}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

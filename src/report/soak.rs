@@ -1,6 +1,7 @@
 //! The soak's table, and its record under results/.
 
 use crate::bench::SoakRow;
+use crate::load::LoadConfig;
 use crate::metrics::Machine;
 use comfy_table::presets::ASCII_MARKDOWN;
 use comfy_table::{CellAlignment, Table};
@@ -10,6 +11,10 @@ use serde::Serialize;
 pub struct SoakReport {
     pub machine: Machine,
     pub command: String,
+    /// The requests asked for in all (each pair runs its share, rounded up).
+    pub asked: u64,
+    /// What every pair ran (its target and request count set per pair).
+    pub workload: LoadConfig,
     pub rows: Vec<SoakRow>,
 }
 
@@ -52,8 +57,17 @@ pub fn table(report: &SoakReport) -> String {
         }
     }
     let seconds: f64 = report.rows.iter().map(|r| r.seconds).sum();
+    let asked = match report.requests() == report.asked {
+        true => String::new(),
+        false => format!(
+            " ({} asked for: each of the {} pairs ran an equal share, rounded up)",
+            report.asked,
+            report.rows.len()
+        ),
+    };
     format!(
-        "{t}\n\n{} verified requests in {seconds:.0} s, {} errors (mismatched, lost or unaccounted bytes, unexpected closes).\n",
+        "{t}\n\n{} verified requests{asked} in {seconds:.0} s, {} errors (mismatched, lost or \
+         unaccounted bytes, unexpected closes).\n",
         report.requests(),
         report.errors()
     )
@@ -64,11 +78,15 @@ pub fn readme(report: &SoakReport) -> String {
     format!(
         "# Soak: verified requests across every backend and model\n\n\
          Every backend with every threading model served its share of the requests from \
-         64 pipelined connections of `iobench load`, which compared every echoed byte with \
-         what it sent; the server's own count of bytes written must equal the client's \
-         verified bytes. RSS is the server's resident memory right after it started and \
-         right before it stopped.\n\n\
+         {} connections of `iobench load` ({} in flight on each, {} B {} requests), which \
+         compared every echoed byte with what it sent; the server's own count of bytes \
+         written must equal the client's verified bytes. RSS is the server's resident \
+         memory right after it started and right before it stopped.\n\n\
          Command: `{}`\n\nMachine: {}\n\n{}",
+        report.workload.connections,
+        report.workload.pipeline,
+        report.workload.payload,
+        report.workload.protocol,
         report.command,
         report.machine.one_line(),
         table(report)
