@@ -51,6 +51,21 @@ fn every_method_delivers_the_file_with_the_predicted_calls() {
     assert!(sendfiles.unwrap() >= 1, "{sf}");
     assert!(sf["calls_total"].as_u64().unwrap() < chunks, "{sf}");
     assert!(sf["calls"].get(Call::Read.name()).is_none(), "{sf}");
+    // O_DIRECT: the device fills the user buffer; only the write copies.
+    let direct = by(Method::Direct);
+    assert!(
+        direct["prediction"]
+            .as_str()
+            .unwrap()
+            .contains("1 CPU copy per chunk"),
+        "{direct}"
+    );
+    // One unit convention, said: 8 MiB is 8.4 decimal MB, beside decimal MB/s
+    // (before: "8 MB" for 8,388,608 bytes).
+    assert!(
+        stdout.contains("8.4 MB (8,388,608 bytes) in 32K chunks") && stdout.contains("decimal"),
+        "{stdout}"
+    );
 }
 
 #[test]

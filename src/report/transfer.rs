@@ -1,6 +1,13 @@
 //! The table `iobench transfer` prints: measured beside predicted.
 
+use super::number;
 use crate::transfer::TransferResult;
+use crate::units::Size;
+
+/// Bytes in decimal megabytes, as the MB/s beside them: `335.5 MB`.
+fn decimal_mb(bytes: u64) -> String {
+    format!("{} MB", number(bytes as f64 / 1e6, 1))
+}
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 
@@ -33,10 +40,12 @@ pub fn render(results: &[TransferResult], chunk: usize) -> String {
     }
     let bytes = results.first().map_or(0, |r| r.bytes);
     format!(
-        "{} MB in {} KiB chunks over loopback TCP; the sink verified size and checksum each time. \
-         Calls are the sender's transfer loop; a mode switch (user->kernel->user) is two per call, \
-         not a context switch.\n{t}\n",
-        bytes >> 20,
-        chunk / 1024
+        "{} ({} bytes) in {} chunks over loopback TCP; the sink verified size and checksum each \
+         time. MB and MB/s are decimal (10^6 bytes), sizes in K/M binary. Calls are the \
+         sender's transfer loop; a mode switch (user->kernel->user) is two per call, not a \
+         context switch.\n{t}\n",
+        decimal_mb(bytes),
+        number(bytes as f64, 0),
+        Size(chunk)
     )
 }

@@ -40,7 +40,7 @@ named_enum! {
         Splice => "splice",
         /// mmap() the file, write() from the mapping
         Mmap => "mmap",
-        /// O_DIRECT reads into an aligned buffer (no page cache), then write()
+        /// O_DIRECT reads into an aligned buffer (no page cache, the device's DMA fills it), then write(): one CPU copy per chunk
         Direct => "direct",
     }
 }
@@ -346,9 +346,15 @@ fn check_delivery(method: Method, source: &Source, sent: u64, got: &sink::Receiv
 fn predict(method: Method, size: u64, chunk: usize, sndbuf: u64) -> (u64, String) {
     let chunks = size.div_ceil(chunk as u64);
     match method {
-        Method::ReadWrite | Method::Direct => (
+        Method::ReadWrite => (
             2 * chunks,
             format!("{chunks} reads + {chunks} writes, 2 CPU copies per chunk"),
+        ),
+        // O_DIRECT reads bypass the page cache: the device's DMA fills the user
+        // buffer, and only the write copies (user buffer to socket).
+        Method::Direct => (
+            2 * chunks,
+            format!("{chunks} reads (DMA into our buffer) + {chunks} writes, 1 CPU copy per chunk"),
         ),
         Method::Sendfile => {
             let per = size.div_ceil(sndbuf.max(1));

@@ -4,6 +4,7 @@ use super::{row, summarise};
 use crate::bench::Warning;
 use crate::experiment::{Experiment, Row, Setting, Step};
 use crate::transfer::{self, Method, TransferConfig};
+use crate::units::Size;
 
 /// Points that share a file (size, chunk, cache state) are one `transfer` run of
 /// their methods, so that the file is written once per run.
@@ -17,7 +18,7 @@ pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
             progress(Step {
                 done: run * groups.len() + g,
                 total,
-                what: &format!("run {}/{}: {} MB", run + 1, exp.runs, cfg.file_size >> 20),
+                what: &format!("run {}/{}: {}", run + 1, exp.runs, Size(cfg.file_size)),
             });
             match transfer::run(cfg) {
                 Ok(results) => {
