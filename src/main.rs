@@ -175,6 +175,7 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
                 };
                 std::path::Path::new("results").join(name)
             });
+            create_output_dir("--out", &out)?;
             let progress = report::progress::Progress::new(0);
             let results = experiment::run(&exp, &mut |step| progress.step(&step));
             progress.finish();
@@ -219,6 +220,9 @@ fn demo(args: &DemoArgs) -> Result<()> {
 /// Soaks every backend and model with `template`, prints the table and writes the
 /// files `args` asks for; fails on any error.
 fn soak(template: &load::LoadConfig, args: &SoakArgs) -> Result<()> {
+    if let Some(dir) = &args.out {
+        create_output_dir("--out", dir)?;
+    }
     // bench::soak runs every backend with every model.
     let progress = report::progress::Progress::new((Backend::COUNT * Model::COUNT) as u64);
     let rows = bench::soak(args.requests, template, &mut |done, what| {
@@ -234,7 +238,6 @@ fn soak(template: &load::LoadConfig, args: &SoakArgs) -> Result<()> {
     };
     print!("{}", report::soak::table(&report));
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for (name, text) in [
             ("README.md", report::soak::readme(&report)),
             ("data.json", serde_json::to_string_pretty(&report)? + "\n"),
@@ -262,4 +265,11 @@ fn transfer(cfg: &transfer::TransferConfig, args: &TransferArgs) -> Result<()> {
 /// The command as it was typed, for the records that reports keep.
 fn command_line() -> String {
     std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+/// Creates an output folder before anything is measured, so that a path that cannot
+/// be written fails at once, not after the runs.
+fn create_output_dir(flag: &str, dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{flag} {}: cannot create that folder", dir.display()))
 }

@@ -63,14 +63,25 @@ pub fn serve(args: &ServeArgs) -> Result<ServeConfig> {
                 .unwrap_or_else(|| InputBudget::default_for(args.max_frame)),
             idle_timeout: args.idle_timeout.filter(|t| !t.is_zero()),
         },
-        cpu: args.cpu,
-        duration: args.duration,
+        cpu: args.cpu.map(checked_cpu).transpose()?,
+        duration: args
+            .duration
+            .map(|d| positive("--duration", d))
+            .transpose()?,
         trace: args.trace,
     })
 }
 
 /// `load`: one server measured once, so for longer than each run of a bench.
 pub fn load(args: &LoadArgs) -> Result<LoadConfig> {
+    for (flag, path) in [
+        ("--hgrm", &args.hgrm),
+        ("--histogram-log", &args.histogram_log),
+    ] {
+        if let Some(path) = path {
+            check_output(flag, path)?;
+        }
+    }
     let (duration, warmup) = LONG_WINDOW;
     workload(
         &args.workload,
@@ -78,10 +89,7 @@ pub fn load(args: &LoadArgs) -> Result<LoadConfig> {
             target: resolve(&args.target)?,
             duration: Some(duration),
             warmup,
-            cpus: args
-                .cpu
-                .as_ref()
-                .map_or_else(Vec::new, |list| list.0.clone()),
+            cpus: checked_cpus(args.cpu.as_ref().map_or(&[][..], |list| &list.0))?,
             ..LoadConfig::DEFAULT
         },
     )
@@ -208,6 +216,12 @@ fn workload(args: &WorkloadArgs, start: LoadConfig) -> Result<LoadConfig> {
     if args.requests == Some(0) {
         bail!("--requests must be at least 1");
     }
+    if args.threads == 0 {
+        bail!("--threads must be at least 1 (the load generator's threads)");
+    }
+    if let Some(d) = args.duration {
+        positive("--duration", d)?;
+    }
     load::check_payload(args.payload, args.protocol)?;
     for (flag, value) in [
         ("--timeout", args.timeout),
@@ -256,15 +270,24 @@ fn bench(
     if let Some(bytes) = args.buffer_size {
         server::check_buffer_size(bytes)?;
     }
+    for (flag, path) in [
+        ("--export-markdown", &args.export_markdown),
+        ("--export-csv", &args.export_csv),
+        ("--export-json", &args.export_json),
+    ] {
+        if let Some(path) = path {
+            check_output(flag, path)?;
+        }
+    }
     let (default_server, default_client) = if args.no_pin {
         (None, Vec::new())
     } else {
         bench::default_pinning()
     };
-    let client_cpus = args
-        .client_cpu
-        .as_ref()
-        .map_or(default_client, |list| list.0.clone());
+    let client_cpus = match &args.client_cpu {
+        Some(list) => checked_cpus(&list.0)?,
+        None => default_client,
+    };
     let ours = backends.iter().flat_map(|&backend| {
         models
             .iter()
@@ -288,7 +311,11 @@ fn bench(
                 ..LoadConfig::DEFAULT
             },
         )?,
-        server_cpu: args.server_cpu.or(default_server),
+        server_cpu: args
+            .server_cpu
+            .map(checked_cpu)
+            .transpose()?
+            .or(default_server),
         server_args: bench::server_args(
             args.read_strategy,
             args.buffer_size,
@@ -325,6 +352,52 @@ fn resolve(target: &str) -> Result<SocketAddr> {
         .or(addrs.first())
         .copied()
         .ok_or_else(|| anyhow::anyhow!("--target {target}: the name has no address"))
+}
+
+/// A CPU the process may run on (the flag's value), or why not.
+fn checked_cpu(cpu: usize) -> Result<usize> {
+    crate::sys::check_cpu(cpu).map(|()| cpu)
+}
+
+fn checked_cpus(cpus: &[usize]) -> Result<Vec<usize>> {
+    cpus.iter().map(|&c| checked_cpu(c)).collect()
+}
+
+/// A duration that must be longer than 0.
+fn positive(flag: &str, d: Duration) -> Result<Duration> {
+    if d.is_zero() {
+        bail!("{flag} must be longer than 0 (e.g. 1s, 500ms)");
+    }
+    Ok(d)
+}
+
+/// Refuses an output file that could not be written, before anything is measured:
+/// its folder must exist and be writable, and it must not be a folder itself.
+pub fn check_output(flag: &str, path: &std::path::Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "{flag} {}: there is no folder {}",
+            path.display(),
+            dir.display()
+        );
+    }
+    if path.is_dir() {
+        bail!(
+            "{flag} {}: that is a folder, give a file name",
+            path.display()
+        );
+    }
+    nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).with_context(|| {
+        format!(
+            "{flag} {}: cannot write in {}",
+            path.display(),
+            dir.display()
+        )
+    })
 }
 
 /// What a list flag names, or every value when it names none.

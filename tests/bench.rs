@@ -314,3 +314,51 @@ fn compare_says_when_its_rate_was_not_kept() {
         "{stdout}"
     );
 }
+
+/// Bad input is refused before any server starts or anything is measured: each of
+/// these failed only after the runs, or with the kernel's "Invalid argument".
+#[test]
+fn bad_input_is_refused_before_anything_runs() {
+    for (args, says) in [
+        (
+            vec!["run", "--export-json", "/nonexistent/x.json"],
+            "--export-json /nonexistent/x.json: there is no folder /nonexistent",
+        ),
+        (
+            vec!["compare", "--server-cpu", "999"],
+            "CPU 999 is not one this process may use",
+        ),
+        (
+            vec!["run", "--client-cpu", "999"],
+            "CPU 999 is not one this process may use",
+        ),
+        (
+            vec!["serve", "--cpu", "999"],
+            "CPU 999 is not one this process may use",
+        ),
+        (
+            vec!["run", "--duration", "0s"],
+            "--duration must be longer than 0",
+        ),
+        (
+            vec!["serve", "--duration", "0s"],
+            "--duration must be longer than 0",
+        ),
+        (
+            vec!["run", "--threads", "0"],
+            "--threads must be at least 1",
+        ),
+        (
+            vec!["soak", "--out", "/proc/iobench"],
+            "--out /proc/iobench: cannot create",
+        ),
+    ] {
+        let out = iobench().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} ran");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        // Nothing ran: no table, no listening line, one line of error.
+        assert!(out.stdout.is_empty(), "{args:?} printed {:?}", out.stdout);
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}

@@ -12,7 +12,7 @@ mod limits;
 mod trace;
 
 pub use counters::{Call, Counters, Registry, Stat, ThreadCounts};
-pub use cpu::pin_to_cpu;
+pub use cpu::{check_cpu, pin_to_cpu};
 pub use limits::{inherited_descriptors, raise_nofile_limit};
 pub use trace::{Tracer, outcome, shown};
 
