@@ -194,8 +194,21 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
             Ok(())
         }
         ExperimentCommand::List { dir } => {
-            for (name, line) in experiment::list(&dir)? {
-                println!("{name:<14} {line}");
+            let mut unreadable = 0;
+            for (name, title) in experiment::list(&dir)? {
+                match title {
+                    Ok(title) => println!("{name:<14} {title}"),
+                    Err(e) => {
+                        unreadable += 1;
+                        println!("{name:<14} cannot be read: {e:#}");
+                    }
+                }
+            }
+            if unreadable > 0 {
+                bail!(
+                    "{unreadable} experiment file(s) in {} cannot be read",
+                    dir.display()
+                );
             }
             Ok(())
         }

@@ -341,3 +341,41 @@ fn experiments_are_listed_and_bad_files_explained() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-experiment.toml"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// One malformed experiment file is named with its error and the others are still
+/// listed; outside the project, list says to pass --dir (before: the first bad file
+/// ended the listing, and the hint did not mention --dir).
+#[test]
+fn list_names_a_bad_file_and_lists_the_rest() {
+    let dir = temp_dir("list");
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("experiments/backends.toml"),
+        dir.join("backends.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("broken.toml"),
+        "question = \"q\"\n[[sweep]]\nbackend = [\"kqueue\"]\n",
+    )
+    .unwrap();
+    let out = experiment(&["list", "--dir", dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("backends ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("broken") && stdout.contains("cannot be read") && stdout.contains("kqueue"),
+        "{stdout}"
+    );
+    let elsewhere = Command::new(env!("CARGO_BIN_EXE_iobench"))
+        .current_dir(&dir)
+        .args(["experiment", "list"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&elsewhere.stderr).contains("pass --dir"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -630,3 +630,22 @@ fn a_server_that_is_no_echo_server_is_named_so() {
         "{stderr}"
     );
 }
+
+/// A malformed interval log is named with its file and line, in words (before:
+/// "ParseError { offset: 0 }").
+#[test]
+fn a_malformed_log_is_named_by_file_and_line() {
+    let path = std::env::temp_dir().join(format!("iobench-bad-{}.hlog", std::process::id()));
+    std::fs::write(&path, "#[StartTime: 1]\nthis is not a log\n").unwrap();
+    let out = iobench(&["report", "merge", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "{}, line 2: not an HdrHistogram interval log entry",
+            path.display()
+        )) && stderr.contains("this is not a log"),
+        "{stderr}"
+    );
+    std::fs::remove_file(&path).unwrap();
+}

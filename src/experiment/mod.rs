@@ -115,12 +115,12 @@ pub fn run(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Result<Results> 
     })
 }
 
-/// One line per experiment file in `dir`: its name and title.
-pub fn list(dir: &Path) -> Result<Vec<(String, String)>> {
+/// Every experiment file in `dir`: its name and title. A file that cannot be read is listed with why, and the others still are.
+pub fn list(dir: &Path) -> Result<Vec<(String, Result<String>)>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| {
             format!(
-                "cannot list {}: run from the project's folder",
+                "cannot list {}: run from the project's folder, or pass --dir FOLDER",
                 dir.display()
             )
         })?
@@ -128,11 +128,15 @@ pub fn list(dir: &Path) -> Result<Vec<(String, String)>> {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
-    files
+    Ok(files
         .iter()
         .map(|p| {
-            let e = Experiment::load(p, Scale::Full)?;
-            Ok((e.name, e.title))
+            let name = p
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            (name, Experiment::load(p, Scale::Full).map(|e| e.title))
         })
-        .collect()
+        .collect())
 }

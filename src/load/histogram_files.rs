@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::interval_log::{
-    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry,
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, LogIteratorError,
 };
 use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 use std::fmt::Write as _;
@@ -89,8 +89,11 @@ pub fn merge_logs(paths: &[impl AsRef<Path>]) -> Result<Histogram<u64>> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         for entry in IntervalLogIterator::new(&bytes) {
             let entry = entry.map_err(|e| {
+                let LogIteratorError::ParseError { offset } = e;
+                let (line, text) = line_at(&bytes, offset);
                 anyhow::anyhow!(
-                    "{}: not an HdrHistogram interval log ({e:?})",
+                    "{}, line {line}: not an HdrHistogram interval log entry: {text:?} (write \
+                     one with `iobench load --histogram-log FILE`)",
                     path.display()
                 )
             })?;
@@ -113,6 +116,23 @@ pub fn merge_logs(paths: &[impl AsRef<Path>]) -> Result<Histogram<u64>> {
         bail!("no histogram intervals in {} file(s)", paths.len());
     }
     Ok(total)
+}
+
+/// The line number (from 1) at byte `offset`, and that line (at most 60 bytes).
+fn line_at(bytes: &[u8], offset: usize) -> (usize, String) {
+    let offset = offset.min(bytes.len());
+    let number = bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+    let start = bytes[..offset]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let rest = &bytes[start..];
+    let end = rest
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(rest.len())
+        .min(60);
+    (number, String::from_utf8_lossy(&rest[..end]).into_owned())
 }
 
 #[cfg(test)]
