@@ -17,6 +17,10 @@ pub const SATURATED_CLIENT_PERCENT: f64 = 90.0;
 /// keep it (wrk2's users look for the same).
 pub const RATE_KEPT: f64 = 0.95;
 
+/// Below this many clock ticks of server CPU in a window, its user/kernel split is
+/// said to be rough (each tick is 10 ms on most kernels).
+pub const SPLIT_TICKS: u64 = 100;
+
 /// Our count and the kernel's agree when they differ by at most this share.
 pub const COUNTS_AGREE_WITHIN: f64 = 0.01;
 
@@ -60,6 +64,13 @@ pub enum Warning {
         subject: String,
         run: usize,
         shortfall: Shortfall,
+    },
+    /// The user/kernel split of the server's CPU time rests on `ticks` clock ticks
+    /// in a run's window (fewer than [`SPLIT_TICKS`]): a rough share only.
+    CoarseCpuSplit {
+        subject: String,
+        ticks: u64,
+        tick_ms: f64,
     },
     /// Kernel counts were asked for and refused.
     NoKernelCount {
@@ -210,6 +221,19 @@ pub(super) fn warnings(s: &SubjectRuns, figures: &BTreeMap<&str, Spread>) -> Vec
         out.push(Warning::Steal {
             subject: subject(),
             max_percent: steal.max,
+        });
+    }
+    let tick = crate::metrics::ProcSample::tick_s();
+    let fewest = s
+        .runs
+        .iter()
+        .map(|r| ((r.server.proc.user_s + r.server.proc.sys_s) / tick).round() as u64)
+        .min();
+    if let Some(ticks) = fewest.filter(|&t| t < SPLIT_TICKS) {
+        out.push(Warning::CoarseCpuSplit {
+            subject: subject(),
+            ticks,
+            tick_ms: tick * 1e3,
         });
     }
     for r in &s.runs {

@@ -11,6 +11,11 @@ use std::fs;
 /// A reading of /proc/PID for the whole process (all threads).
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct ProcSample {
+    /// CPU time of every thread, from the scheduler's nanosecond accounting
+    /// (/proc/PID/task/*/schedstat): the figure to divide by requests.
+    pub cpu_s: f64,
+    /// The same split into user and kernel time (/proc/PID/stat): counted in clock
+    /// ticks ([`ProcSample::TICK_S`] each), so only as fine as that.
     pub user_s: f64,
     pub sys_s: f64,
     pub voluntary_cs: u64,
@@ -29,6 +34,11 @@ pub struct ProcSample {
 }
 
 impl ProcSample {
+    /// One clock tick, the resolution of `user_s` and `sys_s`.
+    pub fn tick_s() -> f64 {
+        1.0 / clock_ticks_per_second()
+    }
+
     pub fn read(pid: i32) -> Result<ProcSample> {
         let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
             .with_context(|| format!("process {pid} is gone"))?;
@@ -56,11 +66,20 @@ impl ProcSample {
             .with_context(|| format!("reading /proc/{pid}/status"))?;
         s.peak_rss_kib = field(&status, "VmHWM:").unwrap_or(0);
         s.rss_kib = field(&status, "VmRSS:").unwrap_or(0);
-        // Context switches are per thread: add up every task.
+        // Context switches and scheduler time are per thread: add up every task.
         for tid in threads(pid)? {
             if let Ok(status) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")) {
                 s.voluntary_cs += field(&status, "voluntary_ctxt_switches:").unwrap_or(0);
                 s.involuntary_cs += field(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+            }
+            // schedstat: time on the CPU (ns), time waiting for it (ns), timeslices.
+            if let Ok(schedstat) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat"))
+                && let Some(ns) = schedstat
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+            {
+                s.cpu_s += ns as f64 / 1e9;
             }
         }
         Ok(s)
@@ -80,6 +99,7 @@ impl ProcSample {
     /// The change from `earlier` to `self` (peak and current RSS: the later value).
     pub fn since(&self, earlier: &ProcSample) -> ProcSample {
         ProcSample {
+            cpu_s: self.cpu_s - earlier.cpu_s,
             user_s: self.user_s - earlier.user_s,
             sys_s: self.sys_s - earlier.sys_s,
             voluntary_cs: self.voluntary_cs - earlier.voluntary_cs,

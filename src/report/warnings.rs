@@ -58,6 +58,17 @@ impl fmt::Display for Warning {
                 run,
                 shortfall,
             } => write!(f, "{subject} run {}: {shortfall}", run + 1),
+            Warning::CoarseCpuSplit {
+                subject,
+                ticks,
+                tick_ms,
+            } => write!(
+                f,
+                "{subject}: the user/kernel split of server CPU rests on {ticks} clock ticks \
+                 ({tick_ms:.0} ms each) in a run's window: take \"of which in the kernel\" as \
+                 rough (the total is the scheduler's nanosecond count); measure longer for a \
+                 finer split"
+            ),
             Warning::NoKernelCount { subject, reason } => {
                 write!(f, "{subject}: kernel count: unavailable ({reason})")
             }
