@@ -308,6 +308,14 @@ fn compare_says_when_its_rate_was_not_kept() {
         .output()
         .unwrap();
     let stdout = succeeded(out);
+    // Open loop: the uncorrected latency and both send lags are in the table too.
+    for row in [
+        "p99 from actual send",
+        "send lag p99, generator",
+        "waiting for the connection",
+    ] {
+        assert!(stdout.contains(row), "no {row} row: {stdout}");
+    }
     assert!(
         stdout.contains("epoll-et run 1: achieved")
             && stdout.contains("of 100,000,000 requests/s: the connections cannot sustain it"),

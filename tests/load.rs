@@ -163,6 +163,11 @@ fn open_loop_shows_a_stall_only_in_corrected_latency() {
     );
     // The few requests in flight when it stalled do see it.
     assert!(r.uncorrected.max > 150_000.0, "{r:?}");
+    // The requests due during the stall waited for their connection: that lag is
+    // the server's backpressure, and the generator's own stays small (before, both
+    // were one "send lag (generator's own)").
+    assert!(r.backpressure.max > 100_000.0, "{r:?}");
+    assert!(r.send_lag.p99 < 20_000.0, "{r:?}");
 }
 
 fn fails_with(args: &[&str], message: &str) {

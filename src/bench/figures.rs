@@ -9,6 +9,11 @@ use crate::sys::{Call, Stat};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// A figure only an open loop has (a closed loop's latency is its round trip).
+fn open_loop(r: &RunResult, x: f64) -> Option<f64> {
+    r.load.requested_rate.map(|_| x)
+}
+
 fn per_request(r: &RunResult, x: f64) -> Option<f64> {
     (r.load.requests > 0).then(|| x / r.load.requests as f64)
 }
@@ -57,6 +62,24 @@ pub const FIGURES: &[Figure<RunResult>] = &[
         label: "latency p99.9 (us)",
         decimals: 1,
         value: |r| Some(r.load.latency.p999),
+    },
+    Figure {
+        key: "p99_uncorrected_us",
+        label: "open loop: p99 from actual send (us)",
+        decimals: 1,
+        value: |r| open_loop(r, r.load.uncorrected.p99),
+    },
+    Figure {
+        key: "send_lag_p99_us",
+        label: "open loop: send lag p99, generator (us)",
+        decimals: 1,
+        value: |r| open_loop(r, r.load.send_lag.p99),
+    },
+    Figure {
+        key: "backpressure_p99_us",
+        label: "open loop: send lag p99, waiting for the connection (us)",
+        decimals: 1,
+        value: |r| open_loop(r, r.load.backpressure.p99),
     },
     Figure {
         key: "server_cpu_us_per_request",

@@ -70,8 +70,12 @@ pub struct ThreadResult {
     pub latency: Histogram<u64>,
     /// From actual send time to completed echo.
     pub uncorrected: Histogram<u64>,
-    /// From intended to actual send time: how late the generator itself was.
+    /// From intended to actual send time, for requests the connection could take
+    /// at once: how late the generator itself was.
     pub send_lag: Histogram<u64>,
+    /// The same for requests that waited for the connection (pipeline or socket
+    /// full): the server's backpressure.
+    pub backpressure: Histogram<u64>,
     pub completed_in_window: u64,
     pub completed: u64,
     pub mismatched_bytes: u64,
@@ -89,13 +93,21 @@ pub struct ThreadResult {
 struct Sent {
     intended: Instant,
     actual: Instant,
+    /// At its intended time the connection could not take it (its pipeline was
+    /// full, or the socket, or requests were queued before it): its lag is the
+    /// server's backpressure, not the generator's own scheduling.
+    waited: bool,
 }
+
+/// A request not written yet: its intended send time, and whether the connection
+/// was busy then (see [`Sent::waited`]).
+type Pending = (Instant, bool);
 
 struct Conn {
     fd: OwnedFd,
     id: u64,
     /// Intended send times of requests not written yet.
-    pending: VecDeque<Instant>,
+    pending: VecDeque<Pending>,
     /// Requests written (or being written) whose echo is not complete.
     in_flight: VecDeque<Sent>,
     tx_seq: u64,
@@ -142,6 +154,7 @@ pub fn run_thread(plan: &ThreadPlan<'_>, registry: &Registry) -> Result<ThreadRe
             latency: new_histogram(),
             uncorrected: new_histogram(),
             send_lag: new_histogram(),
+            backpressure: new_histogram(),
             completed_in_window: 0,
             completed: 0,
             mismatched_bytes: 0,
@@ -318,7 +331,11 @@ impl Worker<'_> {
             self.miss(intended, intended, 1);
             return false;
         }
-        self.conns[c].pending.push_back(intended);
+        let conn = &mut self.conns[c];
+        let busy = !conn.pending.is_empty()
+            || conn.in_flight.len() >= self.plan.pipeline
+            || conn.tx_off > 0;
+        conn.pending.push_back((intended, busy));
         true
     }
 
@@ -393,12 +410,13 @@ impl Worker<'_> {
                 if conn.in_flight.len() >= self.plan.pipeline {
                     break;
                 }
-                let Some(intended) = conn.pending.pop_front() else {
+                let Some((intended, waited)) = conn.pending.pop_front() else {
                     break;
                 };
                 conn.in_flight.push_back(Sent {
                     intended,
                     actual: now,
+                    waited,
                 });
             }
             let msg = self.plan.payload.request(conn.id, conn.tx_seq);
@@ -495,9 +513,11 @@ impl Worker<'_> {
                 self.res
                     .uncorrected
                     .saturating_record(ns(now - sent.actual));
-                self.res
-                    .send_lag
-                    .saturating_record(ns(sent.actual - sent.intended));
+                let lag = match sent.waited {
+                    true => &mut self.res.backpressure,
+                    false => &mut self.res.send_lag,
+                };
+                lag.saturating_record(ns(sent.actual - sent.intended));
             }
         }
     }

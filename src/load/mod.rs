@@ -127,10 +127,12 @@ pub struct LoadReport {
     pub latency: Latency,
     /// Latency from the actual send time.
     pub uncorrected: Latency,
-    /// How late requests were sent compared with their intended time (open loop:
-    /// the generator's own scheduling error, part of the corrected latency; empty in
-    /// a closed loop).
+    /// Open loop: how late requests were sent against their intended time, for those
+    /// the connection could take at once: the generator's own scheduling error.
     pub send_lag: Latency,
+    /// The same for requests that had to wait for the connection (its pipeline or
+    /// socket full): backpressure from the server, not the generator.
+    pub backpressure: Latency,
     pub mismatched_bytes: u64,
     pub lost_bytes: u64,
     pub unexpected_closes: u64,
@@ -348,6 +350,7 @@ fn summarise(
     let mut latency = new_histogram();
     let mut uncorrected = new_histogram();
     let mut send_lag = new_histogram();
+    let mut backpressure = new_histogram();
     let (mut requests, mut total, mut mismatched, mut lost, mut closes, mut syscalls) =
         (0, 0, 0, 0, 0, 0);
     let (mut missed, mut stalled) = (0, false);
@@ -356,6 +359,7 @@ fn summarise(
         latency.add(&r.latency).expect("same bounds");
         uncorrected.add(&r.uncorrected).expect("same bounds");
         send_lag.add(&r.send_lag).expect("same bounds");
+        backpressure.add(&r.backpressure).expect("same bounds");
         requests += r.completed_in_window;
         total += r.completed;
         mismatched += r.mismatched_bytes;
@@ -388,6 +392,7 @@ fn summarise(
         latency: Latency::of(&latency),
         uncorrected: Latency::of(&uncorrected),
         send_lag: Latency::of(&send_lag),
+        backpressure: Latency::of(&backpressure),
         mismatched_bytes: mismatched,
         lost_bytes: lost,
         unexpected_closes: closes,

@@ -42,7 +42,11 @@ pub fn render(r: &LoadReport) -> String {
             "from actual send (uncorrected)",
             &r.uncorrected,
         ));
-        t.add_row(latency_row("send lag (generator's own)", &r.send_lag));
+        t.add_row(latency_row("send lag: the generator's own", &r.send_lag));
+        t.add_row(latency_row(
+            "send lag: waiting for the connection",
+            &r.backpressure,
+        ));
     }
     out += &format!("{t}\n");
     out += &format!(
