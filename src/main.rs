@@ -10,11 +10,21 @@ use cli::{
 use iobench::backend::Backend;
 use iobench::server::Model;
 use iobench::{bench, cli, demo, experiment, load, metrics, options, report, server, transfer};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => match options::negative_number(&e) {
+            Some(message) => {
+                let _ = writeln!(std::io::stderr(), "iobench: {message}");
+                return ExitCode::from(2);
+            }
+            None => e.exit(),
+        },
+    };
     let result = match cli.command {
         Command::Serve(args) => options::serve(&args).and_then(|cfg| {
             let render = if args.json {
@@ -28,7 +38,7 @@ fn main() -> ExitCode {
         Command::Run(args) => options::run(&args).and_then(|b| bench(b, &args.bench)),
         Command::Compare(args) => options::compare(&args).and_then(|b| bench(b, &args.bench)),
         Command::Demo(args) => demo(&args),
-        Command::Soak(args) => soak(&options::soak(&args), &args),
+        Command::Soak(args) => options::soak(&args).and_then(|template| soak(&template, &args)),
         Command::Transfer(args) => transfer(&options::transfer(&args), &args),
         Command::Experiment { command } => experiment(command),
         Command::Report {

@@ -126,17 +126,27 @@ pub fn compare(args: &CompareArgs) -> Result<Bench> {
 
 /// `soak`: the workload each backend and model gets, by request count and without
 /// a warm-up (`bench::soak` gives each its target and share of the requests).
-pub fn soak(args: &SoakArgs) -> LoadConfig {
-    LoadConfig {
+pub fn soak(args: &SoakArgs) -> Result<LoadConfig> {
+    for (flag, n) in [
+        ("--connections", args.connections as u64),
+        ("--pipeline", args.pipeline as u64),
+        ("--requests", args.requests),
+    ] {
+        if n == 0 {
+            bail!("{flag} must be at least 1");
+        }
+    }
+    load::check_payload(args.payload, args.protocol)?;
+    Ok(LoadConfig {
         connections: args.connections,
         payload: args.payload,
-        pipeline: args.pipeline.max(1),
+        pipeline: args.pipeline,
         duration: None,
         requests: Some(args.requests),
         warmup: Duration::ZERO,
         protocol: args.protocol,
         ..LoadConfig::DEFAULT
-    }
+    })
 }
 
 /// `transfer`: the methods and the file (its checks are made by `transfer::run`,
@@ -352,6 +362,25 @@ fn resolve(target: &str) -> Result<SocketAddr> {
         .or(addrs.first())
         .copied()
         .ok_or_else(|| anyhow::anyhow!("--target {target}: the name has no address"))
+}
+
+/// What to say when clap took a negative number for a flag it does not know
+/// (`--connections -1` reads as an unknown `-1`): no count, size or duration is
+/// negative.
+pub fn negative_number(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    arg.parse::<f64>().ok().filter(|n| *n < 0.0).map(|_| {
+        format!(
+            "`{arg}` is negative: counts, sizes, rates and durations are 0 or more \
+             (e.g. --connections 64, --duration 2s)"
+        )
+    })
 }
 
 /// A CPU the process may run on (the flag's value), or why not.
