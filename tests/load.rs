@@ -328,7 +328,7 @@ fn load_ends_when_the_server_hangs_up_on_every_connection() {
             });
         }
     });
-    let mut load = common::Reaped::new(
+    let load = common::Reaped::new(
         Command::new(env!("CARGO_BIN_EXE_iobench"))
             .args(["load", "--target", &addr, "--connections", "4"])
             .args(["--requests", "1000000", "--warmup", "0s"])
@@ -337,15 +337,10 @@ fn load_ends_when_the_server_hangs_up_on_every_connection() {
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while load.try_wait().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the load generator still waits for a server that closed everything"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
-    let out = load.wait_with_output();
+    let out = load.wait_within(
+        Duration::from_secs(30),
+        "a load generator whose server closed everything",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("4 unexpected closes"), "{stderr}");
@@ -355,7 +350,7 @@ fn load_ends_when_the_server_hangs_up_on_every_connection() {
 /// Runs `iobench ARGS` as a child killed by PID if the test fails first; fails the
 /// test if it runs past `limit`.
 fn finishes_within(args: &[&str], limit: Duration) -> Output {
-    let mut child = common::Reaped::new(
+    let child = common::Reaped::new(
         Command::new(env!("CARGO_BIN_EXE_iobench"))
             .args(args)
             .stdout(std::process::Stdio::piped())
@@ -363,15 +358,7 @@ fn finishes_within(args: &[&str], limit: Duration) -> Output {
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + limit;
-    while child.try_wait().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "iobench {args:?} ran past {limit:?}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output()
+    child.wait_within(limit, &format!("iobench {args:?}"))
 }
 
 /// A server that reads everything and answers nothing: `--requests` would wait

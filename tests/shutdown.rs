@@ -252,16 +252,8 @@ fn a_closed_stdout_ends_the_server_with_a_message() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut server = Reaped::new(child);
-    let start = Instant::now();
-    while server.try_wait().is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the server ran on"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-    let output = server.wait_with_output();
+    let server = Reaped::new(child);
+    let output = server.wait_within(Duration::from_secs(10), "a server with a closed stdout");
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("standard output"), "{err}");
@@ -281,7 +273,7 @@ fn a_full_stdout_does_not_block_shutdown() {
         .spawn()
         .unwrap();
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut server = Reaped::new(child);
+    let server = Reaped::new(child);
     listening_on(&mut out);
     let pid = Pid::from_raw(server.id() as i32);
     // Some 100 KB of snapshots into a 64 KiB pipe that nobody reads any more.
@@ -290,14 +282,10 @@ fn a_full_stdout_does_not_block_shutdown() {
         thread::sleep(Duration::from_millis(10));
     }
     kill(pid, Signal::SIGTERM).unwrap();
-    let start = Instant::now();
-    while server.try_wait().is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "SIGTERM did not end a server whose stdout is full"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    server.wait_within(
+        Duration::from_secs(20),
+        "after SIGTERM, a server whose stdout is full",
+    );
     drop(out);
 }
 
@@ -371,7 +359,10 @@ fn external_servers_always_go_away() {
             .spawn()
             .unwrap(),
     );
-    let out = compare.wait_with_output();
+    let out = compare.wait_within(
+        Duration::from_secs(30),
+        "compare beside a server that ignores SIGTERM",
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -388,7 +379,7 @@ fn external_servers_always_go_away() {
 fn ctrl_c_on_compare_stops_an_external_pipeline() {
     let dir = scratch_dir("external-ctrl-c");
     let [pipe, _] = external_servers(&dir);
-    let mut compare = Reaped::group(
+    let compare = Reaped::group(
         Command::new(env!("CARGO_BIN_EXE_iobench"))
             .args([
                 "compare",
@@ -421,11 +412,7 @@ fn ctrl_c_on_compare_stops_an_external_pipeline() {
     }
     thread::sleep(Duration::from_millis(200)); // mid-run
     kill(Pid::from_raw(-(compare.id() as i32)), Signal::SIGINT).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while compare.try_wait().is_none() {
-        assert!(Instant::now() < deadline, "compare still runs after Ctrl-C");
-        thread::sleep(Duration::from_millis(20));
-    }
+    compare.wait_within(Duration::from_secs(20), "after Ctrl-C, compare");
     nothing_left(&dir, &["pipe", "cat"]);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -91,6 +91,20 @@ impl Reaped {
         child.try_wait().expect("try_wait")
     }
 
+    /// Waits for the child to end and returns its output; fails the test (and kills
+    /// the child, on drop) if it runs past `limit`.
+    pub fn wait_within(mut self, limit: Duration, what: &str) -> std::process::Output {
+        let deadline = std::time::Instant::now() + limit;
+        while self.try_wait().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} still runs after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.wait_with_output()
+    }
+
     pub fn wait_with_output(mut self) -> std::process::Output {
         let child = self.child.take().expect("not yet waited for");
         child.wait_with_output().expect("wait for the child")
