@@ -172,7 +172,7 @@ fn a_short_soak_covers_every_backend_and_model() {
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
     assert!(readme.contains("0 errors"), "{readme}");
     assert!(
-        readme.contains("4020 verified requests (4010 asked for: each of the 20 pairs ran an equal share, rounded up)"),
+        readme.contains("4,020 verified requests (4,010 asked for: each of the 20 pairs ran an equal share, rounded up)"),
         "{readme}"
     );
     // The workload it ran, not a fixed sentence (before: always "64 pipelined").

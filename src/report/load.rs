@@ -9,8 +9,11 @@ use comfy_table::{Cell, CellAlignment, Table};
 pub fn render(r: &LoadReport) -> String {
     let open_loop = r.requested_rate.is_some();
     let mut out = format!(
-        "{} requests in {:.2} s: {:.0} requests/s, {:.2} MB/s\n",
-        r.requests, r.window_s, r.requests_per_s, r.mb_per_s
+        "{} requests in {:.2} s: {} requests/s, {:.2} MB/s\n",
+        number(r.requests as f64, 0),
+        r.window_s,
+        number(r.requests_per_s, 0),
+        r.mb_per_s
     );
     if let Some(requested) = r.requested_rate {
         match Shortfall::of(r) {
@@ -60,7 +63,9 @@ pub fn render(r: &LoadReport) -> String {
     }
     out += &format!(
         "verified: {} mismatched bytes, {} lost bytes, {} unexpected closes\n",
-        r.mismatched_bytes, r.lost_bytes, r.unexpected_closes
+        number(r.mismatched_bytes as f64, 0),
+        number(r.lost_bytes as f64, 0),
+        number(r.unexpected_closes as f64, 0)
     );
     out
 }
@@ -86,5 +91,5 @@ fn latency_row(name: &str, l: &Latency) -> Vec<Cell> {
 pub fn render_latency(title: &str, l: &Latency) -> String {
     let mut t = latency_table("latency (us)");
     t.add_row(latency_row(title, l));
-    format!("{} samples\n{t}\n", l.count)
+    format!("{} samples\n{t}\n", number(l.count as f64, 0))
 }

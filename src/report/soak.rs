@@ -1,5 +1,6 @@
 //! The soak's table, and its record under results/.
 
+use super::number;
 use crate::bench::SoakRow;
 use crate::load::LoadConfig;
 use crate::metrics::Machine;
@@ -44,11 +45,11 @@ pub fn table(report: &SoakReport) -> String {
         t.add_row(vec![
             r.backend.clone(),
             r.model.clone(),
-            r.requests.to_string(),
-            r.errors().to_string(),
+            number(r.requests as f64, 0),
+            number(r.errors() as f64, 0),
             format!("{:.1}", r.seconds),
-            r.server_rss_start_kib.to_string(),
-            r.server_rss_end_kib.to_string(),
+            number(r.server_rss_start_kib as f64, 0),
+            number(r.server_rss_end_kib as f64, 0),
         ]);
     }
     for col in 2..7 {
@@ -61,15 +62,15 @@ pub fn table(report: &SoakReport) -> String {
         true => String::new(),
         false => format!(
             " ({} asked for: each of the {} pairs ran an equal share, rounded up)",
-            report.asked,
+            number(report.asked as f64, 0),
             report.rows.len()
         ),
     };
     format!(
         "{t}\n\n{} verified requests{asked} in {seconds:.0} s, {} errors (mismatched, lost or \
          unaccounted bytes, unexpected closes).\n",
-        report.requests(),
-        report.errors()
+        number(report.requests() as f64, 0),
+        number(report.errors() as f64, 0)
     )
 }
 

@@ -33,14 +33,16 @@ pub fn spread_columns<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<String
         .collect()
 }
 
-/// One row's cells under [`spread_columns`]: empty where no measurement has the figure.
+/// One row's cells under [`spread_columns`], each figure (key, decimals) rounded to
+/// its own precision, as the tables show it: empty where no measurement has it.
 pub fn spread_cells<'a>(
-    keys: impl IntoIterator<Item = &'a str>,
+    figures_shown: impl IntoIterator<Item = (&'a str, usize)>,
     figures: &BTreeMap<&str, Spread>,
 ) -> Vec<String> {
-    keys.into_iter()
-        .flat_map(|key| match figures.get(key) {
-            Some(v) => [v.median, v.min, v.max].map(|x| x.to_string()),
+    figures_shown
+        .into_iter()
+        .flat_map(|(key, decimals)| match figures.get(key) {
+            Some(v) => [v.median, v.min, v.max].map(|x| format!("{x:.decimals$}")),
             None => Default::default(),
         })
         .collect()
@@ -82,18 +84,19 @@ mod tests {
     #[test]
     fn figures_take_three_columns_each() {
         let spread = Spread {
-            median: 2.0,
+            median: 2.04,
             min: 1.0,
-            max: 3.5,
+            max: 3.456,
         };
         let figures = BTreeMap::from([("a", spread)]);
         assert_eq!(
             spread_columns(["a", "b"]),
             ["a_median", "a_min", "a_max", "b_median", "b_min", "b_max"]
         );
+        // Each rounded to its figure's precision (before: 3.456 and 2.04 in full).
         assert_eq!(
-            spread_cells(["a", "b"], &figures),
-            ["2", "1", "3.5", "", "", ""]
+            spread_cells([("a", 1), ("b", 0)], &figures),
+            ["2.0", "1.0", "3.5", "", "", ""]
         );
     }
 }

@@ -26,13 +26,18 @@ pub fn render(results: &[TransferResult], chunk: usize) -> String {
             "page cache",
         ]);
     for r in results {
-        let calls: Vec<String> = r.calls.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let count = |n: u64| number(n as f64, 0);
+        let calls: Vec<String> = r
+            .calls
+            .iter()
+            .map(|(k, v)| format!("{k} {}", count(*v)))
+            .collect();
         t.add_row(vec![
             r.method.name().to_string(),
-            format!("{:.0}", r.mb_per_s),
-            format!("{} ({})", r.calls_total, calls.join(", ")),
-            format!("{} ({})", r.predicted_calls, r.prediction),
-            (2 * r.calls_total).to_string(),
+            number(r.mb_per_s, 0),
+            format!("{} ({})", count(r.calls_total), calls.join(", ")),
+            format!("{} ({})", count(r.predicted_calls), r.prediction),
+            count(2 * r.calls_total),
             format!("{} + {}", r.voluntary_cs, r.involuntary_cs),
             format!("{:.1} / {:.1}", r.user_s * 1e3, r.sys_s * 1e3),
             r.cache.clone(),

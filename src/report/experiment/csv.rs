@@ -30,7 +30,10 @@ pub fn render(results: &Results) -> Result<String> {
                 .collect();
             cells.push(r.not_applicable.clone().unwrap_or_default());
             cells.push(r.failures.len().to_string());
-            cells.extend(table::spread_cells(figures(), &r.figures));
+            cells.extend(table::spread_cells(
+                results.columns.iter().map(|c| (c.key, c.decimals)),
+                &r.figures,
+            ));
             cells
         })
         .collect();

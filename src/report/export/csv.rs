@@ -21,7 +21,10 @@ pub fn render(report: &BenchReport) -> Result<String> {
                 s.runs.to_string(),
                 s.not_applicable.clone().unwrap_or_default(),
             ];
-            row.extend(table::spread_cells(keys(), &s.figures));
+            row.extend(table::spread_cells(
+                FIGURES.iter().map(|f| (f.key, f.decimals)),
+                &s.figures,
+            ));
             row
         })
         .collect();
