@@ -4,6 +4,8 @@
 
 use super::warning::{Disagreement, Warning, disagreements, warnings};
 use super::{RunResult, SubjectRuns};
+#[cfg(doc)]
+use crate::backend::Backend;
 use crate::metrics::{Figure, Spread, spreads};
 use crate::sys::{Call, Stat};
 use serde::Serialize;
@@ -37,6 +39,15 @@ fn own_calls(r: &RunResult, call: Call) -> Option<f64> {
 fn own_total(r: &RunResult) -> Option<f64> {
     Some(r.server.own.as_ref()?.syscalls_total as f64)
 }
+
+/// The figures that are our own count of system calls: for a backend that makes
+/// calls we cannot see ([`Backend::counts_every_call`]), only a lower bound.
+pub const OUR_CALL_COUNTS: &[&str] = &[
+    "syscalls_per_request",
+    "reads_per_request",
+    "writes_per_request",
+    "mode_switches_per_request",
+];
 
 pub const FIGURES: &[Figure<RunResult>] = &[
     Figure {

@@ -11,7 +11,7 @@ mod server_process;
 mod soak;
 mod warning;
 
-pub use figures::{FIGURES, Summary, summarise};
+pub use figures::{FIGURES, OUR_CALL_COUNTS, Summary, summarise};
 pub use ring::{RING_FIGURES, RingConfig, measure as measure_ring};
 pub use soak::{SoakRow, run as soak};
 pub use warning::{

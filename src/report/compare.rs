@@ -44,6 +44,9 @@ pub fn render(report: &BenchReport) -> String {
     out += "Median over runs, (min–max) below it. Per-request figures divide by the requests \
             the client completed in the window. A user/kernel mode switch (two per system call) \
             is not a context switch (the scheduler changing threads).\n";
+    if let Some(note) = super::grid::lower_bound_note(report) {
+        out += &note;
+    }
     out += &threads_section(report);
     if let Some(w) = bench::saturated_client(&report.summaries) {
         out += &format!("warning: {w}\n");

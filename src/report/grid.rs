@@ -1,7 +1,7 @@
 //! The side-by-side grid of a bench: one row per figure, one column per subject.
 //! The terminal table and the Markdown export both render this grid.
 
-use crate::bench::{BenchReport, FIGURES, Summary};
+use crate::bench::{BenchReport, FIGURES, OUR_CALL_COUNTS, Subject, Summary};
 use crate::metrics::Spread;
 use std::collections::BTreeMap;
 
@@ -45,7 +45,19 @@ pub fn grid(report: &BenchReport) -> Grid {
     let keys: Vec<(&str, usize)> = figures.iter().map(|f| (f.key, f.decimals)).collect();
     let columns: Vec<Vec<GridCell>> = subjects
         .iter()
-        .map(|s| figure_cells(&keys, &s.figures, s.not_applicable.as_deref(), &s.failures))
+        .zip(&report.plan.subjects)
+        .map(|(s, subject)| {
+            let mut cells =
+                figure_cells(&keys, &s.figures, s.not_applicable.as_deref(), &s.failures);
+            if !sees_every_call(subject) {
+                for (cell, (key, _)) in cells.iter_mut().zip(&keys) {
+                    if OUR_CALL_COUNTS.contains(key) && s.figures.contains_key(key) {
+                        cell.main = format!("{LOWER_BOUND}{}", cell.main);
+                    }
+                }
+            }
+            cells
+        })
         .collect();
     let mut rows = Vec::new();
     for (i, f) in figures.iter().enumerate() {
@@ -60,6 +72,38 @@ pub fn grid(report: &BenchReport) -> Grid {
         subjects.iter().map(top_syscalls).collect(),
     ));
     Grid { header, rows }
+}
+
+/// What marks our count of a subject whose backend makes calls we cannot see.
+pub const LOWER_BOUND: &str = "≥ ";
+
+/// Whether our counting layer sees every system call of `subject` (an external
+/// server has no count of ours at all).
+fn sees_every_call(subject: &Subject) -> bool {
+    match subject {
+        Subject::Ours { backend, .. } => backend.counts_every_call(),
+        Subject::External { .. } => true,
+    }
+}
+
+/// The footnote of the lower-bound mark, when a column carries it.
+pub fn lower_bound_note(report: &BenchReport) -> Option<String> {
+    let marked: Vec<String> = report
+        .plan
+        .subjects
+        .iter()
+        .filter(|s| !sees_every_call(s))
+        .map(Subject::name)
+        .collect();
+    (!marked.is_empty()).then(|| {
+        let verb = if marked.len() == 1 { "makes" } else { "make" };
+        format!(
+            "{LOWER_BOUND}marks a lower bound: {} {verb} system calls of its own inside each \
+             wait, which our count cannot see; the kernel's (the /proc rows, or \
+             --kernel-counts for every call) has them all.\n",
+            marked.join(", ")
+        )
+    })
 }
 
 /// Each subject's requests/s against the baseline's.

@@ -22,6 +22,9 @@ pub fn render(report: &BenchReport) -> Result<String> {
         })
         .collect();
     out += &table::markdown(&g.header, &rows);
-    out += "\nMedian over runs, (min–max) in brackets.\n";
+    out += "\nMedian over runs, (min–max) in parentheses.\n";
+    if let Some(note) = crate::report::grid::lower_bound_note(report) {
+        out += &format!("\n{note}");
+    }
     Ok(out)
 }
