@@ -181,6 +181,11 @@ fn spread_cell(s: &Spread, decimals: usize) -> GridCell {
 }
 
 /// A number with thousands separators for large values.
+/// A count as every table shows it: `20,481`.
+pub fn count(n: u64) -> String {
+    number(n as f64, 0)
+}
+
 pub fn number(v: f64, decimals: usize) -> String {
     let s = format!("{v:.decimals$}");
     let (int, frac) = s

@@ -1,6 +1,6 @@
 //! The summary `iobench load` prints.
 
-use super::number;
+use super::{count, number};
 use crate::bench::{SATURATED_CLIENT_PERCENT, Shortfall};
 use crate::load::{Latency, LoadReport};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -10,7 +10,7 @@ pub fn render(r: &LoadReport) -> String {
     let open_loop = r.requested_rate.is_some();
     let mut out = format!(
         "{} requests in {:.2} s: {} requests/s, {:.2} MB/s\n",
-        number(r.requests as f64, 0),
+        count(r.requests),
         r.window_s,
         number(r.requests_per_s, 0),
         r.mb_per_s
@@ -63,9 +63,9 @@ pub fn render(r: &LoadReport) -> String {
     }
     out += &format!(
         "verified: {} mismatched bytes, {} lost bytes, {} unexpected closes\n",
-        number(r.mismatched_bytes as f64, 0),
-        number(r.lost_bytes as f64, 0),
-        number(r.unexpected_closes as f64, 0)
+        count(r.mismatched_bytes),
+        count(r.lost_bytes),
+        count(r.unexpected_closes)
     );
     out
 }
@@ -91,5 +91,5 @@ fn latency_row(name: &str, l: &Latency) -> Vec<Cell> {
 pub fn render_latency(title: &str, l: &Latency) -> String {
     let mut t = latency_table("latency (us)");
     t.add_row(latency_row(title, l));
-    format!("{} samples\n{t}\n", number(l.count as f64, 0))
+    format!("{} samples\n{t}\n", count(l.count))
 }

@@ -6,7 +6,7 @@ pub mod compare;
 pub mod experiment;
 pub mod export;
 mod grid;
-pub use grid::number;
+pub use grid::{count, number};
 pub mod load;
 pub mod plot;
 pub mod progress;

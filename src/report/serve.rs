@@ -1,5 +1,6 @@
 //! The statistics table `serve` prints at exit (and on SIGUSR1).
 
+use super::count;
 use crate::server::ServerStats;
 use crate::sys::Stat;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -38,8 +39,8 @@ pub fn render(s: &ServerStats) -> String {
     out += &format!("{calls}\n");
 
     let mut lp = table(&["event loop", "value"]);
-    lp.add_row(row2("waits", t.counter(Stat::Waits).to_string()));
-    lp.add_row(row2("wakeups (waits with events)", wakeups.to_string()));
+    lp.add_row(row2("waits", count(t.counter(Stat::Waits))));
+    lp.add_row(row2("wakeups (waits with events)", count(wakeups)));
     lp.add_row(row2(
         "events per wakeup",
         format!("{:.2}", t.per_wakeup(Stat::Events)),
@@ -73,10 +74,7 @@ pub fn render(s: &ServerStats) -> String {
             Stat::ReadPauses,
         ])
     {
-        lp.add_row(row2(
-            &stat.name().replace('_', " "),
-            t.counter(stat).to_string(),
-        ));
+        lp.add_row(row2(&stat.name().replace('_', " "), count(t.counter(stat))));
     }
     out += &format!("{lp}\n");
 
@@ -84,17 +82,14 @@ pub fn render(s: &ServerStats) -> String {
     let mut pr = table(&["process (getrusage, all threads)", "value"]);
     pr.add_row(row2("user CPU", format!("{:.3} s", p.user_s)));
     pr.add_row(row2("system CPU", format!("{:.3} s", p.sys_s)));
-    pr.add_row(row2(
-        "voluntary context switches",
-        p.voluntary_cs.to_string(),
-    ));
+    pr.add_row(row2("voluntary context switches", count(p.voluntary_cs)));
     pr.add_row(row2(
         "involuntary context switches",
-        p.involuntary_cs.to_string(),
+        count(p.involuntary_cs),
     ));
     pr.add_row(row2(
         "user/kernel mode switches (2 per system call)",
-        (2 * t.syscalls_total).to_string(),
+        count(2 * t.syscalls_total),
     ));
     pr.add_row(row2("max RSS", format!("{} KiB", p.max_rss_kib)));
     pr.add_row(row2("RSS now", format!("{} KiB", p.rss_kib)));
@@ -120,7 +115,7 @@ fn per(n: u64, wakeups: u64) -> String {
 fn row(name: &str, n: u64, per: String) -> Vec<Cell> {
     vec![
         Cell::new(name),
-        Cell::new(n).set_alignment(CellAlignment::Right),
+        Cell::new(count(n)).set_alignment(CellAlignment::Right),
         Cell::new(per).set_alignment(CellAlignment::Right),
     ]
 }

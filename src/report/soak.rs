@@ -1,6 +1,6 @@
 //! The soak's table, and its record under results/.
 
-use super::number;
+use super::count;
 use crate::bench::SoakRow;
 use crate::load::LoadConfig;
 use crate::metrics::Machine;
@@ -45,11 +45,11 @@ pub fn table(report: &SoakReport) -> String {
         t.add_row(vec![
             r.backend.clone(),
             r.model.clone(),
-            number(r.requests as f64, 0),
-            number(r.errors() as f64, 0),
+            count(r.requests),
+            count(r.errors()),
             format!("{:.1}", r.seconds),
-            number(r.server_rss_start_kib as f64, 0),
-            number(r.server_rss_end_kib as f64, 0),
+            count(r.server_rss_start_kib),
+            count(r.server_rss_end_kib),
         ]);
     }
     for col in 2..7 {
@@ -62,15 +62,15 @@ pub fn table(report: &SoakReport) -> String {
         true => String::new(),
         false => format!(
             " ({} asked for: each of the {} pairs ran an equal share, rounded up)",
-            number(report.asked as f64, 0),
+            count(report.asked),
             report.rows.len()
         ),
     };
     format!(
         "{t}\n\n{} verified requests{asked} in {seconds:.0} s, {} errors (mismatched, lost or \
          unaccounted bytes, unexpected closes).\n",
-        number(report.requests() as f64, 0),
-        number(report.errors() as f64, 0)
+        count(report.requests()),
+        count(report.errors())
     )
 }
 

@@ -1,6 +1,6 @@
 //! The table `iobench transfer` prints: measured beside predicted.
 
-use super::number;
+use super::{count, number};
 use crate::transfer::TransferResult;
 use crate::units::Size;
 
@@ -26,7 +26,6 @@ pub fn render(results: &[TransferResult], chunk: usize) -> String {
             "page cache",
         ]);
     for r in results {
-        let count = |n: u64| number(n as f64, 0);
         let calls: Vec<String> = r
             .calls
             .iter()
