@@ -48,7 +48,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("iobench: {e:#}");
+            // A closed stderr leaves nobody to tell.
+            let _ = writeln!(std::io::stderr(), "iobench: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -74,9 +75,9 @@ fn load(cfg: &load::LoadConfig, args: &LoadArgs) -> Result<()> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        say(&format!("{}\n", serde_json::to_string(&report)?))?;
     } else {
-        print!("{}", report::load::render(&report));
+        say(&report::load::render(&report))?;
     }
     if report.stalled {
         bail!(
@@ -115,14 +116,10 @@ fn merge(logs: &[std::path::PathBuf], hgrm: Option<&std::path::Path>) -> Result<
     if let Some(path) = hgrm {
         load::write_hgrm(path, &merged)?;
     }
-    print!(
-        "{}",
-        report::load::render_latency(
-            &format!("{} logs merged", logs.len()),
-            &load::Latency::of(&merged)
-        )
-    );
-    Ok(())
+    say(&report::load::render_latency(
+        &format!("{} logs merged", logs.len()),
+        &load::Latency::of(&merged),
+    ))
 }
 
 /// Runs every subject, prints the table and writes the exports `args` asks for;
@@ -141,7 +138,7 @@ fn bench(options::Bench { plan, baseline }: options::Bench, args: &BenchArgs) ->
         summaries,
         runs,
     };
-    print!("{}", report::compare::render(&report));
+    say(&report::compare::render(&report))?;
     report::export::write_all(
         &report,
         args.export_markdown.as_deref(),
@@ -200,17 +197,17 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
                     out.display()
                 );
             }
-            println!("{}: results in {}", exp.name, out.display());
+            say(&format!("{}: results in {}\n", exp.name, out.display()))?;
             Ok(())
         }
         ExperimentCommand::List { dir } => {
             let mut unreadable = 0;
             for (name, title) in experiment::list(&dir)? {
                 match title {
-                    Ok(title) => println!("{name:<14} {title}"),
+                    Ok(title) => say(&format!("{name:<14} {title}\n"))?,
                     Err(e) => {
                         unreadable += 1;
-                        println!("{name:<14} cannot be read: {e:#}");
+                        say(&format!("{name:<14} cannot be read: {e:#}\n"))?;
                     }
                 }
             }
@@ -227,9 +224,9 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
 
 fn demo(args: &DemoArgs) -> Result<()> {
     let Some(name) = &args.name else {
-        println!("iobench demo NAME: the article's claims, live\n");
+        say("iobench demo NAME: the article's claims, live\n\n")?;
         for (name, what) in demo::DEMOS {
-            println!("  {name:<11} {what}");
+            say(&format!("  {name:<11} {what}\n"))?;
         }
         return Ok(());
     };
@@ -259,7 +256,7 @@ fn soak(template: &load::LoadConfig, args: &SoakArgs) -> Result<()> {
         workload: template.clone(),
         rows,
     };
-    print!("{}", report::soak::table(&report));
+    say(&report::soak::table(&report))?;
     if let Some(dir) = &args.out {
         for (name, text) in [
             ("README.md", report::soak::readme(&report)),
@@ -278,9 +275,9 @@ fn soak(template: &load::LoadConfig, args: &SoakArgs) -> Result<()> {
 /// Sends the file by every method and prints the table (`args`: also as JSON).
 fn transfer(cfg: &transfer::TransferConfig, args: &TransferArgs) -> Result<()> {
     let results = transfer::run(cfg)?;
-    print!("{}", report::transfer::render(&results, cfg.chunk));
+    say(&report::transfer::render(&results, cfg.chunk))?;
     if args.json {
-        println!("{}", serde_json::to_string(&results)?);
+        say(&format!("{}\n", serde_json::to_string(&results)?))?;
     }
     Ok(())
 }
@@ -295,4 +292,14 @@ fn command_line() -> String {
 fn create_output_dir(flag: &str, dir: &std::path::Path) -> Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("{flag} {}: cannot create that folder", dir.display()))
+}
+
+/// Prints on standard output; a closed one (`iobench compare | head -1`) ends the
+/// command with a message instead of a panic.
+fn say(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("writing to standard output: is it closed?")
 }

@@ -416,3 +416,25 @@ fn ctrl_c_on_compare_stops_an_external_pipeline() {
     nothing_left(&dir, &["pipe", "cat"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Any command whose stdout is closed (`iobench ... | head -1`) ends with a message,
+/// not a panic (before: println! panicked, exit 101).
+#[test]
+fn a_closed_stdout_ends_any_command_with_a_message() {
+    for args in [vec!["demo"], vec!["experiment", "list"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_iobench"))
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(closed_pipe())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("writing to standard output"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
