@@ -402,7 +402,7 @@ fn positive(flag: &str, d: Duration) -> Result<Duration> {
 
 /// Refuses an output file that could not be written, before anything is measured:
 /// its folder must exist and be writable, and it must not be a folder itself.
-pub fn check_output(flag: &str, path: &std::path::Path) -> Result<()> {
+fn check_output(flag: &str, path: &std::path::Path) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
