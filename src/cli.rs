@@ -12,7 +12,9 @@ use crate::backend::Backend;
 use crate::demo::{EtLtOptions, Mode};
 use crate::load::{LONG_WINDOW, LoadConfig};
 use crate::protocol::Protocol;
+use crate::report::View;
 use crate::server::{Model, ReadStrategy};
+use crate::style::{Charset, ColorChoice};
 use crate::transfer::{Method, TransferConfig};
 use crate::units::{CpuList, Size, parse_cpu_list, parse_duration, parse_size};
 use clap::{Args, Parser, Subcommand};
@@ -32,6 +34,14 @@ const EXPERIMENTS: &str = "experiments";
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Characters: unicode (box drawing, bars, ±), ascii, or auto (unicode when the
+    /// locale is UTF-8)
+    #[arg(long, global = true, value_enum, default_value_t = Charset::Auto)]
+    pub style: Charset,
+    /// Colour: auto (when printing to a terminal and NO_COLOR is not set), always,
+    /// never
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 #[derive(Subcommand, Debug)]
@@ -276,13 +286,22 @@ pub struct BenchArgs {
     /// perf_event_open (tracepoints cost the server 15-20% at high rates)
     #[arg(long)]
     pub kernel_counts: bool,
-    /// Write the results as Markdown
+    /// The figures the table shows: default (those that tell the models apart), all,
+    /// or keys separated by commas (requests_per_s,p99_us,...; the exports' column
+    /// names). The exports always have every figure
+    #[arg(long, default_value = "default", value_parser = View::parse)]
+    pub figures: View,
+    /// Print no table (with an export to standard output, `-`, the table goes to
+    /// standard error unless this is given)
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Write the results as Markdown (`-`: standard output)
     #[arg(long)]
     pub export_markdown: Option<std::path::PathBuf>,
-    /// Write the results as CSV
+    /// Write the results as CSV (`-`: standard output)
     #[arg(long)]
     pub export_csv: Option<std::path::PathBuf>,
-    /// Write every figure of every run as JSON
+    /// Write every figure of every run as JSON (`-`: standard output)
     #[arg(long)]
     pub export_json: Option<std::path::PathBuf>,
     /// Also measure anyone's echo server: NAME='COMMAND ... {port}' (repeatable). It

@@ -1,8 +1,9 @@
 //! iobench: an I/O multiplexing workbench. The layers, bottom to top (each uses only
 //! those below it, never a peer on its own line; tests/layers.rs checks it, and each
 //! module's first lines say its rule):
-//! - `sys`, `protocol`, `units`, `names`, `rng`: system calls and their counts,
-//!   framing, units, enum names and the deterministic generator;
+//! - `names`, `units`, `rng`: enum names, units and the deterministic generator;
+//! - `sys`, `protocol`, `style`: system calls and their counts, framing, and the
+//!   output's width, characters and colour;
 //! - `backend`: the readiness multiplexers;
 //! - `metrics`: measured figures as plain data;
 //! - `server`, `load`, `transfer`, `demo`: the things that run;
@@ -26,6 +27,7 @@ pub mod protocol;
 pub mod report;
 pub mod rng;
 pub mod server;
+pub mod style;
 pub mod sys;
 pub mod transfer;
 pub mod units;

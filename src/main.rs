@@ -9,6 +9,7 @@ use cli::{
 };
 use iobench::backend::Backend;
 use iobench::server::Model;
+use iobench::style::{Charset, ColorChoice, Style};
 use iobench::{bench, cli, demo, experiment, load, metrics, options, report, server, transfer};
 use std::io::Write;
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ fn main() -> ExitCode {
             None => e.exit(),
         },
     };
+    let looks = (cli.style, cli.color);
+    // How standard output looks, for the commands that print there.
+    let out = options::style(cli.style, cli.color, options::Stream::Stdout);
     let result = match cli.command {
         Command::Serve(args) => options::serve(&args).and_then(|cfg| {
             let render = if args.json {
@@ -34,16 +38,20 @@ fn main() -> ExitCode {
             };
             server::serve(&cfg, render)
         }),
-        Command::Load(args) => options::load(&args).and_then(|cfg| load(&cfg, &args)),
-        Command::Run(args) => options::run(&args).and_then(|b| bench(b, &args.bench)),
-        Command::Compare(args) => options::compare(&args).and_then(|b| bench(b, &args.bench)),
-        Command::Demo(args) => demo(&args),
-        Command::Soak(args) => options::soak(&args).and_then(|template| soak(&template, &args)),
-        Command::Transfer(args) => transfer(&options::transfer(&args), &args),
+        Command::Load(args) => options::load(&args).and_then(|cfg| load(&cfg, &args, &out)),
+        Command::Run(args) => options::run(&args).and_then(|b| bench(b, &args.bench, looks)),
+        Command::Compare(args) => {
+            options::compare(&args).and_then(|b| bench(b, &args.bench, looks))
+        }
+        Command::Demo(args) => demo(&args, out),
+        Command::Soak(args) => {
+            options::soak(&args).and_then(|template| soak(&template, &args, &out))
+        }
+        Command::Transfer(args) => transfer(&options::transfer(&args), &args, &out),
         Command::Experiment { command } => experiment(command),
         Command::Report {
             command: ReportCommand::Merge { logs, hgrm },
-        } => merge(&logs, hgrm.as_deref()),
+        } => merge(&logs, hgrm.as_deref(), &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,7 +65,7 @@ fn main() -> ExitCode {
 
 /// Drives the server, prints the report and writes the histograms `args` asks for;
 /// fails when the echo was wrong or nothing was echoed.
-fn load(cfg: &load::LoadConfig, args: &LoadArgs) -> Result<()> {
+fn load(cfg: &load::LoadConfig, args: &LoadArgs, style: &Style) -> Result<()> {
     let started = SystemTime::now();
     let report = load::run(cfg, &mut load::NoHooks)?;
     if let Some(h) = &report.histogram {
@@ -77,7 +85,7 @@ fn load(cfg: &load::LoadConfig, args: &LoadArgs) -> Result<()> {
     if args.json {
         say(&format!("{}\n", serde_json::to_string(&report)?))?;
     } else {
-        say(&report::load::render(&report))?;
+        say(&report::load::render(&report, style))?;
     }
     if report.stalled {
         bail!(
@@ -111,7 +119,7 @@ fn load(cfg: &load::LoadConfig, args: &LoadArgs) -> Result<()> {
     Ok(())
 }
 
-fn merge(logs: &[std::path::PathBuf], hgrm: Option<&std::path::Path>) -> Result<()> {
+fn merge(logs: &[std::path::PathBuf], hgrm: Option<&std::path::Path>, style: &Style) -> Result<()> {
     let merged = load::merge_logs(logs)?;
     if let Some(path) = hgrm {
         load::write_hgrm(path, &merged)?;
@@ -119,12 +127,21 @@ fn merge(logs: &[std::path::PathBuf], hgrm: Option<&std::path::Path>) -> Result<
     say(&report::load::render_latency(
         &format!("{} logs merged", logs.len()),
         &load::Latency::of(&merged),
+        style,
     ))
 }
 
-/// Runs every subject, prints the table and writes the exports `args` asks for;
-/// fails when an echo was wrong or a run failed.
-fn bench(options::Bench { plan, baseline }: options::Bench, args: &BenchArgs) -> Result<()> {
+/// The `--style` and `--color` flags, for [`options::style`].
+type Looks = (Charset, ColorChoice);
+
+/// Runs every subject, prints the table and writes the exports `args` asks for (one
+/// of them to standard output, the table then to standard error); fails when an echo
+/// was wrong or a run failed.
+fn bench(
+    options::Bench { plan, baseline }: options::Bench,
+    args: &BenchArgs,
+    (charset, color): Looks,
+) -> Result<()> {
     let total = plan.runs * plan.subjects.len();
     let progress = report::progress::Progress::new(total as u64);
     let runs = bench::run(&plan, &mut |done, what| progress.show(done, what));
@@ -134,17 +151,39 @@ fn bench(options::Bench { plan, baseline }: options::Bench, args: &BenchArgs) ->
         machine: metrics::Machine::describe(),
         command: command_line(),
         baseline,
+        findings: bench::findings(&plan, &summaries),
         plan,
         summaries,
         runs,
     };
-    say(&report::compare::render(&report))?;
-    report::export::write_all(
+    let exports = [&args.export_markdown, &args.export_csv, &args.export_json];
+    let export_to_stdout = exports
+        .iter()
+        .any(|p| p.as_deref().is_some_and(report::export::is_stdout));
+    if !args.quiet {
+        match export_to_stdout {
+            false => {
+                let style = options::style(charset, color, options::Stream::Stdout);
+                say(&report::compare::render(&report, &args.figures, &style))?;
+            }
+            true => {
+                let style = options::style(charset, color, options::Stream::Stderr);
+                // The export is what matters on standard output; a closed stderr loses
+                // only the human copy.
+                let _ = std::io::stderr()
+                    .write_all(report::compare::render(&report, &args.figures, &style).as_bytes());
+            }
+        }
+    }
+    let exported = report::export::write_all(
         &report,
         args.export_markdown.as_deref(),
         args.export_csv.as_deref(),
         args.export_json.as_deref(),
     )?;
+    if let Some(text) = exported {
+        say(&text)?;
+    }
     let errors: u64 = report
         .runs
         .iter()
@@ -222,7 +261,7 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
     }
 }
 
-fn demo(args: &DemoArgs) -> Result<()> {
+fn demo(args: &DemoArgs, style: Style) -> Result<()> {
     let Some(name) = &args.name else {
         say("iobench demo NAME: the article's claims, live\n\n")?;
         for (name, what) in demo::DEMOS {
@@ -230,7 +269,7 @@ fn demo(args: &DemoArgs) -> Result<()> {
         }
         return Ok(());
     };
-    let mut ctx = demo::DemoContext::new(Box::new(std::io::stdout()));
+    let mut ctx = demo::DemoContext::new(Box::new(std::io::stdout()), style);
     if args.trace {
         ctx = ctx.traced();
     }
@@ -239,7 +278,7 @@ fn demo(args: &DemoArgs) -> Result<()> {
 
 /// Soaks every backend and model with `template`, prints the table and writes the
 /// files `args` asks for; fails on any error.
-fn soak(template: &load::LoadConfig, args: &SoakArgs) -> Result<()> {
+fn soak(template: &load::LoadConfig, args: &SoakArgs, style: &Style) -> Result<()> {
     if let Some(dir) = &args.out {
         create_output_dir("--out", dir)?;
     }
@@ -256,7 +295,7 @@ fn soak(template: &load::LoadConfig, args: &SoakArgs) -> Result<()> {
         workload: template.clone(),
         rows,
     };
-    say(&report::soak::table(&report))?;
+    say(&report::soak::render(&report, style))?;
     if let Some(dir) = &args.out {
         for (name, text) in [
             ("README.md", report::soak::readme(&report)),
@@ -273,9 +312,9 @@ fn soak(template: &load::LoadConfig, args: &SoakArgs) -> Result<()> {
 }
 
 /// Sends the file by every method and prints the table (`args`: also as JSON).
-fn transfer(cfg: &transfer::TransferConfig, args: &TransferArgs) -> Result<()> {
+fn transfer(cfg: &transfer::TransferConfig, args: &TransferArgs, style: &Style) -> Result<()> {
     let results = transfer::run(cfg)?;
-    say(&report::transfer::render(&results, cfg.chunk))?;
+    say(&report::transfer::render(&results, cfg.chunk, style))?;
     if args.json {
         say(&format!("{}\n", serde_json::to_string(&results)?))?;
     }

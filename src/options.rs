@@ -13,9 +13,12 @@ use crate::cli::{
 };
 use crate::demo::{EtLtOptions, Mode};
 use crate::load::{self, LONG_WINDOW, LoadConfig};
+use crate::report::export;
 use crate::server::{self, InputBudget, LoopOptions, Model, ReadStrategy, ServeConfig};
+use crate::style::{Charset, ColorChoice, Style};
 use crate::transfer::{Method, TransferConfig};
 use anyhow::{Context, Result, bail};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -280,14 +283,24 @@ fn bench(
     if let Some(bytes) = args.buffer_size {
         server::check_buffer_size(bytes)?;
     }
-    for (flag, path) in [
+    let exports = [
         ("--export-markdown", &args.export_markdown),
         ("--export-csv", &args.export_csv),
         ("--export-json", &args.export_json),
-    ] {
-        if let Some(path) = path {
-            check_output(flag, path)?;
+    ];
+    let mut to_stdout = Vec::new();
+    for (flag, path) in exports {
+        match path {
+            Some(path) if export::is_stdout(path) => to_stdout.push(flag),
+            Some(path) => check_output(flag, path)?,
+            None => {}
         }
+    }
+    if to_stdout.len() > 1 {
+        bail!(
+            "{} all write to standard output (-): give all but one of them a file",
+            to_stdout.join(" and ")
+        );
     }
     let (default_server, default_client) = if args.no_pin {
         (None, Vec::new())
@@ -538,5 +551,64 @@ mod tests {
             message.contains("--baseline nope is not one of the subjects: select, poll"),
             "{message}"
         );
+    }
+}
+
+/// Where a command's human output goes, for its [`Style`].
+#[derive(Clone, Copy)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// The style of output to `stream`: its width from `COLUMNS`, else the terminal's,
+/// else [`Style::PLAIN`]'s; Unicode unless `--style` or the locale says otherwise;
+/// colour when asked, or on a terminal without `NO_COLOR`.
+pub fn style(charset: Charset, color: ColorChoice, stream: Stream) -> Style {
+    use std::os::fd::AsFd;
+    let (terminal, columns) = match stream {
+        Stream::Stdout => {
+            let out = std::io::stdout();
+            (
+                out.is_terminal(),
+                crate::sys::terminal::columns(out.as_fd()),
+            )
+        }
+        Stream::Stderr => {
+            let err = std::io::stderr();
+            (
+                err.is_terminal(),
+                crate::sys::terminal::columns(err.as_fd()),
+            )
+        }
+    };
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+        .filter(|&c: &usize| c > 0)
+        .or(columns)
+        .unwrap_or(Style::PLAIN.width);
+    let set = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+    let unicode = match charset {
+        Charset::Unicode => true,
+        Charset::Ascii => false,
+        // The first of these that is set decides, as for every C program.
+        Charset::Auto => ["LC_ALL", "LC_CTYPE", "LANG"]
+            .iter()
+            .find_map(|var| set(var))
+            .is_some_and(|locale| {
+                let locale = locale.to_ascii_lowercase();
+                locale.contains("utf-8") || locale.contains("utf8")
+            }),
+    };
+    let color = match color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && set("NO_COLOR").is_none(),
+    };
+    Style {
+        width,
+        unicode,
+        color,
     }
 }

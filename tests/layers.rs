@@ -9,7 +9,7 @@ use std::path::Path;
 /// not use each other.
 const LAYERS: &[&[&str]] = &[
     &["names", "units", "rng"],
-    &["sys", "protocol"],
+    &["sys", "protocol", "style"],
     &["backend"],
     &["metrics"],
     &["server", "load", "transfer", "demo"],

@@ -192,6 +192,15 @@ pub const FIGURES: &[Figure<RunResult>] = &[
         value: |r| per_request(r, r.server.proc.involuntary_cs as f64),
     },
     Figure {
+        key: "context_switches_per_request",
+        label: "context switches/request (voluntary + involuntary)",
+        decimals: 4,
+        value: |r| {
+            let p = &r.server.proc;
+            per_request(r, (p.voluntary_cs + p.involuntary_cs) as f64)
+        },
+    },
+    Figure {
         key: "kernel_cs_per_request",
         label: "context switches/request (kernel: perf)",
         decimals: 4,

@@ -6,12 +6,14 @@
 //! never formats.
 
 mod figures;
+mod findings;
 mod ring;
 mod server_process;
 mod soak;
 mod warning;
 
 pub use figures::{FIGURES, OUR_CALL_COUNTS, Summary, summarise};
+pub use findings::{Finding, HEADLINE, Verdict, findings, verdict};
 pub use ring::{RING_FIGURES, RingConfig, measure as measure_ring};
 pub use soak::{SoakRow, run as soak};
 pub use warning::{
@@ -71,9 +73,18 @@ impl Subject {
 
     /// Why this subject cannot run the workload, if it cannot: a backend with a
     /// descriptor limit of its own (select) cannot watch clients numbered past it.
-    /// Descriptors are numbered lowest-free first, so the last client's number is
-    /// the count of descriptors the server holds then, less one.
     pub fn cannot_run(&self, load: &LoadConfig) -> Option<String> {
+        let (Subject::Ours { backend, .. }, Some(most)) = (self, self.most_clients()) else {
+            return None;
+        };
+        let limit = backend.max_fd()? + 1;
+        (load.connections + load.idle_connections > most).then(|| format!("n/a (fd limit {limit})"))
+    }
+
+    /// The most clients this subject can serve, when its backend has a descriptor
+    /// limit of its own (select). Descriptors are numbered lowest-free first, so the
+    /// last client's number is the count of descriptors the server holds then, less one.
+    pub fn most_clients(&self) -> Option<usize> {
         let Subject::Ours {
             backend,
             model,
@@ -82,11 +93,8 @@ impl Subject {
         else {
             return None;
         };
-        let limit = backend.max_fd()?;
-        let clients = load.connections + load.idle_connections;
-        let highest =
-            STDIO + server::descriptors_before_clients(backend, model, threads) + clients - 1;
-        (highest > limit).then(|| format!("n/a (fd limit {})", limit + 1))
+        let held = STDIO + server::descriptors_before_clients(backend, model, threads);
+        (backend.max_fd()? + 1).checked_sub(held)
     }
 }
 
@@ -365,6 +373,8 @@ pub struct BenchReport {
     pub plan: BenchPlan,
     pub baseline: String,
     pub summaries: Vec<Summary>,
+    /// What the data shows, for the sentences after the table.
+    pub findings: Vec<Finding>,
     pub runs: Vec<SubjectRuns>,
 }
 

@@ -9,14 +9,11 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 pub fn run(ctx: &DemoContext) -> Result<()> {
-    for line in [
-        "The client sends 5 bytes and the server never reads them. Edge-triggered epoll reports",
-        "them once; a second wait reports nothing; EPOLL_CTL_MOD with the same interest makes",
-        "epoll look at the descriptor again, and the next wait reports it anew.",
-        "",
-    ] {
-        ctx.say(line);
-    }
+    ctx.paragraph(
+        "The client sends 5 bytes and the server never reads them. Edge-triggered epoll \
+         reports them once; a second wait reports nothing; EPOLL_CTL_MOD with the same \
+         interest makes epoll look at the descriptor again, and the next wait reports it anew.",
+    );
     let (mut client, server) = loopback_pair()?;
     let mut mux = ctx.mux(Backend::EpollEt)?;
     mux.register(server.as_fd(), Interest::READ)?;

@@ -17,17 +17,11 @@ const WAITS: usize = 4;
 const CYCLES: usize = 2;
 
 pub fn run(ctx: &DemoContext) -> Result<()> {
-    for line in [
-        "A server fills a socket's send buffer until write says EAGAIN, then the client drains"
-            .into(),
-        format!(
-            "it. Watch how many of the next {WAITS} waits report EPOLLOUT: level-triggered, every one"
-        ),
-        "(there is room); edge-triggered, only the first (room appeared once).".into(),
-        String::new(),
-    ] {
-        ctx.say(line);
-    }
+    ctx.paragraph(&format!(
+        "A server fills a socket's send buffer until write says EAGAIN, then the client \
+         drains it. Watch how many of the next {WAITS} waits report EPOLLOUT: level-triggered, \
+         every one (there is room); edge-triggered, only the first (room appeared once)."
+    ));
     for backend in [Backend::EpollEt, Backend::EpollLt] {
         ctx.say(format!("== {} ==", backend.name()));
         let sys = ctx.sys();
@@ -47,8 +41,8 @@ pub fn run(ctx: &DemoContext) -> Result<()> {
             let first = count_reports(mux.as_mut(), MUST_COME, 1)?;
             let rest = count_reports(mux.as_mut(), Duration::ZERO, WAITS - 1)?;
             ctx.say(format!(
-                "drain {cycle}: filled {filled} bytes, {while_full} report(s) while full; the client read {drained} bytes; \
-                 EPOLLOUT on {} of the next {WAITS} waits",
+                "drain {cycle}: filled {filled} bytes (EPOLLOUT {while_full}x while full), the \
+                 client read {drained}; EPOLLOUT on {} of the next {WAITS} waits",
                 first + rest
             ));
         }

@@ -196,13 +196,12 @@ impl Server<'_> {
 /// send makes a new edge.
 pub fn pitfall(ctx: &DemoContext, opts: &EtLtOptions) -> Result<()> {
     let buffer = opts.buffer_size.max(2);
-    ctx.say("Edge-triggered epoll reports a socket once per change of state. A server that reads");
-    ctx.say(format!(
-        "only once per report ({} bytes here) leaves the rest in the socket, and no report",
+    ctx.paragraph(&format!(
+        "Edge-triggered epoll reports a socket once per change of state. A server that reads \
+         only once per report ({} bytes here) leaves the rest in the socket, and no report \
+         comes for it: those bytes are stranded until the client sends again.",
         buffer - 1
     ));
-    ctx.say("comes for it: those bytes are stranded until the client sends again.");
-    ctx.say("");
     let sys = ctx.sys();
     let (mut client, server) = loopback_pair()?;
     let mut mux = ctx.mux(Backend::EpollEt)?;
@@ -250,7 +249,11 @@ mod tests {
             }
         }
         let capture = Capture::default();
-        run(&DemoContext::new(Box::new(capture.clone())), opts).unwrap();
+        run(
+            &DemoContext::new(Box::new(capture.clone()), crate::style::Style::PLAIN),
+            opts,
+        )
+        .unwrap();
         let bytes = capture.0.lock().unwrap().clone();
         String::from_utf8(bytes).unwrap()
     }

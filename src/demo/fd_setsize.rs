@@ -20,21 +20,14 @@ pub fn run(ctx: &DemoContext) -> Result<()> {
         dup_from(server.as_fd(), max)?,
         dup_from(server.as_fd(), max + 1)?,
     ];
-    for line in [
-        format!(
-            "The same socket, duplicated to descriptors {} and {}, is registered with each",
-            fds[0].as_raw_fd(),
-            fds[1].as_raw_fd()
-        ),
-        format!(
-            "backend. select's fd_set has FD_SETSIZE = {} bits (0..{max}): it cannot hold {}.",
-            max + 1,
-            max + 1
-        ),
-        String::new(),
-    ] {
-        ctx.say(line);
-    }
+    ctx.paragraph(&format!(
+        "The same socket, duplicated to descriptors {} and {}, is registered with each \
+         backend. select's fd_set has FD_SETSIZE = {} bits (0..{max}): it cannot hold {}.",
+        fds[0].as_raw_fd(),
+        fds[1].as_raw_fd(),
+        max + 1,
+        max + 1
+    ));
     client.write_all(b"x")?;
     for backend in [Backend::Select, Backend::Poll, Backend::EpollLt] {
         let mut mux = ctx.mux(backend)?;

@@ -13,6 +13,7 @@ mod scan_cost;
 pub use et_lt::{EtLtOptions, Mode};
 
 use crate::backend::{Backend, Multiplexer};
+use crate::style::Style;
 use crate::sys::{Call, Registry, Sys, Tracer};
 use anyhow::{Context, Result, bail};
 use std::io::{self, Write};
@@ -65,17 +66,23 @@ impl Write for Sink {
 /// What every demo runs with.
 pub struct DemoContext {
     out: Sink,
+    style: Style,
     tracer: Option<Arc<Tracer>>,
     registry: Registry,
 }
 
 impl DemoContext {
-    pub fn new(out: Box<dyn Write + Send>) -> DemoContext {
+    pub fn new(out: Box<dyn Write + Send>, style: Style) -> DemoContext {
         DemoContext {
             out: Sink(Arc::new(Mutex::new(out))),
+            style,
             tracer: None,
             registry: Registry::new(),
         }
+    }
+
+    pub fn style(&self) -> &Style {
+        &self.style
     }
 
     /// The same, with every system call printed among the demo's lines (--trace).
@@ -87,11 +94,20 @@ impl DemoContext {
         }
     }
 
-    /// Prints one line of the demo.
+    /// Prints one line of the demo (wrapped, indented, if wider than the terminal).
     pub fn say(&self, line: impl AsRef<str>) {
+        self.print(&self.style.wrap(line.as_ref(), 2));
+    }
+
+    /// Prints a paragraph wrapped to the terminal, and an empty line after it.
+    pub fn paragraph(&self, text: &str) {
+        self.print(&(self.style.wrap(text, 0) + "\n"));
+    }
+
+    fn print(&self, text: &str) {
         let mut out = self.out.clone();
         // Nobody left to read a demo is no reason to fail it.
-        let _ = writeln!(out, "{}", line.as_ref());
+        let _ = out.write_all(text.as_bytes());
     }
 
     /// A counted (and, with --trace, traced) door to the kernel.

@@ -6,8 +6,7 @@
 use super::DemoContext;
 use crate::backend::{Backend, Interest, Multiplexer, WaitStats};
 use anyhow::{Context, Result};
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{CellAlignment, Table};
+use comfy_table::CellAlignment;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -24,17 +23,13 @@ pub struct Cell {
 }
 
 pub fn run(ctx: &DemoContext) -> Result<()> {
-    for line in [
-        "One eventfd is ready (level-triggered: on every wait); N others are idle. Per wait:",
-        "select and poll copy all N+1 into the kernel, which checks each, and we scan them",
-        "afterwards; epoll hands back only the ready one.",
-        "",
-    ] {
-        ctx.say(line);
-    }
+    ctx.paragraph(
+        "One eventfd is ready (level-triggered: on every wait); N others are idle. Per wait: \
+         select and poll copy all N+1 into the kernel, which checks each, and we scan them \
+         afterwards; epoll hands back only the ready one.",
+    );
     let limit = crate::sys::raise_nofile_limit()? as usize;
-    let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED);
+    let mut table = ctx.style().table();
     let mut header = vec!["idle descriptors".to_string()];
     header.extend(
         BACKENDS
@@ -115,7 +110,7 @@ mod tests {
     /// of these below its limit while other tests hold descriptors of their own.
     #[test]
     fn select_and_poll_scan_all_epoll_only_the_ready_one() {
-        let ctx = DemoContext::new(Box::new(std::io::sink()));
+        let ctx = DemoContext::new(Box::new(std::io::sink()), crate::style::Style::PLAIN);
         for backend in BACKENDS {
             let small = measure(ctx.mux(backend).unwrap(), 10).unwrap().unwrap();
             let large = measure(ctx.mux(backend).unwrap(), 200).unwrap().unwrap();

@@ -53,6 +53,22 @@ impl Spread {
         })
     }
 
+    /// Whether the two ranges share a value: the difference of their medians is then
+    /// within the runs' noise.
+    pub fn overlaps(&self, other: &Spread) -> bool {
+        self.min <= other.max && other.min <= self.max
+    }
+
+    /// The larger distance from the median to an end of the range, as a share of the
+    /// median: `0.06` prints as `±6%`.
+    pub fn relative_reach(&self) -> f64 {
+        if self.median == 0.0 {
+            0.0
+        } else {
+            (self.max - self.median).max(self.median - self.min) / self.median.abs()
+        }
+    }
+
     /// (max - min) / median.
     pub fn relative_range(&self) -> f64 {
         if self.median == 0.0 {

@@ -1,79 +1,243 @@
-//! The side-by-side table `run` and `compare` print, with the notes a reader needs.
+//! What `run` and `compare` print: the workload, the side-by-side table, the
+//! headline bars, the findings in words and the notes a reader needs. The Markdown
+//! export reuses the workload line, the findings and the notes.
 
-use super::grid::grid;
-use crate::bench::{self, BenchReport};
+use super::bars::{self, Bar};
+use super::count;
+use super::findings;
+use super::grid::{Grid, View, baseline, grid, lower_bound_note};
+use super::words::plural;
+use crate::bench::{self, BenchReport, HEADLINE, Verdict, Warning};
+use crate::style::{Paint, Style};
+
+/// The figure that rests on the tick-counted user/kernel split.
+const CPU_SPLIT: &str = "server_sys_us_per_request";
 use crate::sys::Stat;
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{Cell, CellAlignment};
 
-pub fn render(report: &BenchReport) -> String {
-    let g = grid(report);
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(g.header.clone());
-    for (label, cells) in &g.rows {
-        let mut row = vec![Cell::new(label)];
-        row.extend(cells.iter().map(|c| {
-            let text = match &c.range {
-                Some(r) => format!("{}\n({r})", c.main),
-                None => c.main.clone(),
-            };
-            Cell::new(text).set_alignment(CellAlignment::Right)
-        }));
-        t.add_row(row);
+pub fn render(report: &BenchReport, view: &View, style: &Style) -> String {
+    let mut out = style.wrap(&workload(report), 2);
+    out += &tables(style, &grid(report, view), view);
+    out += &style.paint(&style.wrap(footnote(view), 0), Paint::Dim);
+    out += &headline_bars(report, style);
+    let sentences = sentences(report);
+    if !sentences.is_empty() {
+        out += "\n";
+        for s in sentences {
+            out += &style.wrap(&s, 0);
+        }
     }
-    let load = &report.plan.load;
-    let mut out = format!(
-        "{} connections ({} idle), {} B payload, pipeline {}, {} per run after {} warm-up, {}\n",
-        load.connections,
+    out += &threads_section(report, style);
+    for (what, text) in notes(report, view) {
+        out += &style.labelled(what, &text);
+    }
+    out
+}
+
+/// The workload, the repetitions and the pinning, in one sentence.
+pub fn workload(report: &BenchReport) -> String {
+    let plan = &report.plan;
+    let load = &plan.load;
+    let window = match load.duration {
+        Some(d) => format!("{:.1} s", d.as_secs_f64()),
+        None => plural(load.requests.unwrap_or(0), "request"),
+    };
+    let pace = match load.rate {
+        Some(r) => format!("open loop at {} requests/s", super::number(r, 0)),
+        None => "closed loop".to_string(),
+    };
+    let pinned = match (plan.server_cpu, load.cpus.as_slice()) {
+        (None, []) => "nothing pinned".to_string(),
+        (server, client) => {
+            let cpus: Vec<String> = client.iter().map(usize::to_string).collect();
+            format!(
+                "server CPU {}, client CPU {}",
+                server.map_or("any".to_string(), |c| c.to_string()),
+                if cpus.is_empty() {
+                    "any".to_string()
+                } else {
+                    cpus.join(",")
+                }
+            )
+        }
+    };
+    format!(
+        "{} ({} idle), {} B, pipeline {}, {pace}; {} per run after {:.1} s warm-up; {}, \
+         interleaved; {pinned}",
+        plural(load.connections as u64, "connection"),
         load.idle_connections,
         load.payload,
         load.pipeline,
-        load.duration.map_or_else(
-            || format!("{} requests", load.requests.unwrap_or(0)),
-            |d| format!("{:.1} s", d.as_secs_f64())
-        ),
-        format_args!("{:.1} s", load.warmup.as_secs_f64()),
-        match load.rate {
-            Some(r) => format!("open loop at {r:.0} requests/s"),
-            None => "closed loop".to_string(),
+        window,
+        load.warmup.as_secs_f64(),
+        plural(plan.runs as u64, "run"),
+    )
+}
+
+fn footnote(view: &View) -> &'static str {
+    match view {
+        View::All => {
+            "Median over runs, (min–max) below it. Per-request figures divide by the requests \
+             the client completed in the window. A user/kernel mode switch (two per system \
+             call) is not a context switch (the scheduler changing threads)."
         }
-    );
-    out += &format!("{t}\n");
-    out += "Median over runs, (min–max) below it. Per-request figures divide by the requests \
-            the client completed in the window. A user/kernel mode switch (two per system call) \
-            is not a context switch (the scheduler changing threads).\n";
-    if let Some(note) = super::grid::lower_bound_note(report) {
-        out += &note;
+        _ => {
+            "Medians of the runs; ±: the farthest run from the median. Per-request figures \
+             divide by the requests completed. --figures all: every figure."
+        }
     }
-    out += &threads_section(report);
+}
+
+/// The grid as terminal tables: as many subjects side by side as fit the width, the
+/// rest in further tables below.
+fn tables(style: &Style, g: &Grid, view: &View) -> String {
+    let cell = |c: &super::grid::GridCell| match view {
+        View::All => c.stacked(),
+        _ => c.compact(),
+    };
+    let lines_width = |text: &str| text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    let label_w = g
+        .rows
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
+    let column_w: Vec<usize> = (1..g.header.len())
+        .map(|i| {
+            g.rows
+                .iter()
+                .map(|(_, cells)| lines_width(&style.text(&cell(&cells[i - 1]))))
+                .chain([g.header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    // Each column takes its width, a space either side and a rule.
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    let mut used = 1 + label_w + 3;
+    for (i, w) in column_w.iter().enumerate() {
+        match chunks.last_mut() {
+            Some(chunk) if used + w + 3 <= style.width => chunk.push(i),
+            _ => {
+                chunks.push(vec![i]);
+                used = 1 + label_w + 3;
+            }
+        }
+        used += w + 3;
+    }
+    let mut out = String::new();
+    for chunk in chunks {
+        let mut t = style.table();
+        let mut header = vec![Cell::new("")];
+        header.extend(chunk.iter().map(|&i| Cell::new(&g.header[i + 1])));
+        t.set_header(header);
+        for (label, cells) in &g.rows {
+            let mut row = vec![Cell::new(style.text(label))];
+            row.extend(chunk.iter().map(|&i| {
+                Cell::new(style.text(&cell(&cells[i]))).set_alignment(CellAlignment::Right)
+            }));
+            t.add_row(row);
+        }
+        out += &format!("{t}\n");
+    }
+    out
+}
+
+/// Bars of the headline figure against the baseline, when there is more than one
+/// subject to compare.
+fn headline_bars(report: &BenchReport, style: &Style) -> String {
+    let Some(base) = baseline(report) else {
+        return String::new();
+    };
+    let bars: Vec<Bar> = report
+        .summaries
+        .iter()
+        .filter_map(|s| {
+            let spread = s.figures.get(HEADLINE)?;
+            let verdict = bench::verdict(s, base, HEADLINE)?;
+            Some(Bar {
+                name: s.subject.clone(),
+                value: spread.median,
+                text: super::number(spread.median, 0),
+                note: findings::verdict(verdict, &base.subject),
+                paint: match verdict {
+                    Verdict::Apart { ratio } if ratio > 1.0 => Some(Paint::Good),
+                    Verdict::WithinNoise { .. } => Some(Paint::Dim),
+                    _ => None,
+                },
+            })
+        })
+        .collect();
+    if bars.len() < 2 {
+        return String::new();
+    }
+    "\n".to_string() + &bars::render(style, "requests/s, median", &bars)
+}
+
+/// The findings in words.
+pub fn sentences(report: &BenchReport) -> Vec<String> {
+    report.findings.iter().map(findings::sentence).collect()
+}
+
+/// Every warning, disagreement, failure and note, each `(label, text)`; the warning
+/// about the user/kernel split only when `view` shows the split.
+pub fn notes(report: &BenchReport, view: &View) -> Vec<(&'static str, String)> {
+    let shows_cpu_split = view.shows(CPU_SPLIT);
+    let mut out = Vec::new();
+    if let Some(note) = lower_bound_note(report) {
+        out.push(("note", note));
+    }
     if let Some(w) = bench::saturated_client(&report.summaries) {
-        out += &format!("warning: {w}\n");
+        out.push(("warning", w.to_string()));
+    }
+    let mut said: Vec<(&'static str, Vec<String>, String)> = Vec::new();
+    for s in &report.summaries {
+        let warnings = s
+            .warnings
+            .iter()
+            .filter(|w| shows_cpu_split || !matches!(w, Warning::CoarseCpuSplit { .. }))
+            .map(|w| ("warning", w.to_string()));
+        let disagreements = s
+            .disagreements
+            .iter()
+            .map(|d| ("disagreement", d.to_string()));
+        for (what, text) in warnings.chain(disagreements) {
+            // The same words for several subjects are said once, naming them all.
+            let (subject, rest) = match text.strip_prefix(&format!("{}: ", s.subject)) {
+                Some(rest) => (Some(s.subject.clone()), rest.to_string()),
+                None => (None, text),
+            };
+            match said.iter_mut().find(|(w, _, r)| *w == what && *r == rest) {
+                Some((_, subjects, _)) => subjects.extend(subject),
+                None => said.push((what, subject.into_iter().collect(), rest)),
+            }
+        }
+    }
+    for (what, subjects, rest) in said {
+        out.push(match subjects.is_empty() {
+            true => (what, rest),
+            false => (what, format!("{}: {rest}", subjects.join(", "))),
+        });
     }
     for s in &report.summaries {
-        for w in &s.warnings {
-            out += &format!("warning: {w}\n");
-        }
-        for d in &s.disagreements {
-            out += &format!("disagreement: {d}\n");
-        }
-        for f in &s.failures {
-            out += &format!("failed: {f}\n");
-        }
+        out.extend(s.failures.iter().map(|f| ("failed", f.clone())));
     }
     for n in bench::uncounted_calls(&report.plan.subjects, &report.summaries) {
-        out += &format!("note: {n}\n");
+        out.push(("note", n.to_string()));
     }
     if report.plan.kernel_counts {
-        out += "note: kernel counts use the raw_syscalls:sys_enter tracepoint, which itself costs \
-                the server CPU (15-20% at high rates here).\n";
+        out.push((
+            "note",
+            "kernel counts use the raw_syscalls:sys_enter tracepoint, which itself costs the \
+             server CPU (15-20% at high rates here)."
+                .to_string(),
+        ));
     }
     out
 }
 
 /// For models with several threads: how the work was spread, from the first run.
-fn threads_section(report: &BenchReport) -> String {
+fn threads_section(report: &BenchReport, style: &Style) -> String {
     let mut out = String::new();
     for subject in &report.runs {
         let Some(run) = subject.runs.first() else {
@@ -88,19 +252,34 @@ fn threads_section(report: &BenchReport) -> String {
         if busy.len() < 2 {
             continue;
         }
-        out += &format!("per thread, {} (run 1):\n", subject.subject);
+        let mut t = style.table();
+        t.set_header(vec![
+            format!("{} (run 1)", subject.subject),
+            "connections".into(),
+            "calls/req".into(),
+            "wakeups".into(),
+            "ctx switches vol + invol".into(),
+        ]);
         let requests = run.load.requests.max(1) as f64;
-        for t in busy {
-            out += &format!(
-                "  {:<10} {:>6} connections, {:>6.3} system calls/request, {:>9} wakeups, {} voluntary + {} involuntary context switches\n",
-                t.thread,
-                t.connections,
-                t.counts.syscalls_total as f64 / requests,
-                t.counts.counter(Stat::Wakeups),
-                t.voluntary_cs,
-                t.involuntary_cs
-            );
+        for thread in busy {
+            t.add_row(vec![
+                thread.thread.clone(),
+                count(thread.connections),
+                format!("{:.3}", thread.counts.syscalls_total as f64 / requests),
+                count(thread.counts.counter(Stat::Wakeups)),
+                format!(
+                    "{} + {}",
+                    count(thread.voluntary_cs),
+                    count(thread.involuntary_cs)
+                ),
+            ]);
         }
+        for col in 1..5 {
+            if let Some(c) = t.column_mut(col) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        out += &format!("{t}\n");
     }
     out
 }

@@ -1,15 +1,105 @@
 //! The side-by-side grid of a bench: one row per figure, one column per subject.
-//! The terminal table and the Markdown export both render this grid.
+//! The terminal table and the Markdown export both render this grid, in one of its
+//! views: the classroom's few figures that tell the models apart, or all of them.
 
-use crate::bench::{BenchReport, FIGURES, OUR_CALL_COUNTS, Subject, Summary};
-use crate::metrics::Spread;
+use super::words::plural;
+use crate::bench::{BenchReport, FIGURES, HEADLINE, OUR_CALL_COUNTS, Subject, Summary};
+use crate::metrics::{Figure, Spread};
 use std::collections::BTreeMap;
 
-/// A cell: the median, and the min-max range when there were several runs.
+/// The figures a table shows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum View {
+    /// [`CLASSROOM`]: the figures that tell the models apart, short labels.
+    Classroom,
+    /// Every figure measured, full labels, with each figure's range below it.
+    All,
+    /// These figures (keys of [`FIGURES`]), in this order.
+    Pick(Vec<&'static str>),
+}
+
+/// The classroom view: the figures that tell the models apart, each with a label
+/// short enough for an 80-column screen.
+pub const CLASSROOM: &[(&str, &str)] = &[
+    ("requests_per_s", "requests/s"),
+    ("p50_us", "latency p50 us"),
+    ("p99_us", "latency p99 us"),
+    // Open loop only: the latency without the correction, and why sends were late.
+    ("p99_uncorrected_us", "p99 uncorrected us"),
+    ("send_lag_p99_us", "p99 lag: generator"),
+    ("backpressure_p99_us", "p99 lag: conn busy"),
+    ("server_cpu_us_per_request", "server CPU us/req"),
+    ("syscalls_per_request", "system calls/req"),
+    ("wakeups_per_request", "wakeups/req"),
+    ("fds_handed_per_wakeup", "fds handed/wakeup"),
+    ("fds_scanned_per_wakeup", "fds scanned/wakeup"),
+    ("context_switches_per_request", "ctx switches/req"),
+];
+
+impl View {
+    /// Parses `--figures`: `all`, `default`, or figure keys separated by commas.
+    pub fn parse(text: &str) -> Result<View, String> {
+        match text {
+            "default" => return Ok(View::Classroom),
+            "all" => return Ok(View::All),
+            _ => {}
+        }
+        let keys = text
+            .split(',')
+            .map(|key| {
+                FIGURES
+                    .iter()
+                    .find(|f| f.key == key.trim())
+                    .map(|f| f.key)
+                    .ok_or_else(|| {
+                        let keys: Vec<&str> = FIGURES.iter().map(|f| f.key).collect();
+                        format!(
+                            "`{key}` is not a figure; give all, default, or some of: {}",
+                            keys.join(", ")
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(View::Pick(keys))
+    }
+
+    /// Whether this view shows the figure `key`.
+    pub fn shows(&self, key: &str) -> bool {
+        self.figures().iter().any(|(f, _)| f.key == key)
+    }
+
+    /// The figures shown, with their labels.
+    fn figures(&self) -> Vec<(&'static Figure<crate::bench::RunResult>, &'static str)> {
+        let figure = |key: &str| FIGURES.iter().find(|f| f.key == key);
+        let short = |f: &'static Figure<_>| {
+            CLASSROOM
+                .iter()
+                .find(|(key, _)| *key == f.key)
+                .map_or(f.label, |(_, label)| *label)
+        };
+        match self {
+            View::All => FIGURES.iter().map(|f| (f, f.label)).collect(),
+            View::Classroom => CLASSROOM
+                .iter()
+                .filter_map(|(key, label)| Some((figure(key)?, *label)))
+                .collect(),
+            View::Pick(keys) => keys
+                .iter()
+                .filter_map(|key| figure(key))
+                .map(|f| (f, short(f)))
+                .collect(),
+        }
+    }
+}
+
+/// A cell: the median, the min-max range and the range's reach when there were
+/// several runs that differed.
 #[derive(Clone)]
 pub struct GridCell {
     pub main: String,
     pub range: Option<String>,
+    /// [`Spread::relative_reach`].
+    pub reach: Option<f64>,
 }
 
 impl GridCell {
@@ -20,6 +110,23 @@ impl GridCell {
             None => self.main.clone(),
         }
     }
+
+    /// The range on a line of its own under the median.
+    pub fn stacked(&self) -> String {
+        match &self.range {
+            Some(r) => format!("{}\n({r})", self.main),
+            None => self.main.clone(),
+        }
+    }
+
+    /// Short: `1,000 ±10%`.
+    pub fn compact(&self) -> String {
+        match self.reach {
+            Some(r) if r < 0.005 => format!("{} ±<1%", self.main),
+            Some(r) => format!("{} ±{:.0}%", self.main, r * 100.0),
+            None => self.main.clone(),
+        }
+    }
 }
 
 pub struct Grid {
@@ -27,22 +134,22 @@ pub struct Grid {
     pub rows: Vec<(String, Vec<GridCell>)>,
 }
 
-pub fn grid(report: &BenchReport) -> Grid {
+pub fn grid(report: &BenchReport, view: &View) -> Grid {
     let subjects = &report.summaries;
     let mut header = vec!["".to_string()];
-    header.extend(
-        subjects
-            .iter()
-            .map(|s| format!("{} ({} runs)", s.subject, s.runs)),
-    );
+    header.extend(subjects.iter().map(|s| match view {
+        View::All => format!("{} ({})", s.subject, plural(s.runs as u64, "run")),
+        _ => s.subject.clone(),
+    }));
     // The first figure always, to say why a subject has none; the others where measured.
-    let figures: Vec<_> = FIGURES
-        .iter()
+    let figures: Vec<_> = view
+        .figures()
+        .into_iter()
         .enumerate()
-        .filter(|(i, f)| *i == 0 || subjects.iter().any(|s| s.figures.contains_key(f.key)))
+        .filter(|(i, (f, _))| *i == 0 || subjects.iter().any(|s| s.figures.contains_key(f.key)))
         .map(|(_, f)| f)
         .collect();
-    let keys: Vec<(&str, usize)> = figures.iter().map(|f| (f.key, f.decimals)).collect();
+    let keys: Vec<(&str, usize)> = figures.iter().map(|(f, _)| (f.key, f.decimals)).collect();
     let columns: Vec<Vec<GridCell>> = subjects
         .iter()
         .zip(&report.plan.subjects)
@@ -60,17 +167,19 @@ pub fn grid(report: &BenchReport) -> Grid {
         })
         .collect();
     let mut rows = Vec::new();
-    for (i, f) in figures.iter().enumerate() {
+    for (i, (f, label)) in figures.iter().enumerate() {
         let cells = columns.iter().map(|c| c[i].clone()).collect();
-        rows.push((f.label.to_string(), cells));
-        if i == 0 {
+        rows.push((label.to_string(), cells));
+        if f.key == HEADLINE && subjects.len() > 1 {
             rows.push(ratio_row(report));
         }
     }
-    rows.push((
-        "top system calls/request (ours)".to_string(),
-        subjects.iter().map(top_syscalls).collect(),
-    ));
+    if *view == View::All {
+        rows.push((
+            "top system calls/request (ours)".to_string(),
+            subjects.iter().map(top_syscalls).collect(),
+        ));
+    }
     Grid { header, rows }
 }
 
@@ -100,29 +209,37 @@ pub fn lower_bound_note(report: &BenchReport) -> Option<String> {
         format!(
             "{LOWER_BOUND}marks a lower bound: {} {verb} system calls of its own inside each \
              wait, which our count cannot see; the kernel's (the /proc rows, or \
-             --kernel-counts for every call) has them all.\n",
+             --kernel-counts for every call) has them all.",
             marked.join(", ")
         )
     })
 }
 
-/// Each subject's requests/s against the baseline's.
-fn ratio_row(report: &BenchReport) -> (String, Vec<GridCell>) {
-    let rps = |s: &Summary| s.figures.get("requests_per_s").map(|v| v.median);
-    let base = report
-        .summaries
-        .iter()
+/// The subject ratios are taken against: the baseline, or, when it measured nothing
+/// (select past its limit), the first subject that did.
+pub fn baseline(report: &BenchReport) -> Option<&Summary> {
+    let measured = |s: &&Summary| s.figures.contains_key(HEADLINE);
+    let all = &report.summaries;
+    all.iter()
+        .filter(measured)
         .find(|s| s.subject == report.baseline)
-        .and_then(rps);
+        .or_else(|| all.iter().find(measured))
+}
+
+/// Each subject's headline figure against the baseline's.
+fn ratio_row(report: &BenchReport) -> (String, Vec<GridCell>) {
+    let headline = |s: &Summary| s.figures.get(HEADLINE).map(|v| v.median);
+    let base = baseline(report);
     let cells = report
         .summaries
         .iter()
-        .map(|s| match (rps(s), base) {
+        .map(|s| match (headline(s), base.and_then(headline)) {
             (Some(v), Some(b)) if b > 0.0 => text(&format!("{:.2}x", v / b)),
             _ => text("-"),
         })
         .collect();
-    (format!("ratio to {}", report.baseline), cells)
+    let name = base.map_or(report.baseline.as_str(), |b| &b.subject);
+    (format!("ratio to {name}"), cells)
 }
 
 /// One subject's (or experiment point's) cells for `figures` (key, decimals): each
@@ -168,15 +285,17 @@ fn text(s: &str) -> GridCell {
     GridCell {
         main: s.to_string(),
         range: None,
+        reach: None,
     }
 }
 
 /// A median, with its min-max range when the runs differed.
 fn spread_cell(s: &Spread, decimals: usize) -> GridCell {
+    let differed = s.min != s.max;
     GridCell {
         main: number(s.median, decimals),
-        range: (s.min != s.max)
-            .then(|| format!("{}–{}", number(s.min, decimals), number(s.max, decimals))),
+        range: differed.then(|| format!("{}–{}", number(s.min, decimals), number(s.max, decimals))),
+        reach: differed.then(|| s.relative_reach()),
     }
 }
 

@@ -3,93 +3,106 @@
 use super::{count, number};
 use crate::bench::{SATURATED_CLIENT_PERCENT, Shortfall};
 use crate::load::{Latency, LoadReport};
-use comfy_table::presets::UTF8_FULL_CONDENSED;
+use crate::style::Style;
 use comfy_table::{Cell, CellAlignment, Table};
 
-pub fn render(r: &LoadReport) -> String {
+pub fn render(r: &LoadReport, style: &Style) -> String {
     let open_loop = r.requested_rate.is_some();
-    let mut out = format!(
-        "{} requests in {:.2} s: {} requests/s, {:.2} MB/s\n",
-        count(r.requests),
-        r.window_s,
-        number(r.requests_per_s, 0),
-        r.mb_per_s
+    let mut out = style.wrap(
+        &format!(
+            "{} requests in {:.2} s: {} requests/s, {:.2} MB/s",
+            count(r.requests),
+            r.window_s,
+            number(r.requests_per_s, 0),
+            r.mb_per_s
+        ),
+        2,
     );
     if let Some(requested) = r.requested_rate {
-        match Shortfall::of(r) {
-            Some(shortfall) => out += &format!("warning: {shortfall}\n"),
-            None => {
-                out += &format!(
-                    "achieved {} of {} requests/s\n",
+        out += &match Shortfall::of(r) {
+            Some(shortfall) => style.labelled("warning", &shortfall.to_string()),
+            None => style.wrap(
+                &format!(
+                    "achieved {} of {} requests/s",
                     number(r.requests_per_s, 0),
                     number(requested, 0)
-                )
-            }
-        }
+                ),
+                2,
+            ),
+        };
     }
-    let mut t = latency_table(if open_loop {
-        "latency (us)"
-    } else {
-        "round trip (us)"
-    });
-    t.add_row(latency_row(
-        if open_loop {
-            "from intended send (corrected)"
-        } else {
-            "closed loop"
-        },
-        &r.latency,
-    ));
-    if open_loop {
-        t.add_row(latency_row(
-            "from actual send (uncorrected)",
-            &r.uncorrected,
-        ));
-        t.add_row(latency_row("send lag: the generator's own", &r.send_lag));
-        t.add_row(latency_row(
-            "send lag: waiting for the connection",
-            &r.backpressure,
-        ));
-    }
-    out += &format!("{t}\n");
-    out += &format!(
-        "client: {:.2} us CPU per request ({:.0}% of its CPUs), {:.2} system calls per request\n",
-        r.client_cpu_us_per_request,
-        r.client_cpu_share * 100.0,
-        r.client_syscalls_per_request
+    let series: Vec<(&str, &Latency)> = match open_loop {
+        true => vec![
+            ("from intended send (corrected)", &r.latency),
+            ("from actual send (uncorrected)", &r.uncorrected),
+            ("send lag: the generator's own", &r.send_lag),
+            ("send lag: waiting for the connection", &r.backpressure),
+        ],
+        false => vec![("round trip, closed loop", &r.latency)],
+    };
+    out += &format!("{}\n", latency_table(style, &series));
+    out += &style.wrap(
+        &format!(
+            "client: {:.2} us CPU per request ({:.0}% of its CPUs), {:.2} system calls per \
+             request",
+            r.client_cpu_us_per_request,
+            r.client_cpu_share * 100.0,
+            r.client_syscalls_per_request
+        ),
+        2,
     );
     if r.client_cpu_share * 100.0 > SATURATED_CLIENT_PERCENT {
-        out += "warning: the client was near saturation: the server may be able to do more than this shows\n";
+        out += &style.labelled(
+            "warning",
+            "the client was near saturation: the server may be able to do more than this shows",
+        );
     }
-    out += &format!(
-        "verified: {} mismatched bytes, {} lost bytes, {} unexpected closes\n",
-        count(r.mismatched_bytes),
-        count(r.lost_bytes),
-        count(r.unexpected_closes)
+    out += &style.wrap(
+        &format!(
+            "verified: {} mismatched bytes, {} lost bytes, {} unexpected closes",
+            count(r.mismatched_bytes),
+            count(r.lost_bytes),
+            count(r.unexpected_closes)
+        ),
+        2,
     );
     out
 }
 
-/// A table with one column per percentile, rows from `latency_row`.
-fn latency_table(what: &str) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED).set_header(vec![
-        what, "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean",
-    ]);
+/// Latency percentiles in microseconds: a row per percentile, a column per series
+/// (so that four series fit 80 columns).
+fn latency_table(style: &Style, series: &[(&str, &Latency)]) -> Table {
+    let mut t = style.table();
+    let mut header = vec!["latency (us)".to_string()];
+    header.extend(series.iter().map(|(name, _)| name.to_string()));
+    t.set_header(header);
+    type Percentile = fn(&Latency) -> f64;
+    let rows: [(&str, Percentile); 7] = [
+        ("p50", |l| l.p50),
+        ("p90", |l| l.p90),
+        ("p99", |l| l.p99),
+        ("p99.9", |l| l.p999),
+        ("p99.99", |l| l.p9999),
+        ("max", |l| l.max),
+        ("mean", |l| l.mean),
+    ];
+    for (name, value) in rows {
+        let mut row = vec![Cell::new(name)];
+        row.extend(
+            series
+                .iter()
+                .map(|(_, l)| Cell::new(number(value(l), 1)).set_alignment(CellAlignment::Right)),
+        );
+        t.add_row(row);
+    }
     t
 }
 
-fn latency_row(name: &str, l: &Latency) -> Vec<Cell> {
-    let mut row = vec![Cell::new(name)];
-    for v in [l.p50, l.p90, l.p99, l.p999, l.p9999, l.max, l.mean] {
-        row.push(Cell::new(format!("{v:.1}")).set_alignment(CellAlignment::Right));
-    }
-    row
-}
-
 /// Percentiles of a merged histogram.
-pub fn render_latency(title: &str, l: &Latency) -> String {
-    let mut t = latency_table("latency (us)");
-    t.add_row(latency_row(title, l));
-    format!("{} samples\n{t}\n", count(l.count))
+pub fn render_latency(title: &str, l: &Latency, style: &Style) -> String {
+    format!(
+        "{}{}\n",
+        style.wrap(&format!("{} samples", count(l.count)), 2),
+        latency_table(style, &[(title, l)])
+    )
 }

@@ -2,11 +2,13 @@
 //!
 //! Layer: above `experiment` and `bench`; formats, never measures.
 
+mod bars;
 pub mod compare;
 pub mod experiment;
 pub mod export;
 mod grid;
-pub use grid::{count, number};
+pub use grid::{View, count, number};
+mod findings;
 pub mod load;
 pub mod plot;
 pub mod progress;
@@ -15,3 +17,4 @@ pub mod soak;
 mod table;
 pub mod transfer;
 mod warnings;
+mod words;

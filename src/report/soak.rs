@@ -4,8 +4,8 @@ use super::count;
 use crate::bench::SoakRow;
 use crate::load::LoadConfig;
 use crate::metrics::Machine;
-use comfy_table::presets::ASCII_MARKDOWN;
-use comfy_table::{CellAlignment, Table};
+use crate::style::Style;
+use comfy_table::CellAlignment;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -29,34 +29,36 @@ impl SoakReport {
     }
 }
 
-/// A Markdown table (it reads well in a terminal too).
-pub fn table(report: &SoakReport) -> String {
-    let mut t = Table::new();
-    t.load_style(ASCII_MARKDOWN).set_header(vec![
-        "backend",
-        "model",
-        "requests",
-        "errors",
-        "seconds",
-        "server RSS start (KiB)",
-        "server RSS end (KiB)",
-    ]);
-    for r in &report.rows {
-        t.add_row(vec![
-            r.backend.clone(),
-            r.model.clone(),
-            count(r.requests),
-            count(r.errors()),
-            format!("{:.1}", r.seconds),
-            count(r.server_rss_start_kib),
-            count(r.server_rss_end_kib),
-        ]);
-    }
-    for col in 2..7 {
-        if let Some(c) = t.column_mut(col) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
-    }
+const HEADER: [&str; 7] = [
+    "backend",
+    "model",
+    "requests",
+    "errors",
+    "seconds",
+    "server RSS start (KiB)",
+    "server RSS end (KiB)",
+];
+
+fn rows(report: &SoakReport) -> Vec<Vec<String>> {
+    report
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.backend.clone(),
+                r.model.clone(),
+                count(r.requests),
+                count(r.errors()),
+                format!("{:.1}", r.seconds),
+                count(r.server_rss_start_kib),
+                count(r.server_rss_end_kib),
+            ]
+        })
+        .collect()
+}
+
+/// The sentence under the table: how many, how long, how many errors.
+fn summary(report: &SoakReport) -> String {
     let seconds: f64 = report.rows.iter().map(|r| r.seconds).sum();
     let asked = match report.requests() == report.asked {
         true => String::new(),
@@ -67,11 +69,26 @@ pub fn table(report: &SoakReport) -> String {
         ),
     };
     format!(
-        "{t}\n\n{} verified requests{asked} in {seconds:.0} s, {} errors (mismatched, lost or \
-         unaccounted bytes, unexpected closes).\n",
+        "{} verified requests{asked} in {seconds:.0} s, {} errors (mismatched, lost or \
+         unaccounted bytes, unexpected closes).",
         count(report.requests()),
         count(report.errors())
     )
+}
+
+/// The table and its summary, for the terminal.
+pub fn render(report: &SoakReport, style: &Style) -> String {
+    let mut t = style.table();
+    t.set_header(HEADER.to_vec());
+    for row in rows(report) {
+        t.add_row(row);
+    }
+    for col in 2..HEADER.len() {
+        if let Some(c) = t.column_mut(col) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    format!("{t}\n{}", style.wrap(&summary(report), 2))
 }
 
 /// The README of results/soak: what was run, where, and what came out.
@@ -83,13 +100,14 @@ pub fn readme(report: &SoakReport) -> String {
          compared every echoed byte with what it sent; the server's own count of bytes \
          written must equal the client's verified bytes. RSS is the server's resident \
          memory right after it started and right before it stopped.\n\n\
-         Command: `{}`\n\nMachine: {}\n\n{}",
+         Command: `{}`\n\nMachine: {}\n\n{}\n{}\n",
         report.workload.connections,
         report.workload.pipeline,
         report.workload.payload,
         report.workload.protocol,
         report.command,
         report.machine.one_line(),
-        table(report)
+        super::table::markdown(&HEADER.map(String::from), &rows(report)),
+        summary(report)
     )
 }

@@ -9,6 +9,7 @@
 mod counters;
 mod cpu;
 mod limits;
+pub mod terminal;
 mod trace;
 
 pub use counters::{Call, Counters, Registry, Stat, ThreadCounts};

@@ -1,17 +1,15 @@
-//! Markdown: the side-by-side table, with the workload, the machine and the command.
+//! Markdown: everything the terminal shows, for a report: the workload, the full
+//! table, the findings, every warning and note, the machine and the command.
 
 use crate::bench::BenchReport;
-use crate::report::grid::{GridCell, grid};
+use crate::report::compare::{notes, sentences, workload};
+use crate::report::grid::{GridCell, View, grid};
 use crate::report::table;
 use anyhow::Result;
 
 pub fn render(report: &BenchReport) -> Result<String> {
-    let g = grid(report);
-    let mut out = format!(
-        "Measured by `{}` on {}.\n\n",
-        report.command,
-        report.machine.one_line()
-    );
+    let g = grid(report, &View::All);
+    let mut out = format!("{}.\n\n", workload(report));
     let rows: Vec<Vec<String>> = g
         .rows
         .iter()
@@ -22,9 +20,23 @@ pub fn render(report: &BenchReport) -> Result<String> {
         })
         .collect();
     out += &table::markdown(&g.header, &rows);
-    out += "\nMedian over runs, (min–max) in parentheses.\n";
-    if let Some(note) = crate::report::grid::lower_bound_note(report) {
-        out += &format!("\n{note}");
+    out += "\nMedian over runs, (min–max) in parentheses. Per-request figures divide by the \
+            requests the client completed in the window.\n";
+    let sentences = sentences(report);
+    if !sentences.is_empty() {
+        out += &format!("\n{}\n", sentences.join(" "));
     }
+    let notes = notes(report, &View::All);
+    if !notes.is_empty() {
+        out += "\n";
+        for (what, text) in notes {
+            out += &format!("- {what}: {text}\n");
+        }
+    }
+    out += &format!(
+        "\nMeasured by `{}` on {}.\n",
+        report.command,
+        report.machine.one_line()
+    );
     Ok(out)
 }

@@ -10,23 +10,35 @@ use std::path::Path;
 
 type Render = fn(&BenchReport) -> Result<String>;
 
-/// Writes each export that was asked for.
+/// The export path that means standard output.
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Writes each export that was asked for; the one for standard output ([`is_stdout`])
+/// is returned instead, for the caller to print.
 pub fn write_all(
     report: &BenchReport,
     markdown: Option<&Path>,
     csv: Option<&Path>,
     json: Option<&Path>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let outputs: [(Option<&Path>, Render); 3] = [
         (markdown, markdown::render),
         (csv, csv::render),
         (json, json::render),
     ];
+    let mut stdout = None;
     for (path, render) in outputs {
         if let Some(path) = path {
             let text = render(report)?;
-            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            if is_stdout(path) {
+                stdout = Some(text);
+            } else {
+                std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
         }
     }
-    Ok(())
+    Ok(stdout)
 }

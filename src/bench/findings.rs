@@ -1,0 +1,352 @@
+//! What a bench found, as rules over its data: the sentences a student reads aloud
+//! after the table are [`Finding`]s found here and worded by `report`. Every rule
+//! reads only the medians and ranges the table shows, so no sentence can say what
+//! the table does not.
+
+use super::warning::SATURATED_CLIENT_PERCENT;
+use super::{BenchPlan, Subject, Summary};
+use crate::backend::Backend;
+use crate::metrics::Spread;
+use serde::Serialize;
+
+/// The figure the bars and the speed findings compare.
+pub const HEADLINE: &str = "requests_per_s";
+
+/// Most findings worth reading aloud.
+const MOST: usize = 4;
+
+/// A cost this many times another's is worth a sentence (when beyond the spread).
+const NOTABLE: f64 = 1.1;
+
+/// How a subject's figure stands against the baseline's, judged by the runs' spread
+/// (hyperfine's "times faster", or "within the noise").
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    Baseline,
+    /// A side had one run: no spread to judge by. `ratio` is this / baseline.
+    OneRun {
+        ratio: f64,
+    },
+    /// The ranges overlap.
+    WithinNoise {
+        ratio: f64,
+    },
+    /// The ranges are apart.
+    Apart {
+        ratio: f64,
+    },
+}
+
+/// `s`'s figure `key` against `base`'s, when both have it.
+pub fn verdict(s: &Summary, base: &Summary, key: &str) -> Option<Verdict> {
+    if s.subject == base.subject {
+        return Some(Verdict::Baseline);
+    }
+    let (a, b) = (s.figures.get(key)?, base.figures.get(key)?);
+    if b.median <= 0.0 {
+        return None;
+    }
+    let ratio = a.median / b.median;
+    Some(match judged(s, base, a, b) {
+        None => Verdict::OneRun { ratio },
+        Some(true) => Verdict::Apart { ratio },
+        Some(false) => Verdict::WithinNoise { ratio },
+    })
+}
+
+/// Whether `a` (of `s`) and `b` (of `t`) are apart; None with a single run on a side.
+fn judged(s: &Summary, t: &Summary, a: &Spread, b: &Spread) -> Option<bool> {
+    (s.runs >= 2 && t.runs >= 2).then(|| !a.overlaps(b))
+}
+
+/// One thing the data shows, for a sentence after the table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "finding", rename_all = "snake_case")]
+pub enum Finding {
+    /// The load generator used at least `percent` of its CPUs for every subject: it
+    /// set the pace, so requests/s does not tell the servers apart.
+    ClientSetThePace { percent: f64 },
+    /// `fast` served `times` the requests/s of `slow`, beyond the runs' spread.
+    Faster {
+        fast: String,
+        slow: String,
+        times: f64,
+    },
+    /// Every subject's requests/s is within the others' runs' spread.
+    SameSpeed,
+    /// `most` handed the kernel `handed` descriptors per wakeup and scanned `scanned`
+    /// to find `events` ready ones; `least`, if another subject, scanned the fewest.
+    Scanned {
+        most: String,
+        handed: f64,
+        scanned: f64,
+        events: f64,
+        least: Option<(String, f64)>,
+    },
+    /// `high` spent `times` the server CPU per request of `low`, beyond the spread.
+    CostlierCpu {
+        high: String,
+        high_us: f64,
+        low: String,
+        low_us: f64,
+        times: f64,
+    },
+    /// Nothing told the backends apart by speed, and there were few idle
+    /// connections: `select_fits` idle connections keep select under its limit,
+    /// `poll_shows` show poll's cost.
+    TryIdle {
+        select_fits: usize,
+        select_limit: usize,
+        poll_shows: usize,
+    },
+}
+
+/// Idle connections past which poll's scan dominates (the idle-scaling experiment's
+/// last point).
+const POLL_SHOWS: usize = 10_000;
+
+/// At most [`MOST`] findings, in the order a reader needs them: what set the pace,
+/// what the scan cost, what the CPU cost, what to try next.
+pub fn findings(plan: &BenchPlan, summaries: &[Summary]) -> Vec<Finding> {
+    let measured: Vec<&Summary> = summaries
+        .iter()
+        .filter(|s| s.figures.contains_key(HEADLINE))
+        .collect();
+    let figure = |s: &Summary, key: &str| s.figures.get(key).copied();
+    let mut out = Vec::new();
+    if measured.is_empty() {
+        return out;
+    }
+    let pace = pace(&measured);
+    let told_apart = matches!(pace, Some(Finding::Faster { .. }));
+    match pace {
+        // One subject is the same speed as itself: nothing to say.
+        Some(Finding::SameSpeed) if measured.len() == 1 => {}
+        Some(pace) => out.push(pace),
+        None => {}
+    }
+    if let Some(scan) = scanned(&measured) {
+        out.push(scan);
+    }
+    let by_cpu = extremes(&measured, "server_cpu_us_per_request");
+    if let Some((low, high)) = by_cpu
+        && let (Some(l), Some(h)) = (
+            figure(low, "server_cpu_us_per_request"),
+            figure(high, "server_cpu_us_per_request"),
+        )
+        && judged(low, high, &l, &h) == Some(true)
+        && l.median > 0.0
+        && h.median >= NOTABLE * l.median
+    {
+        out.push(Finding::CostlierCpu {
+            high: high.subject.clone(),
+            high_us: h.median,
+            low: low.subject.clone(),
+            low_us: l.median,
+            times: h.median / l.median,
+        });
+    }
+    let select = Subject::Ours {
+        backend: Backend::Select,
+        model: crate::server::DEFAULT_MODEL,
+        threads: crate::server::DEFAULT_THREADS,
+    };
+    if !told_apart
+        && measured.len() > 1
+        && plan.load.idle_connections < 100
+        && let (Some(most), Some(limit)) = (select.most_clients(), Backend::Select.max_fd())
+        && let Some(fits) = most.checked_sub(plan.load.connections)
+    {
+        out.push(Finding::TryIdle {
+            // A round number a student can type, under the limit.
+            select_fits: fits / 100 * 100,
+            select_limit: limit + 1,
+            poll_shows: POLL_SHOWS,
+        });
+    }
+    out.truncate(MOST);
+    out
+}
+
+/// Who set the pace: the client, a faster server, or nobody apart (None: a single
+/// run gives no spread to tell).
+fn pace(measured: &[&Summary]) -> Option<Finding> {
+    let client = |s: &Summary| s.figures.get("client_cpu_percent").map(|c| c.median);
+    let busiest_least = measured
+        .iter()
+        .map(|s| client(s).unwrap_or(0.0))
+        .fold(f64::INFINITY, f64::min);
+    if busiest_least.is_finite() && busiest_least > SATURATED_CLIENT_PERCENT {
+        return Some(Finding::ClientSetThePace {
+            percent: busiest_least,
+        });
+    }
+    let (slow, fast) = extremes(measured, HEADLINE)?;
+    let (s, f) = (slow.figures[HEADLINE], fast.figures[HEADLINE]);
+    Some(match judged(slow, fast, &s, &f)? {
+        true if s.median > 0.0 => Finding::Faster {
+            fast: fast.subject.clone(),
+            slow: slow.subject.clone(),
+            times: f.median / s.median,
+        },
+        _ => Finding::SameSpeed,
+    })
+}
+
+/// The subject that scanned the most descriptors per wakeup, when it scanned many
+/// more than were ready, against the one that scanned the fewest.
+fn scanned(measured: &[&Summary]) -> Option<Finding> {
+    const KEY: &str = "fds_scanned_per_wakeup";
+    let (least, most) = extremes(measured, KEY)?;
+    let median = |s: &Summary, key| s.figures.get(key).map_or(0.0, |v| v.median);
+    let (scanned, events) = (median(most, KEY), median(most, "events_per_wakeup"));
+    // Scanning is the lesson when most of what was scanned was not ready.
+    (scanned >= 10.0 && scanned >= 5.0 * events).then(|| Finding::Scanned {
+        most: most.subject.clone(),
+        handed: median(most, "fds_handed_per_wakeup"),
+        scanned,
+        events,
+        least: (least.subject != most.subject && median(least, KEY) * 5.0 <= scanned)
+            .then(|| (least.subject.clone(), median(least, KEY))),
+    })
+}
+
+/// The subjects with the smallest and the largest median of `key`.
+fn extremes<'a>(measured: &[&'a Summary], key: &str) -> Option<(&'a Summary, &'a Summary)> {
+    let with: Vec<(&Summary, f64)> = measured
+        .iter()
+        .filter_map(|s| Some((*s, s.figures.get(key)?.median)))
+        .collect();
+    let low = with.iter().min_by(|a, b| a.1.total_cmp(&b.1))?.0;
+    let high = with.iter().max_by(|a, b| a.1.total_cmp(&b.1))?.0;
+    Some((low, high))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::LoadConfig;
+    use std::collections::BTreeMap;
+
+    fn summary(name: &str, runs: usize, figures: &[(&'static str, f64, f64, f64)]) -> Summary {
+        Summary {
+            subject: name.to_string(),
+            not_applicable: None,
+            runs,
+            figures: figures
+                .iter()
+                .map(|&(k, median, min, max)| (k, Spread { median, min, max }))
+                .collect(),
+            syscalls_per_request: BTreeMap::new(),
+            disagreements: Vec::new(),
+            warnings: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    fn plan(idle: usize) -> BenchPlan {
+        BenchPlan {
+            subjects: Vec::new(),
+            runs: 3,
+            load: LoadConfig {
+                idle_connections: idle,
+                ..LoadConfig::DEFAULT
+            },
+            server_cpu: None,
+            server_args: Vec::new(),
+            kernel_counts: false,
+        }
+    }
+
+    #[test]
+    fn a_saturated_client_is_said_to_set_the_pace_and_idle_is_suggested() {
+        let s = [
+            summary(
+                "select",
+                3,
+                &[
+                    (HEADLINE, 100.0, 90.0, 110.0),
+                    ("client_cpu_percent", 99.0, 98.0, 100.0),
+                ],
+            ),
+            summary(
+                "epoll-et",
+                3,
+                &[
+                    (HEADLINE, 120.0, 115.0, 125.0),
+                    ("client_cpu_percent", 97.0, 96.0, 99.0),
+                ],
+            ),
+        ];
+        let f = findings(&plan(0), &s);
+        assert_eq!(f[0], Finding::ClientSetThePace { percent: 97.0 });
+        assert!(
+            matches!(f.last(), Some(Finding::TryIdle { select_limit: 1024, select_fits, .. }) if *select_fits < 1024 - 64)
+        );
+    }
+
+    #[test]
+    fn apart_is_faster_and_overlapping_is_the_same_speed() {
+        let fast = |lo| summary("poll", 3, &[(HEADLINE, 150.0, lo, 160.0)]);
+        let slow = summary("select", 3, &[(HEADLINE, 100.0, 90.0, 110.0)]);
+        let f = findings(&plan(1000), &[slow.clone(), fast(140.0)]);
+        assert_eq!(
+            f[0],
+            Finding::Faster {
+                fast: "poll".into(),
+                slow: "select".into(),
+                times: 1.5
+            }
+        );
+        let f = findings(&plan(1000), &[slow.clone(), fast(105.0)]);
+        assert_eq!(f, [Finding::SameSpeed]);
+        assert_eq!(
+            verdict(&fast(105.0), &slow, HEADLINE),
+            Some(Verdict::WithinNoise { ratio: 1.5 })
+        );
+        let one = summary("poll", 1, &[(HEADLINE, 150.0, 150.0, 150.0)]);
+        assert_eq!(
+            verdict(&one, &slow, HEADLINE),
+            Some(Verdict::OneRun { ratio: 1.5 })
+        );
+    }
+
+    #[test]
+    fn a_wasteful_scan_is_named_with_its_counts() {
+        let s = [
+            summary(
+                "poll",
+                1,
+                &[
+                    (HEADLINE, 1.0, 1.0, 1.0),
+                    ("fds_scanned_per_wakeup", 2065.0, 2065.0, 2065.0),
+                    ("fds_handed_per_wakeup", 2065.0, 2065.0, 2065.0),
+                    ("events_per_wakeup", 1.5, 1.5, 1.5),
+                ],
+            ),
+            summary(
+                "epoll-et",
+                1,
+                &[
+                    (HEADLINE, 1.0, 1.0, 1.0),
+                    ("fds_scanned_per_wakeup", 1.4, 1.4, 1.4),
+                    ("events_per_wakeup", 1.4, 1.4, 1.4),
+                ],
+            ),
+        ];
+        let f = findings(&plan(2000), &s);
+        assert!(
+            f.contains(&Finding::Scanned {
+                most: "poll".into(),
+                handed: 2065.0,
+                scanned: 2065.0,
+                events: 1.5,
+                least: Some(("epoll-et".into(), 1.4)),
+            }),
+            "{f:?}"
+        );
+        // Scanning only what is ready is no finding.
+        assert!(scanned(&[&s[1]]).is_none());
+    }
+}
