@@ -60,7 +60,7 @@ pub enum Command {
     Soak(SoakArgs),
     /// Send a file over loopback TCP by read+write, sendfile, splice, mmap or O_DIRECT
     Transfer(TransferArgs),
-    /// Declarative experiments: run one (results/<name>/) or list them
+    /// Declarative experiments: run one (results/<name>/), replot one or list them
     Experiment {
         #[command(subcommand)]
         command: ExperimentCommand,
@@ -88,6 +88,12 @@ pub enum ExperimentCommand {
         /// Where experiment files are found by name
         #[arg(long, default_value = EXPERIMENTS)]
         dir: std::path::PathBuf,
+    },
+    /// Draw the plots of saved results again from their data.json, without measuring
+    /// (README.md, data.csv and data.json are left as they are)
+    Replot {
+        /// The results' folder, e.g. results/idle-scaling
+        results: std::path::PathBuf,
     },
     /// The experiment files, one line each
     List {
@@ -482,6 +488,7 @@ mod tests {
             "iobench report merge a.hlog b.hlog",
             "iobench experiment run idle-scaling --quick --out /tmp/x",
             "iobench experiment list --dir experiments",
+            "iobench experiment replot results/idle-scaling",
             "iobench demo et-lt --plain --mode et --input A --input BC --buffer-size 4",
             "iobench demo",
             "iobench transfer --method read-write,sendfile --file-size 8M --chunk 32K --cold",

@@ -239,6 +239,14 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
             say(&format!("{}: results in {}\n", exp.name, out.display()))?;
             Ok(())
         }
+        ExperimentCommand::Replot { results } => {
+            let files = report::experiment::replot(&results)?;
+            say(&format!(
+                "{} plots drawn again in {}\n",
+                files.len(),
+                results.display()
+            ))
+        }
         ExperimentCommand::List { dir } => {
             let mut unreadable = 0;
             for (name, title) in experiment::list(&dir)? {

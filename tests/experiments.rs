@@ -379,3 +379,77 @@ fn list_names_a_bad_file_and_lists_the_rest() {
     assert!(String::from_utf8_lossy(&elsewhere.stderr).contains("pass --dir"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `replot` draws saved results' plots again from data.json alone, without measuring:
+/// the committed idle-scaling results, copied, get their four plots back (0 idle
+/// connections on the log x axis) and keep every other file byte for byte; a README
+/// that shows the plots otherwise is named, and a data.json that does not fit its
+/// experiment file, or is not an experiment's, is refused.
+#[test]
+fn replot_draws_saved_results_again() {
+    let saved = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/idle-scaling");
+    let dir = temp_dir("replot");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut svgs = Vec::new();
+    for entry in std::fs::read_dir(&saved).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        match name.ends_with(".svg") {
+            true => svgs.push(name),
+            false => drop(std::fs::copy(&path, dir.join(&name)).unwrap()),
+        }
+    }
+    assert_eq!(svgs.len(), 4, "{svgs:?}");
+    let out = experiment(&["replot", dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("4 plots drawn again"), "{stdout}");
+    for name in &svgs {
+        let svg = std::fs::read_to_string(dir.join(name)).unwrap();
+        let note = "x axis: linear from 0 to 100 (one decade wide), logarithmic above";
+        assert!(svg.contains(note), "{name}");
+    }
+    for name in ["README.md", "data.csv", "data.json"] {
+        let read = |d: &Path| std::fs::read(d.join(name)).unwrap();
+        assert!(read(&saved) == read(&dir), "{name} changed");
+    }
+
+    // A README that shows a plot otherwise than it is now drawn is said to be stale.
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let other = readme.replace("![requests/s by", "![requests by");
+    std::fs::write(dir.join("README.md"), other).unwrap();
+    let out = experiment(&["replot", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("does not show them so"),
+        "{stderr}"
+    );
+
+    let data = std::fs::read_to_string(dir.join("data.json")).unwrap();
+    let moved = data.replacen(
+        "\"idle_connections\": 100\n",
+        "\"idle_connections\": 200\n",
+        1,
+    );
+    assert_ne!(moved, data);
+    std::fs::write(dir.join("data.json"), moved).unwrap();
+    let out = experiment(&["replot", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("row 2 is"),
+        "{stderr}"
+    );
+
+    std::fs::write(dir.join("data.json"), "{\"requests\": 1}").unwrap();
+    let out = experiment(&["replot", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is not an experiment's data.json"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -10,6 +10,7 @@ mod measure;
 mod setting;
 mod spec;
 
+pub use measure::columns;
 pub use setting::{Kind, Setting};
 pub use spec::{Experiment, Scale, Sweep};
 

@@ -2,7 +2,7 @@
 //! and used by every table, CSV, plot and export; and its median and range over
 //! repeated measurements.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One reported figure of a measurement `R` (an echo run, a dispatch iteration, a
@@ -27,7 +27,7 @@ pub fn spreads<R>(figures: &[Figure<R>], runs: &[R]) -> BTreeMap<&'static str, S
 }
 
 /// Median and range of one figure over repeated measurements.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Spread {
     pub median: f64,
     pub min: f64,

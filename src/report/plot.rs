@@ -29,7 +29,9 @@ pub struct Chart {
 }
 
 pub enum XAxis {
-    /// x values are numbers; `log` for a logarithmic axis (all x > 0).
+    /// x values are numbers; `log` for a logarithmic axis (all x >= 0, some > 0). A 0 on a
+    /// log axis is drawn one decade's width left of the smallest positive x, the stretch
+    /// between them linear (see [`ZeroLogAxis`]), and a note under the plot says so.
     Numeric { log: bool },
     /// x values are category indexes 0..n into these names: drawn as grouped bars.
     Categories(Vec<String>),
@@ -89,8 +91,27 @@ pub fn svg(chart: &Chart) -> Result<String> {
         chart.y_log,
         Start::Zero,
     );
+    let xs = || {
+        series
+            .iter()
+            .flat_map(|s| (s.points.iter().map(|p| p.x)).chain(s.unavailable.iter().copied()))
+    };
+    // A log x axis with a 0 on it: where it turns from linear to logarithmic.
+    let zero_log = match chart.x {
+        XAxis::Numeric { log: true } if xs().any(|x| x == 0.0) => {
+            xs().filter(|x| *x > 0.0).min_by(f64::total_cmp)
+        }
+        _ => None,
+    };
+    let axis_note = zero_log.map(|linear| {
+        let linear = tick(linear);
+        format!("x axis: linear from 0 to {linear} (one decade wide), logarithmic above")
+    });
+    let notes: Vec<&str> = (chart.notes.iter().map(String::as_str))
+        .chain(axis_note.as_deref())
+        .collect();
     let legend = legend_rows(chart);
-    let strip = 10 + LINE * (legend.len() + chart.notes.len()) as i32;
+    let strip = 10 + LINE * (legend.len() + notes.len()) as i32;
     let height = PLOT_HEIGHT + strip as u32;
     let mut out = String::new();
     {
@@ -99,18 +120,20 @@ pub fn svg(chart: &Chart) -> Result<String> {
         let (top, bottom) = root.split_vertically(PLOT_HEIGHT);
         match &chart.x {
             XAxis::Numeric { log } => {
-                let xs = series.iter().flat_map(|s| {
-                    s.points
-                        .iter()
-                        .map(|p| p.x)
-                        .chain(s.unavailable.iter().copied())
-                });
-                let x = span(xs, *log, Start::Data);
                 let fmt = |v: &f64| tick(*v);
-                if *log {
-                    plot_y(&top, chart, &series, log_axis(x), y, &fmt)?
-                } else {
-                    plot_y(&top, chart, &series, x, y, &fmt)?
+                match (log, zero_log) {
+                    (true, Some(linear)) => {
+                        let hi = xs().fold(linear, f64::max);
+                        plot_y(&top, chart, &series, ZeroLogAxis::new(linear, hi), y, &fmt)?
+                    }
+                    (true, None) => {
+                        let x = log_axis(span(xs(), true, Start::Data));
+                        plot_y(&top, chart, &series, x, y, &fmt)?
+                    }
+                    (false, _) => {
+                        let x = span(xs(), false, Start::Data);
+                        plot_y(&top, chart, &series, x, y, &fmt)?
+                    }
                 }
             }
             XAxis::Categories(names) => {
@@ -123,7 +146,7 @@ pub fn svg(chart: &Chart) -> Result<String> {
                 plot_y(&top, chart, &series, axis, y, &fmt)?
             }
         }
-        footer(&bottom, chart, &legend)?;
+        footer(&bottom, chart, &legend, &notes)?;
         root.present()?;
     }
     Ok(out)
@@ -149,9 +172,9 @@ fn clean(chart: &Chart) -> Result<Vec<Clean>> {
             .filter(|x| x.is_finite())
             .collect();
         for &x in points.iter().map(|p| &p.x).chain(&unavailable) {
-            if x_log && x <= 0.0 {
+            if x_log && x < 0.0 {
                 bail!(
-                    "chart {title:?}, series {name:?}: x = {x} on a logarithmic x axis (needs x > 0)"
+                    "chart {title:?}, series {name:?}: x = {x} on a logarithmic x axis (needs x >= 0)"
                 );
             }
             if let Some(n) = categories
@@ -177,6 +200,10 @@ fn clean(chart: &Chart) -> Result<Vec<Clean>> {
     }
     if out.iter().all(|s| s.points.is_empty()) {
         bail!("chart {title:?}: no measured point to draw");
+    }
+    let positive = |s: &Clean| s.points.iter().any(|p| p.x > 0.0);
+    if x_log && !out.iter().any(positive) {
+        bail!("chart {title:?}: a logarithmic x axis needs a measured point at x > 0");
     }
     Ok(out)
 }
@@ -217,11 +244,21 @@ fn span(values: impl Iterator<Item = f64>, log: bool, start: Start) -> Range<f64
     }
 }
 
-/// A log axis ticked at 1, 2 and 5 times the powers of ten when it spans up to three
-/// decades, else at (at most ten of) the powers of ten: plotters' own log ticks are powers
-/// of ten only, which leaves a short axis with one label or none. The mesh's light lines
-/// are at 1..9 times the powers of ten while that does not make a grey smear.
+/// A log axis ticked as [`log_ticks`] says.
 fn log_axis(range: Range<f64>) -> WithKeyPoints<LogCoord<f64>> {
+    let (bold, light) = log_ticks(&range);
+    range
+        .log_scale()
+        .with_key_points(bold)
+        .with_light_points(light)
+}
+
+/// Labelled and light ticks of a log axis: labels at 1, 2 and 5 times the powers of ten
+/// when it spans up to three decades, else at (at most ten of) the powers of ten:
+/// plotters' own log ticks are powers of ten only, which leaves a short axis with one
+/// label or none. The mesh's light lines are at 1..9 times the powers of ten while that
+/// does not make a grey smear.
+fn log_ticks(range: &Range<f64>) -> (Vec<f64>, Vec<f64>) {
     let decades = range.start.log10().floor() as i32..=range.end.log10().ceil() as i32;
     let ticks = |steps: &[f64]| -> Vec<f64> {
         let all = decades
@@ -241,11 +278,72 @@ fn log_axis(range: Range<f64>) -> WithKeyPoints<LogCoord<f64>> {
         true => ticks(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]),
         false => powers,
     };
-    range
-        .clone()
-        .log_scale()
-        .with_key_points(bold)
-        .with_light_points(light)
+    (bold, light)
+}
+
+/// A log axis that also shows 0, as matplotlib's symlog scale does: linear from 0 to
+/// `linear` (the smallest positive x) over the width of one decade, logarithmic above.
+/// 0 then sits a decade's width left of `linear` rather than at minus infinity, and a
+/// line from 0 to `linear` interpolates linearly, as on any linear axis: nothing is
+/// drawn that the data does not say. (A broken axis would leave that segment's slope
+/// meaningless.) Ticks: 0, then the log ticks from `linear` up.
+struct ZeroLogAxis {
+    linear: f64,
+    /// The axis in decades above `linear`, 0 mapping to 0 and `linear` to 1.
+    decades: RangedCoordf64,
+    bold: Vec<f64>,
+    light: Vec<f64>,
+}
+
+impl ZeroLogAxis {
+    /// Over 0..`hi`, with the 5% margins of [`span`].
+    fn new(linear: f64, hi: f64) -> ZeroLogAxis {
+        let top = 1.0 + (hi / linear).log10();
+        let margin = top * 0.05;
+        let end = linear * 10f64.powf(top + margin - 1.0);
+        let (bold, light) = log_ticks(&(linear..end));
+        ZeroLogAxis {
+            linear,
+            decades: (-margin..top + margin).into(),
+            bold: [0.0].into_iter().chain(bold).collect(),
+            light,
+        }
+    }
+
+    fn decades(&self, x: f64) -> f64 {
+        match x <= self.linear {
+            true => x / self.linear,
+            false => 1.0 + (x / self.linear).log10(),
+        }
+    }
+
+    fn value(&self, decades: f64) -> f64 {
+        match decades <= 1.0 {
+            true => decades * self.linear,
+            false => self.linear * 10f64.powf(decades - 1.0),
+        }
+    }
+}
+
+impl Ranged for ZeroLogAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.decades.map(&self.decades(*value), limit)
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        match hint.weight().allow_light_points() {
+            true => self.light.clone(),
+            false => self.bold.clone(),
+        }
+    }
+
+    fn range(&self) -> Range<f64> {
+        let decades = self.decades.range();
+        self.value(decades.start)..self.value(decades.end)
+    }
 }
 
 /// A category axis: linear over -0.5..n-0.5, with its ticks exactly at the n category
@@ -407,7 +505,7 @@ fn legend_rows(chart: &Chart) -> Vec<Vec<(usize, i32)>> {
 }
 
 /// The legend, then the notes, in the strip under the plot.
-fn footer(area: &Area, chart: &Chart, legend: &[Vec<(usize, i32)>]) -> Result<()> {
+fn footer(area: &Area, chart: &Chart, legend: &[Vec<(usize, i32)>], notes: &[&str]) -> Result<()> {
     let mut y = 4;
     for row in legend {
         for &(i, x) in row {
@@ -425,8 +523,8 @@ fn footer(area: &Area, chart: &Chart, legend: &[Vec<(usize, i32)>]) -> Result<()
         y += LINE;
     }
     let style = TextStyle::from((FONT, 16)).color(&RGBColor(60, 60, 60));
-    for note in &chart.notes {
-        area.draw(&Text::new(note.as_str(), (LEFT, y + 2), &style))?;
+    for note in notes {
+        area.draw(&Text::new(*note, (LEFT, y + 2), &style))?;
         y += LINE;
     }
     Ok(())
@@ -603,6 +701,40 @@ mod tests {
     }
 
     #[test]
+    fn zero_on_a_log_axis() {
+        // idle-scaling's x: 0 beside two decades, select n/a at the top.
+        let xs = [0.0, 100.0, 1000.0, 5000.0, 10000.0];
+        let all = |f: f64| xs.iter().map(|&x| p(x, f * 1e5 / (1.0 + x))).collect();
+        let c = chart(
+            XAxis::Numeric { log: true },
+            true,
+            vec![
+                series("select", all(1.0), vec![]),
+                series(
+                    "poll",
+                    xs[..3].iter().map(|&x| p(x, 5e4)).collect(),
+                    vec![5000.0],
+                ),
+            ],
+            &[],
+        );
+        let svg = check(&c, "zero-log");
+        let labels = texts(&svg);
+        for label in ["0", "100", "200", "500", "1k", "2k", "5k", "10k"] {
+            assert!(labels.contains(&label), "{label} missing: {labels:?}");
+        }
+        let note = "x axis: linear from 0 to 100 (one decade wide), logarithmic above";
+        assert!(labels.contains(&note), "{labels:?}");
+        // 0 is as far left of 100 as 100 is of 1k.
+        let axis = ZeroLogAxis::new(100.0, 10000.0);
+        let at = |x: f64| axis.map(&x, (0, 1000));
+        assert!((at(1000.0) - at(100.0) - (at(100.0) - at(0.0))).abs() <= 1);
+        assert!(at(0.0) > 0 && at(10000.0) < 1000);
+        // Without a 0, a log axis is as before: no note.
+        assert!(!texts(&check(&numeric(true), "numeric-log")).contains(&note));
+    }
+
+    #[test]
     fn grouped_bars() {
         let svg = check(&categories(), "categories");
         for name in ["select", "poll", "epoll-lt", "epoll-et", "polling"] {
@@ -695,9 +827,12 @@ mod tests {
             err(chart(XAxis::Numeric { log: false }, false, na_only, &[]))
                 .contains("no measured point")
         );
-        let zero_x = vec![series("poll", vec![p(0.0, 1.0)], vec![])];
+        let zero_x = vec![series("poll", vec![p(0.0, 1.0)], vec![1.0])];
+        assert!(err(chart(XAxis::Numeric { log: true }, false, zero_x, &[])).contains("x > 0"));
+        let negative_x = vec![series("poll", vec![p(-1.0, 1.0), p(10.0, 1.0)], vec![])];
         assert!(
-            err(chart(XAxis::Numeric { log: true }, false, zero_x, &[])).contains("logarithmic x")
+            err(chart(XAxis::Numeric { log: true }, false, negative_x, &[]))
+                .contains("logarithmic x")
         );
         let zero_y = vec![series("poll", vec![p(1.0, 0.0)], vec![])];
         assert!(

@@ -12,6 +12,7 @@ use crate::bench::{FIGURES, RING_FIGURES};
 use crate::metrics::{Figure, spreads};
 use serde::Serialize;
 
+/// The figures an experiment of `kind` measures, in the order tables show them.
 pub fn columns(kind: Kind) -> Vec<Column> {
     fn of<R>(figures: &[Figure<R>]) -> Vec<Column> {
         figures

@@ -124,10 +124,7 @@ fn chart(sweep: &Sweep, results: &Results, column: &Column) -> Chart {
         y_label: column.label.trim().to_string(),
         x: match numeric {
             true => XAxis::Numeric {
-                log: spans(
-                    series.iter().flat_map(|s| s.points.iter().map(|p| p.x)),
-                    100.0,
-                ),
+                log: log_x(series.iter().flat_map(|s| s.points.iter().map(|p| p.x))),
             },
             false => XAxis::Categories(categories),
         },
@@ -162,10 +159,40 @@ fn series_named<'a>(series: &'a mut Vec<Series>, label: &str) -> &'a mut Series 
     &mut series[at]
 }
 
+/// A log x axis when no x is negative and the positive ones span a decade or more: on a
+/// linear axis 0..10,000, the points at 0 and 100 would crowd into one corner. A 0 is
+/// still drawn, left of the smallest positive x (see `plot::XAxis`).
+fn log_x(xs: impl Iterator<Item = f64>) -> bool {
+    let xs: Vec<f64> = xs.collect();
+    xs.iter().all(|x| *x >= 0.0) && spans(xs.into_iter().filter(|x| *x > 0.0), 10.0)
+}
+
 /// All positive, and the largest at least `ratio` times the smallest: a log axis.
 fn spans(values: impl Iterator<Item = f64>, ratio: f64) -> bool {
     let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
     });
     lo > 0.0 && hi / lo >= ratio
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_x;
+
+    #[test]
+    fn x_axis_is_logarithmic_over_a_decade_or_more() {
+        let log = |xs: &[f64]| log_x(xs.iter().copied());
+        // idle-scaling: 0 beside positive x spanning two decades.
+        assert!(log(&[0.0, 100.0, 1000.0, 5000.0, 10000.0]));
+        // dispatch-cost, buffer-size, et-vs-lt, zero-copy's chunk sizes.
+        assert!(log(&[100.0, 1000.0, 5000.0, 10000.0]));
+        assert!(log(&[16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0]));
+        assert!(log(&[1.0, 10.0]));
+        // models' server threads, and short ranges.
+        assert!(!log(&[1.0, 2.0]));
+        assert!(!log(&[1.0, 2.0, 3.0, 4.0]));
+        assert!(!log(&[0.0, 1.0, 5.0]));
+        assert!(!log(&[0.0]));
+        assert!(!log(&[-1.0, 10.0, 1000.0]));
+    }
 }

@@ -55,14 +55,19 @@ fn tables(exp: &Experiment, results: &Results, plots: &[Vec<Plot>]) -> String {
         out += &table(sweep, results, &exp.table);
         out += "\n";
         for plot in plots {
-            match plot {
-                Plot::Drawn { file, title } => out += &format!("![{title}]({file})\n"),
-                Plot::NotDrawn(why) => out += &format!("*{why}*\n"),
-            }
+            out += &plot_line(plot);
         }
         out += "\n";
     }
     out
+}
+
+/// The README's line for a plot: the image, or why there is none.
+pub fn plot_line(plot: &Plot) -> String {
+    match plot {
+        Plot::Drawn { file, title } => format!("![{title}]({file})\n"),
+        Plot::NotDrawn(why) => format!("*{why}*\n"),
+    }
 }
 
 /// A sweep's points as a Markdown table: its varied settings, then the figures.
