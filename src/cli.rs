@@ -26,7 +26,8 @@ const EXPERIMENTS: &str = "experiments";
 #[derive(Parser, Debug)]
 #[command(
     name = "iobench",
-    version,
+    // The version, commit and profile, from src/build.rs.
+    version = env!("IOBENCH_VERSION"),
     about = "An I/O multiplexing workbench: select, poll and epoll side by side, measured"
 )]
 pub struct Cli {
