@@ -61,6 +61,17 @@ pub enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// Print a completion script for bash, zsh, fish, elvish or powershell
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page of iobench (roff), or write one page per command into --dir
+    Manpage {
+        /// Write iobench.1, iobench-compare.1, iobench-experiment-run.1 ... here
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -473,6 +484,8 @@ mod tests {
             "iobench compare --external ys=./echo_epoll_{port} --external b=x_{port}",
             "iobench compare --backends epoll-et --models reactor,dispatch,io-threads --server-threads 2",
             "iobench serve --model reuseport --threads 4 --protocol tlv --max-frame 64K",
+            "iobench completions zsh",
+            "iobench manpage --dir /tmp/x",
         ] {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
         }

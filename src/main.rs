@@ -2,7 +2,7 @@
 //! code.
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use cli::{
     BenchArgs, Cli, Command, DemoArgs, ExperimentCommand, LoadArgs, ReportCommand, SoakArgs,
     TransferArgs,
@@ -44,6 +44,8 @@ fn main() -> ExitCode {
         Command::Report {
             command: ReportCommand::Merge { logs, hgrm },
         } => merge(&logs, hgrm.as_deref()),
+        Command::Completions { shell } => completions(shell),
+        Command::Manpage { dir } => manpage(dir.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -280,6 +282,39 @@ fn transfer(cfg: &transfer::TransferConfig, args: &TransferArgs) -> Result<()> {
         say(&format!("{}\n", serde_json::to_string(&results)?))?;
     }
     Ok(())
+}
+
+/// Generated from the clap definitions, so that the script never lags behind them.
+fn completions(shell: clap_complete::Shell) -> Result<()> {
+    let mut cli = Cli::command();
+    let name = cli.get_name().to_string();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cli, name, &mut script);
+    say(&String::from_utf8(script).context("the completion script is not UTF-8")?)
+}
+
+/// Without `dir`, the top page on standard output (its SUBCOMMANDS section names
+/// iobench-NAME(1)); with it, that page and one per command, each with its options,
+/// as git and cargo ship theirs.
+fn manpage(dir: Option<&std::path::Path>) -> Result<()> {
+    let Some(dir) = dir else {
+        // As `generate_to` does: `help` is a flag here, not a page of its own.
+        let cli = Cli::command().disable_help_subcommand(true);
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cli)
+            .render(&mut page)
+            .context("rendering the man page")?;
+        return say(&String::from_utf8(page).context("the man page is not UTF-8")?);
+    };
+    create_output_dir("--dir", dir)?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("--dir {}: cannot write the man pages there", dir.display()))?;
+    let top = clap_mangen::Man::new(Cli::command()).get_filename();
+    say(&format!(
+        "man pages in {}: start with `man -l {}`\n",
+        dir.display(),
+        dir.join(top).display()
+    ))
 }
 
 /// The command as it was typed, for the records that reports keep.
