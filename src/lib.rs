@@ -1,8 +1,9 @@
 //! iobench: an I/O multiplexing workbench. The layers, bottom to top (each uses only
 //! those below it, never a peer on its own line; tests/layers.rs checks it, and each
 //! module's first lines say its rule):
-//! - `sys`, `protocol`, `units`, `names`, `rng`: system calls and their counts,
-//!   framing, units, enum names and the deterministic generator;
+//! - `sys`, `protocol`, `units`, `names`, `rng`, `words`: system calls and their
+//!   counts, framing, units, enum names, the deterministic generator and counted
+//!   nouns;
 //! - `backend`: the readiness multiplexers;
 //! - `metrics`: measured figures as plain data;
 //! - `server`, `load`, `transfer`, `demo`: the things that run;
@@ -29,3 +30,4 @@ pub mod server;
 pub mod sys;
 pub mod transfer;
 pub mod units;
+pub mod words;

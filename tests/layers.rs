@@ -8,7 +8,7 @@ use std::path::Path;
 /// Bottom to top, as src/lib.rs lists them; modules on one line are peers and may
 /// not use each other.
 const LAYERS: &[&[&str]] = &[
-    &["names", "units", "rng"],
+    &["names", "units", "rng", "words"],
     &["sys", "protocol"],
     &["backend"],
     &["metrics"],

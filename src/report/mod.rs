@@ -15,3 +15,5 @@ pub mod soak;
 mod table;
 pub mod transfer;
 mod warnings;
+// Counted nouns for every renderer: "1 run", "3 runs".
+pub use crate::words::plural;
