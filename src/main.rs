@@ -84,17 +84,14 @@ fn load(cfg: &load::LoadConfig, args: &LoadArgs) -> Result<()> {
     if report.stalled {
         bail!(
             "{} sent no echo byte for {:?} (--timeout) with requests outstanding: stopped after \
-             {} requests completed",
+             {} completed",
             cfg.target,
             cfg.timeout,
-            report.requests_total
+            report::plural(report.requests_total, "request")
         );
     }
     if report.errors() > 0 {
-        let counts = format!(
-            "{} mismatched bytes, {} lost bytes, {} unexpected closes",
-            report.mismatched_bytes, report.lost_bytes, report.unexpected_closes
-        );
+        let counts = report::load::echo_errors(&report);
         // Not one request came back right: the server is no echo server at all.
         if report.requests_total == 0 && report.mismatched_bytes > 0 {
             bail!(
@@ -119,7 +116,7 @@ fn merge(logs: &[std::path::PathBuf], hgrm: Option<&std::path::Path>) -> Result<
         load::write_hgrm(path, &merged)?;
     }
     say(&report::load::render_latency(
-        &format!("{} logs merged", logs.len()),
+        &format!("{} merged", report::plural(logs.len(), "log")),
         &load::Latency::of(&merged),
     ))
 }
@@ -154,7 +151,10 @@ fn bench(options::Bench { plan, baseline }: options::Bench, args: &BenchArgs) ->
         .map(|r| r.load.errors())
         .sum();
     if errors > 0 {
-        bail!("{errors} bytes or connections went wrong in the echo: see the warnings above");
+        bail!(
+            "{} in the echo (bytes or connections that went wrong): see the warnings above",
+            report::plural(errors, "error")
+        );
     }
     let failures: Vec<&String> = report.summaries.iter().flat_map(|s| &s.failures).collect();
     if let Some(first) = failures.first() {
@@ -194,8 +194,8 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
             let failures = results.failures();
             if let Some(first) = failures.first() {
                 bail!(
-                    "{} measurements failed (the results in {} say which); the first: {first}",
-                    failures.len(),
+                    "{} failed (the results in {} say which); the first: {first}",
+                    report::plural(failures.len(), "measurement"),
                     out.display()
                 );
             }
@@ -215,7 +215,8 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
             }
             if unreadable > 0 {
                 bail!(
-                    "{unreadable} experiment file(s) in {} cannot be read",
+                    "{} in {} cannot be read",
+                    report::plural(unreadable, "experiment file"),
                     dir.display()
                 );
             }
@@ -269,7 +270,10 @@ fn soak(template: &load::LoadConfig, args: &SoakArgs) -> Result<()> {
         }
     }
     if report.errors() > 0 {
-        bail!("the soak found {} errors", report.errors());
+        bail!(
+            "the soak found {}",
+            report::plural(report.errors(), "error")
+        );
     }
     Ok(())
 }

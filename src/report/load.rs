@@ -1,6 +1,6 @@
 //! The summary `iobench load` prints.
 
-use super::{count, number};
+use super::{count, number, plural};
 use crate::bench::{SATURATED_CLIENT_PERCENT, Shortfall};
 use crate::load::{Latency, LoadReport};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -9,8 +9,8 @@ use comfy_table::{Cell, CellAlignment, Table};
 pub fn render(r: &LoadReport) -> String {
     let open_loop = r.requested_rate.is_some();
     let mut out = format!(
-        "{} requests in {:.2} s: {} requests/s, {:.2} MB/s\n",
-        count(r.requests),
+        "{} in {:.2} s: {} requests/s, {:.2} MB/s\n",
+        plural(count(r.requests), "request"),
         r.window_s,
         number(r.requests_per_s, 0),
         r.mb_per_s
@@ -61,13 +61,20 @@ pub fn render(r: &LoadReport) -> String {
     if r.client_cpu_share * 100.0 > SATURATED_CLIENT_PERCENT {
         out += "warning: the client was near saturation: the server may be able to do more than this shows\n";
     }
-    out += &format!(
-        "verified: {} mismatched bytes, {} lost bytes, {} unexpected closes\n",
-        count(r.mismatched_bytes),
-        count(r.lost_bytes),
-        count(r.unexpected_closes)
-    );
+    out += &format!("verified: {}\n", echo_errors(r));
     out
+}
+
+/// "0 mismatched bytes, 0 lost bytes, 0 unexpected closes": the summary's line, and
+/// the error when there are any.
+pub fn echo_errors(r: &LoadReport) -> String {
+    [
+        (r.mismatched_bytes, "mismatched byte"),
+        (r.lost_bytes, "lost byte"),
+        (r.unexpected_closes, "unexpected close"),
+    ]
+    .map(|(n, what)| plural(count(n), what))
+    .join(", ")
 }
 
 /// A table with one column per percentile, rows from `latency_row`.
@@ -91,5 +98,5 @@ fn latency_row(name: &str, l: &Latency) -> Vec<Cell> {
 pub fn render_latency(title: &str, l: &Latency) -> String {
     let mut t = latency_table("latency (us)");
     t.add_row(latency_row(title, l));
-    format!("{} samples\n{t}\n", count(l.count))
+    format!("{}\n{t}\n", plural(count(l.count), "sample"))
 }

@@ -1,6 +1,6 @@
 //! The table `iobench transfer` prints: measured beside predicted.
 
-use super::{count, number};
+use super::{count, number, plural};
 use crate::transfer::TransferResult;
 use crate::units::Size;
 
@@ -44,12 +44,12 @@ pub fn render(results: &[TransferResult], chunk: usize) -> String {
     }
     let bytes = results.first().map_or(0, |r| r.bytes);
     format!(
-        "{} ({} bytes) in {} chunks over loopback TCP; the sink verified size and checksum each \
+        "{} ({}) in {} chunks over loopback TCP; the sink verified size and checksum each \
          time. MB and MB/s are decimal (10^6 bytes), sizes in K/M binary. Calls are the \
          sender's transfer loop; a mode switch (user->kernel->user) is two per call, not a \
          context switch.\n{t}\n",
         decimal_mb(bytes),
-        number(bytes as f64, 0),
+        plural(number(bytes as f64, 0), "byte"),
         Size(chunk)
     )
 }
