@@ -25,11 +25,45 @@ use crate::server::{DEFAULT_BACKEND as BACKEND, DEFAULT_MODEL as MODEL, DEFAULT_
 /// Where `experiment run` and `experiment list` find experiment files.
 const EXPERIMENTS: &str = "experiments";
 
+// The help's headings. Every flag of a command with more than three sits under
+// one; the smaller commands keep clap's "Options".
+/// What the clients do.
+const WORKLOAD: &str = "Workload";
+/// The server measured or driven, and how it is built.
+const SERVER: &str = "Server";
+/// `serve`'s bounds on what clients may make it hold.
+const LIMITS: &str = "Limits";
+/// How long, how often, on which CPUs, with which counters.
+const MEASUREMENT: &str = "Measurement";
+/// `demo`'s and `transfer`'s own settings.
+const DEMO: &str = "Demo";
+const TRANSFER: &str = "Transfer";
+/// What is printed or written, and where.
+const OUTPUT: &str = "Output";
+
+/// An `after_help` of example command lines, each a real one (the tests parse
+/// them; the help is where people copy from).
+fn examples(lines: &[&str]) -> String {
+    let mut text = String::from("Examples:");
+    for line in lines {
+        text += "\n  ";
+        text += line;
+    }
+    text
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "iobench",
-    version,
-    about = "An I/O multiplexing workbench: select, poll and epoll side by side, measured"
+    // The version, commit and profile, from src/build.rs.
+    version = env!("IOBENCH_VERSION"),
+    about = "An I/O multiplexing workbench: select, poll and epoll side by side, measured",
+    after_help = examples(&[
+        "iobench compare",
+        "iobench demo et-lt",
+        "iobench serve --backend epoll-et --listen 127.0.0.1:7000",
+        "iobench completions bash > ~/.local/share/bash-completion/completions/iobench",
+    ])
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -47,28 +81,91 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the instrumented echo server on one backend
+    #[command(after_help = examples(&[
+        "iobench serve --backend epoll-et --listen 127.0.0.1:7000",
+        "iobench serve --backend select --model reuseport --threads 4 --protocol line",
+        "iobench serve --backend poll --duration 30s --json",
+    ]))]
     Serve(ServeArgs),
     /// Drive any TCP echo server and verify every echoed byte
+    #[command(after_help = examples(&[
+        "iobench load --target 127.0.0.1:7000 --connections 50 --duration 10s",
+        "iobench load --target 127.0.0.1:7000 --rate 20000 --payload 4K --hgrm latency.hgrm",
+        "iobench load --target localhost:7000 --requests 100000 --protocol line --json",
+    ]))]
     Load(LoadArgs),
     /// Measure one backend: server on one CPU, load generator on another
+    #[command(after_help = examples(&[
+        "iobench run --backend epoll-et --runs 5",
+        "iobench run --backend poll --model io-threads --server-threads 2 --export-json poll.json",
+        "iobench run --backend select --idle-connections 900 --duration 5s --kernel-counts",
+    ]))]
     Run(RunArgs),
     /// Measure several backends on the same workload, side by side
+    #[command(after_help = examples(&[
+        "iobench compare",
+        "iobench compare --backends select,poll,epoll-et --idle-connections 900",
+        "iobench compare --backends epoll-lt,epoll-et --baseline epoll-lt --export-markdown et.md",
+        "iobench compare --backends epoll-et --models reactor,dispatch --rate 20000",
+    ]))]
     Compare(CompareArgs),
     /// The article's demos, live (no name: the list)
+    #[command(after_help = examples(&[
+        "iobench demo",
+        "iobench demo et-lt --plain",
+        "iobench demo et-lt --mode et --input hello --buffer-size 4 --trace",
+        "iobench demo scan-cost",
+    ]))]
     Demo(DemoArgs),
     /// Millions of verified requests across every backend and model
+    #[command(after_help = examples(&[
+        "iobench soak --requests 100000",
+        "iobench soak --out results/soak",
+    ]))]
     Soak(SoakArgs),
     /// Send a file over loopback TCP by read+write, sendfile, splice, mmap or O_DIRECT
+    #[command(after_help = examples(&[
+        "iobench transfer",
+        "iobench transfer --method sendfile,splice --file-size 256M --cold",
+    ]))]
     Transfer(TransferArgs),
     /// Declarative experiments: run one (results/<name>/), replot one or list them
+    #[command(after_help = examples(&[
+        "iobench experiment list",
+        "iobench experiment run idle-scaling --quick",
+        "iobench experiment replot results/idle-scaling",
+    ]))]
     Experiment {
         #[command(subcommand)]
         command: ExperimentCommand,
     },
     /// Work with saved results
+    #[command(after_help = examples(&[
+        "iobench report merge run1.hlog run2.hlog --hgrm merged.hgrm",
+    ]))]
     Report {
         #[command(subcommand)]
         command: ReportCommand,
+    },
+    /// Print a completion script for bash, zsh, fish, elvish or powershell
+    #[command(after_help = examples(&[
+        "iobench completions bash > ~/.local/share/bash-completion/completions/iobench",
+        "iobench completions zsh > ~/.zfunc/_iobench",
+        "iobench completions fish > ~/.config/fish/completions/iobench.fish",
+    ]))]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page of iobench (roff), or write one page per command into --dir
+    #[command(after_help = examples(&[
+        "iobench manpage | man -l -",
+        "iobench manpage --dir man && man -l man/iobench-compare.1",
+    ]))]
+    Manpage {
+        /// Write iobench.1, iobench-compare.1, iobench-experiment-run.1 ... here
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -119,41 +216,41 @@ pub enum ReportCommand {
 #[derive(Args, Debug)]
 pub struct TransferArgs {
     // Without the flag, every method: the list lives in `Method::ALL`.
-    #[arg(long, value_enum, value_delimiter = ',', help = all_help("Methods", Method::ALL))]
+    #[arg(long, help_heading = TRANSFER, value_enum, value_delimiter = ',', help = all_help("Methods", Method::ALL))]
     pub method: Vec<Method>,
     /// Send this file (default: a generated one, removed afterwards)
-    #[arg(long)]
+    #[arg(long, help_heading = TRANSFER)]
     pub file: Option<std::path::PathBuf>,
     /// Size of the generated file
-    #[arg(long, default_value_t = Size(TransferConfig::DEFAULT.file_size))]
+    #[arg(long, help_heading = TRANSFER, default_value_t = Size(TransferConfig::DEFAULT.file_size))]
     pub file_size: Size,
     /// Bytes per read (and write)
-    #[arg(long, default_value_t = Size(TransferConfig::DEFAULT.chunk))]
+    #[arg(long, help_heading = TRANSFER, default_value_t = Size(TransferConfig::DEFAULT.chunk))]
     pub chunk: Size,
     /// Drop the file from the page cache before each method
-    #[arg(long)]
+    #[arg(long, help_heading = TRANSFER)]
     pub cold: bool,
     /// Also print the results as JSON
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct SoakArgs {
-    /// Requests in all, split evenly over every backend and model
-    #[arg(long, default_value_t = 10_000_000)]
-    pub requests: u64,
-    #[arg(long, default_value_t = LoadConfig::DEFAULT.connections)]
+    #[arg(long, help_heading = WORKLOAD, default_value_t = LoadConfig::DEFAULT.connections)]
     pub connections: usize,
     // Deeper than the workload's default: the soak is after volume.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, help_heading = WORKLOAD, default_value_t = 4)]
     pub pipeline: usize,
-    #[arg(long, default_value_t = LoadConfig::DEFAULT.payload, value_parser = parse_size)]
+    #[arg(long, help_heading = WORKLOAD, default_value_t = LoadConfig::DEFAULT.payload, value_parser = parse_size)]
     pub payload: usize,
-    #[arg(long, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
+    #[arg(long, help_heading = WORKLOAD, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
     pub protocol: Protocol,
+    /// Requests in all, split evenly over every backend and model
+    #[arg(long, help_heading = MEASUREMENT, default_value_t = 10_000_000)]
+    pub requests: u64,
     /// Write README.md and data.json here (e.g. results/soak)
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub out: Option<std::path::PathBuf>,
 }
 
@@ -161,27 +258,27 @@ pub struct SoakArgs {
 pub struct DemoArgs {
     /// The demo; without one, the list
     pub name: Option<String>,
-    /// et-lt: print only the transcript lines, to compare byte for byte with the article
-    #[arg(long)]
-    pub plain: bool,
     // Options, so that a flag given to a demo it does not apply to can be refused;
     // the defaults are `EtLtOptions::default()`'s.
-    #[arg(long, value_enum, help = format!("et-lt: ET, LT or both (default: {})", EtLtOptions::default().mode))]
+    #[arg(long, help_heading = DEMO, value_enum, help = format!("et-lt: ET, LT or both (default: {})", EtLtOptions::default().mode))]
     pub mode: Option<Mode>,
     // The default is the article's, as `EtLtOptions::default()` holds it; clap
     // cannot show a default it does not fill in, so the help says it.
-    #[arg(long, help = inputs_help())]
+    #[arg(long, help_heading = DEMO, help = inputs_help())]
     pub input: Vec<String>,
-    #[arg(long, help = format!(
+    #[arg(long, help_heading = DEMO, help = format!(
         "et-lt, et-pitfall: the server's buffer; each read asks for one byte less (default: {})",
         EtLtOptions::default().buffer_size
     ))]
     pub buffer_size: Option<usize>,
     /// et-lt: run on this backend instead of epoll (select and poll behave like LT)
-    #[arg(long, value_enum)]
+    #[arg(long, help_heading = DEMO, value_enum)]
     pub backend: Option<Backend>,
+    /// et-lt: print only the transcript lines, to compare byte for byte with the article
+    #[arg(long, help_heading = OUTPUT)]
+    pub plain: bool,
     /// Print every system call as it happens
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub trace: bool,
 }
 
@@ -189,24 +286,24 @@ pub struct DemoArgs {
 #[derive(Args, Debug, Clone)]
 pub struct WorkloadArgs {
     /// Active connections
-    #[arg(long, default_value_t = LoadConfig::DEFAULT.connections)]
+    #[arg(long, help_heading = WORKLOAD, default_value_t = LoadConfig::DEFAULT.connections)]
     pub connections: usize,
     /// Connections opened first and left silent for the whole run
-    #[arg(long, default_value_t = LoadConfig::DEFAULT.idle_connections)]
+    #[arg(long, help_heading = WORKLOAD, default_value_t = LoadConfig::DEFAULT.idle_connections)]
     pub idle_connections: usize,
     /// Bytes per request (e.g. 64, 4K): raw bytes, a line with its `\n`, or a TLV
     /// value (which starts with an 8-byte sequence number)
-    #[arg(long, default_value_t = LoadConfig::DEFAULT.payload, value_parser = parse_size)]
+    #[arg(long, help_heading = WORKLOAD, default_value_t = LoadConfig::DEFAULT.payload, value_parser = parse_size)]
     pub payload: usize,
     /// How requests are framed (the server must speak the same): raw, line, tlv
-    #[arg(long, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
+    #[arg(long, help_heading = WORKLOAD, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
     pub protocol: Protocol,
     /// Requests in flight per connection
-    #[arg(long, default_value_t = LoadConfig::DEFAULT.pipeline)]
+    #[arg(long, help_heading = WORKLOAD, default_value_t = LoadConfig::DEFAULT.pipeline)]
     pub pipeline: usize,
     // The window's defaults depend on the command, so clap cannot show them: the
     // help reads them from the load layer.
-    #[arg(long, value_parser = parse_duration, help = window_help(
+    #[arg(long, help_heading = MEASUREMENT, value_parser = parse_duration, help = window_help(
         "Measured time, after the warm-up",
         LONG_WINDOW.0,
         LoadConfig::DEFAULT.duration.expect("a measured run lasts a duration"),
@@ -215,9 +312,9 @@ pub struct WorkloadArgs {
     pub duration: Option<Duration>,
     /// Stop after this many measured requests (after the warm-up) instead of after a
     /// duration
-    #[arg(long, conflicts_with = "duration")]
+    #[arg(long, help_heading = MEASUREMENT, conflicts_with = "duration")]
     pub requests: Option<u64>,
-    #[arg(long, value_parser = parse_duration, help = window_help(
+    #[arg(long, help_heading = MEASUREMENT, value_parser = parse_duration, help = window_help(
         "Time before measuring starts",
         LONG_WINDOW.1,
         LoadConfig::DEFAULT.warmup,
@@ -225,19 +322,19 @@ pub struct WorkloadArgs {
     ))]
     pub warmup: Option<Duration>,
     /// Client threads
-    #[arg(long, default_value_t = LoadConfig::DEFAULT.threads)]
+    #[arg(long, help_heading = WORKLOAD, default_value_t = LoadConfig::DEFAULT.threads)]
     pub threads: usize,
     /// Open loop: total requests per second on a fixed schedule; latency is measured
     /// from each request's intended send time (coordinated-omission corrected)
-    #[arg(long)]
+    #[arg(long, help_heading = WORKLOAD)]
     pub rate: Option<f64>,
-    #[arg(long, value_parser = parse_duration, help = with_default(
+    #[arg(long, help_heading = MEASUREMENT, value_parser = parse_duration, help = with_default(
         "Stop when no echo byte arrives for this long while echoes are owed, and report \
          what completed",
         LoadConfig::DEFAULT.timeout,
     ))]
     pub timeout: Option<Duration>,
-    #[arg(long, value_parser = parse_duration, help = with_default(
+    #[arg(long, help_heading = MEASUREMENT, value_parser = parse_duration, help = with_default(
         "Give up a connect that takes longer (a server that never accepts)",
         LoadConfig::DEFAULT.connect_timeout,
     ))]
@@ -247,21 +344,21 @@ pub struct WorkloadArgs {
 #[derive(Args, Debug)]
 pub struct LoadArgs {
     /// The echo server, HOST:PORT (127.0.0.1:7000, localhost:7000, [::1]:7000)
-    #[arg(long)]
+    #[arg(long, help_heading = SERVER)]
     pub target: String,
     #[command(flatten)]
     pub workload: WorkloadArgs,
     /// Pin the client threads to these CPUs (e.g. 1 or 0,1 or 2-3)
-    #[arg(long, value_parser = parse_cpu_list)]
+    #[arg(long, help_heading = MEASUREMENT, value_parser = parse_cpu_list)]
     pub cpu: Option<CpuList>,
     /// Write the latency percentile spectrum (.hgrm layout, microseconds)
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub hgrm: Option<std::path::PathBuf>,
     /// Write an HdrHistogram interval log, to merge runs with `iobench report merge`
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub histogram_log: Option<std::path::PathBuf>,
     /// Print the report as JSON
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub json: bool,
 }
 
@@ -271,49 +368,49 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
     /// Runs per backend, interleaved (A B C A B C ...); the table shows medians
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, help_heading = MEASUREMENT, default_value_t = 3)]
     pub runs: usize,
     /// The server's CPU (default 0 when there are two CPUs or more)
-    #[arg(long)]
+    #[arg(long, help_heading = MEASUREMENT)]
     pub server_cpu: Option<usize>,
     /// The load generator's CPUs (default 1 when there are two CPUs or more)
-    #[arg(long, value_parser = parse_cpu_list)]
+    #[arg(long, help_heading = MEASUREMENT, value_parser = parse_cpu_list)]
     pub client_cpu: Option<CpuList>,
     /// Pin nothing
-    #[arg(long, conflicts_with_all = ["server_cpu", "client_cpu"])]
+    #[arg(long, help_heading = MEASUREMENT, conflicts_with_all = ["server_cpu", "client_cpu"])]
     pub no_pin: bool,
     /// The server's read strategy (default: each backend's own)
-    #[arg(long, value_enum)]
+    #[arg(long, help_heading = SERVER, value_enum)]
     pub read_strategy: Option<ReadStrategy>,
     /// The server's read buffer
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, help_heading = SERVER, value_parser = parse_size)]
     pub buffer_size: Option<usize>,
     /// Also count every system call and context switch of the server with
     /// perf_event_open (tracepoints cost the server 15-20% at high rates)
-    #[arg(long)]
+    #[arg(long, help_heading = MEASUREMENT)]
     pub kernel_counts: bool,
     /// The figures the table shows: default (those that tell the models apart), all,
     /// or keys separated by commas (requests_per_s,p99_us,...; the exports' column
     /// names). The exports always have every figure
-    #[arg(long, default_value = "default", value_parser = View::parse)]
+    #[arg(long, default_value = "default", value_parser = View::parse, help_heading = OUTPUT)]
     pub figures: View,
     /// Print no table (with an export to standard output, `-`, the table goes to
     /// standard error unless this is given)
-    #[arg(long, short)]
+    #[arg(long, short, help_heading = OUTPUT)]
     pub quiet: bool,
     /// Write the results as Markdown (`-`: standard output)
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub export_markdown: Option<std::path::PathBuf>,
     /// Write the results as CSV (`-`: standard output)
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub export_csv: Option<std::path::PathBuf>,
     /// Write every figure of every run as JSON (`-`: standard output)
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub export_json: Option<std::path::PathBuf>,
     /// Also measure anyone's echo server: NAME='COMMAND ... {port}' (repeatable). It
     /// is started with a free port for {port}, driven and measured like ours, from the
     /// kernel's side (our own counts are n/a for it)
-    #[arg(long, value_parser = parse_external)]
+    #[arg(long, help_heading = SERVER, value_parser = parse_external)]
     pub external: Vec<(String, String)>,
 }
 
@@ -374,13 +471,13 @@ fn inputs_help() -> String {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// The backend
-    #[arg(long, value_enum, default_value_t = BACKEND)]
+    #[arg(long, help_heading = SERVER, value_enum, default_value_t = BACKEND)]
     pub backend: Backend,
     /// The threading model
-    #[arg(long, value_enum, default_value_t = MODEL)]
+    #[arg(long, help_heading = SERVER, value_enum, default_value_t = MODEL)]
     pub model: Model,
     /// Threads of the model (`serve --threads`; --threads is the client's)
-    #[arg(long, default_value_t = DEFAULT_THREADS)]
+    #[arg(long, help_heading = SERVER, default_value_t = DEFAULT_THREADS)]
     pub server_threads: usize,
     #[command(flatten)]
     pub bench: BenchArgs,
@@ -389,86 +486,86 @@ pub struct RunArgs {
 #[derive(Args, Debug)]
 pub struct CompareArgs {
     // Without the flag, every backend: the list lives in `Backend::ALL`.
-    #[arg(long, value_enum, value_delimiter = ',', help = all_help("Backends", Backend::ALL))]
+    #[arg(long, help_heading = SERVER, value_enum, value_delimiter = ',', help = all_help("Backends", Backend::ALL))]
     pub backends: Vec<Backend>,
     /// Threading models, comma-separated: each backend runs with each
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [MODEL])]
+    #[arg(long, help_heading = SERVER, value_enum, value_delimiter = ',', default_values_t = [MODEL])]
     pub models: Vec<Model>,
     /// Threads of the models other than the reactor (`serve --threads`; --threads is
     /// the client's)
-    #[arg(long, default_value_t = DEFAULT_THREADS)]
+    #[arg(long, help_heading = SERVER, default_value_t = DEFAULT_THREADS)]
     pub server_threads: usize,
-    /// The subject the ratio column compares with, by its name in the table (default:
-    /// the first)
-    #[arg(long)]
-    pub baseline: Option<String>,
     #[command(flatten)]
     pub bench: BenchArgs,
+    /// The subject the ratio column compares with, by its name in the table (default:
+    /// the first)
+    #[arg(long, help_heading = OUTPUT)]
+    pub baseline: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// The multiplexer
-    #[arg(long, value_enum, default_value_t = BACKEND)]
+    #[arg(long, help_heading = SERVER, value_enum, default_value_t = BACKEND)]
     pub backend: Backend,
     /// The threading model
-    #[arg(long, value_enum, default_value_t = MODEL)]
+    #[arg(long, help_heading = SERVER, value_enum, default_value_t = MODEL)]
     pub model: Model,
     /// Threads of the model: dispatch workers, io-threads (main included), reuseport
     /// reactors
-    #[arg(long, default_value_t = DEFAULT_THREADS)]
+    #[arg(long, help_heading = SERVER, default_value_t = DEFAULT_THREADS)]
     pub threads: usize,
     /// Address to listen on (port 0 picks a free one; printed as `listening on IP:PORT`)
-    #[arg(long, default_value = "127.0.0.1:0")]
+    #[arg(long, help_heading = SERVER, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
     /// Bytes asked for by each read (e.g. 16384, 16K, 1M)
-    #[arg(long, default_value = "16K", value_parser = parse_size)]
+    #[arg(long, help_heading = SERVER, default_value = "16K", value_parser = parse_size)]
     pub buffer_size: usize,
     /// How to read on a readiness report. Default, from measurements: `once` for the
     /// level-triggered backends (select, poll, epoll-lt, polling), `short-read` for
     /// epoll-et (drains without the EAGAIN read)
-    #[arg(long, value_enum)]
+    #[arg(long, help_heading = SERVER, value_enum)]
     pub read_strategy: Option<ReadStrategy>,
     /// Allow `--read-strategy once` on epoll-et, which strands data (the article's pitfall)
-    #[arg(long)]
+    #[arg(long, help_heading = SERVER)]
     pub allow_et_once: bool,
     /// Most connections served at once; more are accepted and closed at once
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, help_heading = LIMITS, default_value_t = 100_000)]
     pub max_conns: usize,
     /// Pending output per connection past which it is not read until it drains
-    #[arg(long, default_value = "64K", value_parser = parse_size)]
+    #[arg(long, help_heading = LIMITS, default_value = "64K", value_parser = parse_size)]
     pub max_pending: usize,
     /// SO_SNDBUF for each accepted socket (e.g. 16K); default: the kernel autotunes
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, help_heading = LIMITS, value_parser = parse_size)]
     pub sndbuf: Option<usize>,
     /// How the byte stream is cut into messages: raw (echo bytes as they come), line
     /// (echo each `\n`-terminated line), tlv ([type u16][length u32][value], big-endian)
     // The load generator's default, so that `serve` and `load` agree without flags.
-    #[arg(long, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
+    #[arg(long, help_heading = SERVER, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
     pub protocol: Protocol,
     /// Longest line or TLV value accepted; longer closes that connection
-    #[arg(long, default_value = "1M", value_parser = parse_size)]
+    #[arg(long, help_heading = LIMITS, default_value = "1M", value_parser = parse_size)]
     pub max_frame: usize,
     /// Bytes all connections together may hold in messages not complete yet; past it
     /// the connections holding the most are closed (default: 16 times --max-frame,
     /// at least 64M)
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, help_heading = LIMITS, value_parser = parse_size)]
     pub input_budget: Option<usize>,
     /// Close a connection that completes no message for this long (silent clients,
     /// slowloris tricklers); default: never
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, help_heading = LIMITS, value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
     /// Pin the server to this CPU
-    #[arg(long)]
+    #[arg(long, help_heading = SERVER)]
     pub cpu: Option<usize>,
     /// Stop after this long (e.g. 30s, 500ms, 2m); default: until SIGINT/SIGTERM
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, help_heading = SERVER, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Print statistics as one JSON object per line instead of tables
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub json: bool,
     /// Print every system call of the event loop on stderr as it happens
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub trace: bool,
 }
 
@@ -498,8 +595,34 @@ mod tests {
             "iobench compare --external ys=./echo_epoll_{port} --external b=x_{port}",
             "iobench compare --backends epoll-et --models reactor,dispatch,io-threads --server-threads 2",
             "iobench serve --model reuseport --threads 4 --protocol tlv --max-frame 64K",
+            "iobench completions zsh",
+            "iobench manpage --dir /tmp/x",
         ] {
             Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
         }
+    }
+
+    /// Every example in the help parses: the shell's part (a redirection, a pipe,
+    /// what follows `&&`) cut off.
+    #[test]
+    fn examples_parse() {
+        use clap::CommandFactory;
+        fn check(cmd: &clap::Command, seen: &mut usize) {
+            let help = cmd
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            for example in help.lines().filter_map(|l| l.strip_prefix("  ")) {
+                let line = example.split(['>', '|', '&']).next().unwrap().trim();
+                Cli::try_parse_from(line.split(' ')).unwrap_or_else(|e| panic!("{line}: {e}"));
+                *seen += 1;
+            }
+            for sub in cmd.get_subcommands() {
+                check(sub, seen);
+            }
+        }
+        let mut seen = 0;
+        check(&Cli::command(), &mut seen);
+        assert!(seen > 20, "only {seen} examples found");
     }
 }

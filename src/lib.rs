@@ -1,7 +1,8 @@
 //! iobench: an I/O multiplexing workbench. The layers, bottom to top (each uses only
 //! those below it, never a peer on its own line; tests/layers.rs checks it, and each
 //! module's first lines say its rule):
-//! - `names`, `units`, `rng`: enum names, units and the deterministic generator;
+//! - `names`, `units`, `rng`, `words`: enum names, units, the deterministic
+//!   generator and counted nouns;
 //! - `sys`, `protocol`, `style`: system calls and their counts, framing, and the
 //!   output's width, characters and colour;
 //! - `backend`: the readiness multiplexers;
@@ -31,3 +32,4 @@ pub mod style;
 pub mod sys;
 pub mod transfer;
 pub mod units;
+pub mod words;

@@ -2,7 +2,7 @@
 //! code.
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use cli::{
     BenchArgs, Cli, Command, DemoArgs, ExperimentCommand, LoadArgs, ReportCommand, SoakArgs,
     TransferArgs,
@@ -52,6 +52,8 @@ fn main() -> ExitCode {
         Command::Report {
             command: ReportCommand::Merge { logs, hgrm },
         } => merge(&logs, hgrm.as_deref(), &out),
+        Command::Completions { shell } => completions(shell),
+        Command::Manpage { dir } => manpage(dir.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,17 +92,14 @@ fn load(cfg: &load::LoadConfig, args: &LoadArgs, style: &Style) -> Result<()> {
     if report.stalled {
         bail!(
             "{} sent no echo byte for {:?} (--timeout) with requests outstanding: stopped after \
-             {} requests completed",
+             {} completed",
             cfg.target,
             cfg.timeout,
-            report.requests_total
+            report::plural(report.requests_total, "request")
         );
     }
     if report.errors() > 0 {
-        let counts = format!(
-            "{} mismatched bytes, {} lost bytes, {} unexpected closes",
-            report.mismatched_bytes, report.lost_bytes, report.unexpected_closes
-        );
+        let counts = report::load::echo_errors(&report);
         // Not one request came back right: the server is no echo server at all.
         if report.requests_total == 0 && report.mismatched_bytes > 0 {
             bail!(
@@ -125,7 +124,7 @@ fn merge(logs: &[std::path::PathBuf], hgrm: Option<&std::path::Path>, style: &St
         load::write_hgrm(path, &merged)?;
     }
     say(&report::load::render_latency(
-        &format!("{} logs merged", logs.len()),
+        &format!("{} merged", report::plural(logs.len(), "log")),
         &load::Latency::of(&merged),
         style,
     ))
@@ -191,7 +190,10 @@ fn bench(
         .map(|r| r.load.errors())
         .sum();
     if errors > 0 {
-        bail!("{errors} bytes or connections went wrong in the echo: see the warnings above");
+        bail!(
+            "{} in the echo (bytes or connections that went wrong): see the warnings above",
+            report::plural(errors, "error")
+        );
     }
     let failures: Vec<&String> = report.summaries.iter().flat_map(|s| &s.failures).collect();
     if let Some(first) = failures.first() {
@@ -231,8 +233,8 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
             let failures = results.failures();
             if let Some(first) = failures.first() {
                 bail!(
-                    "{} measurements failed (the results in {} say which); the first: {first}",
-                    failures.len(),
+                    "{} failed (the results in {} say which); the first: {first}",
+                    report::plural(failures.len(), "measurement"),
                     out.display()
                 );
             }
@@ -260,7 +262,8 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
             }
             if unreadable > 0 {
                 bail!(
-                    "{unreadable} experiment file(s) in {} cannot be read",
+                    "{} in {} cannot be read",
+                    report::plural(unreadable, "experiment file"),
                     dir.display()
                 );
             }
@@ -314,7 +317,10 @@ fn soak(template: &load::LoadConfig, args: &SoakArgs, style: &Style) -> Result<(
         }
     }
     if report.errors() > 0 {
-        bail!("the soak found {} errors", report.errors());
+        bail!(
+            "the soak found {}",
+            report::plural(report.errors(), "error")
+        );
     }
     Ok(())
 }
@@ -327,6 +333,39 @@ fn transfer(cfg: &transfer::TransferConfig, args: &TransferArgs, style: &Style) 
         say(&format!("{}\n", serde_json::to_string(&results)?))?;
     }
     Ok(())
+}
+
+/// Generated from the clap definitions, so that the script never lags behind them.
+fn completions(shell: clap_complete::Shell) -> Result<()> {
+    let mut cli = Cli::command();
+    let name = cli.get_name().to_string();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cli, name, &mut script);
+    say(&String::from_utf8(script).context("the completion script is not UTF-8")?)
+}
+
+/// Without `dir`, the top page on standard output (its SUBCOMMANDS section names
+/// iobench-NAME(1)); with it, that page and one per command, each with its options,
+/// as git and cargo ship theirs.
+fn manpage(dir: Option<&std::path::Path>) -> Result<()> {
+    let Some(dir) = dir else {
+        // As `generate_to` does: `help` is a flag here, not a page of its own.
+        let cli = Cli::command().disable_help_subcommand(true);
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cli)
+            .render(&mut page)
+            .context("rendering the man page")?;
+        return say(&String::from_utf8(page).context("the man page is not UTF-8")?);
+    };
+    create_output_dir("--dir", dir)?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("--dir {}: cannot write the man pages there", dir.display()))?;
+    let top = clap_mangen::Man::new(Cli::command()).get_filename();
+    say(&format!(
+        "man pages in {}: start with `man -l {}`\n",
+        dir.display(),
+        dir.join(top).display()
+    ))
 }
 
 /// The command as it was typed, for the records that reports keep.

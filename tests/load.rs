@@ -82,7 +82,7 @@ fn a_server_that_corrupts_one_byte_makes_load_fail() {
         !out.status.success(),
         "load passed a corrupted echo: {stdout}"
     );
-    assert!(stdout.contains("1 mismatched bytes"), "{stdout}");
+    assert!(stdout.contains("1 mismatched byte,"), "{stdout}");
     assert!(stderr.contains("mismatched"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -3,6 +3,7 @@
 
 use super::{DemoContext, MUST_COME, QUIET, loopback_pair};
 use crate::backend::{Backend, Interest, Multiplexer};
+use crate::words::plural;
 use anyhow::Result;
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -34,6 +35,6 @@ fn wait_and_say(
 ) -> Result<()> {
     let mut events = Vec::new();
     mux.wait(&mut events, Some(timeout))?;
-    ctx.say(format!("{what}: {} report(s)", events.len()));
+    ctx.say(format!("{what}: {}", plural(events.len(), "report")));
     Ok(())
 }

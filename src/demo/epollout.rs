@@ -5,6 +5,7 @@
 use super::{DemoContext, MUST_COME, loopback_pair};
 use crate::backend::{Backend, Interest, Multiplexer};
 use crate::sys::Sys;
+use crate::words::plural;
 use anyhow::Result;
 use nix::sys::socket::{setsockopt, sockopt};
 use std::io::{ErrorKind, Read};
@@ -41,8 +42,11 @@ pub fn run(ctx: &DemoContext) -> Result<()> {
             let first = count_reports(mux.as_mut(), MUST_COME, 1)?;
             let rest = count_reports(mux.as_mut(), Duration::ZERO, WAITS - 1)?;
             ctx.say(format!(
-                "drain {cycle}: filled {filled} bytes (EPOLLOUT {while_full}x while full), the \
-                 client read {drained}; EPOLLOUT on {} of the next {WAITS} waits",
+                "drain {cycle}: filled {}, {} while full; the client read {}; EPOLLOUT on {} of \
+                 the next {WAITS} waits",
+                plural(filled, "byte"),
+                plural(while_full, "report"),
+                plural(drained, "byte"),
                 first + rest
             ));
         }

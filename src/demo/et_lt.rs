@@ -11,6 +11,7 @@ use super::{DemoContext, MUST_COME, QUIET, loopback_pair, queued};
 use crate::backend::{Backend, Interest, Multiplexer, Trigger};
 use crate::names::named_enum;
 use crate::sys::Sys;
+use crate::words::plural;
 use anyhow::{Result, bail};
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
@@ -113,15 +114,18 @@ fn header(backend: Backend, buffer: usize) -> String {
         }
     };
     format!(
-        "== {}: {how}; a {buffer}-byte buffer, so each read asks for {} bytes ==",
+        "== {}: {how}; a {buffer}-byte buffer, so each read asks for {} ==",
         backend.name(),
-        buffer - 1
+        plural(buffer - 1, "byte")
     )
 }
 
 /// The line that announces a send.
 fn sends(input: &str) -> String {
-    format!("-- the client sends {input:?} ({} bytes)", input.len())
+    format!(
+        "-- the client sends {input:?} ({})",
+        plural(input.len(), "byte")
+    )
 }
 
 /// The article's server: one socket on one multiplexer, reading `buffer - 1` bytes
@@ -173,6 +177,8 @@ impl Server<'_> {
                     return Ok(());
                 }
                 Ok(n) => {
+                    // The article's printf, word for word ("get 1 bytes" included):
+                    // --plain is compared with its transcript byte for byte.
                     ctx.say(format!(
                         "get {n} bytes of content: {}",
                         String::from_utf8_lossy(&buf[..n])
@@ -198,9 +204,9 @@ pub fn pitfall(ctx: &DemoContext, opts: &EtLtOptions) -> Result<()> {
     let buffer = opts.buffer_size.max(2);
     ctx.paragraph(&format!(
         "Edge-triggered epoll reports a socket once per change of state. A server that reads \
-         only once per report ({} bytes here) leaves the rest in the socket, and no report \
-         comes for it: those bytes are stranded until the client sends again.",
-        buffer - 1
+         only once per report ({} here) leaves the rest in the socket, and no report comes \
+         for it: those bytes are stranded until the client sends again.",
+        plural(buffer - 1, "byte")
     ));
     let sys = ctx.sys();
     let (mut client, server) = loopback_pair()?;
@@ -222,9 +228,10 @@ pub fn pitfall(ctx: &DemoContext, opts: &EtLtOptions) -> Result<()> {
         article.mux.wait(&mut events, Some(QUIET))?;
         let left = queued(&sys, article.fd)?;
         ctx.say(format!(
-            "{} report(s) in the next {} ms; {left} bytes still in the socket (FIONREAD){}",
-            events.len(),
+            "{} in the next {} ms; {} still in the socket (FIONREAD){}",
+            plural(events.len(), "report"),
             QUIET.as_millis(),
+            plural(left, "byte"),
             if left > 0 { ": stranded" } else { "" }
         ));
     }

@@ -3,6 +3,7 @@
 
 use super::{DemoContext, MUST_COME, loopback_pair};
 use crate::backend::{Backend, Interest};
+use crate::words::plural;
 use anyhow::{Context, Result};
 use nix::fcntl::{FcntlArg, fcntl};
 use std::io::Write;
@@ -48,8 +49,9 @@ pub fn run(ctx: &DemoContext) -> Result<()> {
         mux.wait(&mut events, Some(MUST_COME))?;
         let ready: Vec<String> = events.iter().map(|e| e.fd.to_string()).collect();
         ctx.say(format!(
-            "{}: watching {watched:?}, the wait reports descriptor(s) {}",
+            "{}: watching {watched:?}, the wait reports {}: {}",
             backend.name(),
+            plural(ready.len(), "descriptor"),
             ready.join(" and ")
         ));
     }

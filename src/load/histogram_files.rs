@@ -2,6 +2,7 @@
 //! plotter reads, and interval logs, which runs on several client hosts write so that
 //! their histograms can be added up later (percentiles are never averaged).
 
+use crate::words::plural;
 use anyhow::{Context, Result, bail};
 use base64::Engine;
 use hdrhistogram::Histogram;
@@ -113,7 +114,7 @@ pub fn merge_logs(paths: &[impl AsRef<Path>]) -> Result<Histogram<u64>> {
         }
     }
     if intervals == 0 {
-        bail!("no histogram intervals in {} file(s)", paths.len());
+        bail!("no histogram intervals in {}", plural(paths.len(), "file"));
     }
     Ok(total)
 }

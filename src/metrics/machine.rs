@@ -1,5 +1,6 @@
 //! A record of the machine a result was measured on, kept with every export.
 
+use crate::words::plural;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -36,8 +37,11 @@ impl Machine {
 
     pub fn one_line(&self) -> String {
         format!(
-            "{}, {} CPUs, {}, {}",
-            self.cpu, self.cores, self.kernel, self.date
+            "{}, {}, {}, {}",
+            self.cpu,
+            plural(self.cores, "CPU"),
+            self.kernel,
+            self.date
         )
     }
 }

@@ -6,7 +6,7 @@ use super::bars::{self, Bar};
 use super::count;
 use super::findings;
 use super::grid::{Grid, View, baseline, grid, lower_bound_note};
-use super::words::plural;
+use super::plural;
 use crate::bench::{self, BenchReport, HEADLINE, Verdict, Warning};
 use crate::style::{Paint, Style};
 
@@ -64,13 +64,13 @@ pub fn workload(report: &BenchReport) -> String {
     format!(
         "{} ({} idle), {} B, pipeline {}, {pace}; {} per run after {:.1} s warm-up; {}, \
          interleaved; {pinned}",
-        plural(load.connections as u64, "connection"),
+        plural(load.connections, "connection"),
         load.idle_connections,
         load.payload,
         load.pipeline,
         window,
         load.warmup.as_secs_f64(),
-        plural(plan.runs as u64, "run"),
+        plural(plan.runs, "run"),
     )
 }
 

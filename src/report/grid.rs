@@ -2,7 +2,7 @@
 //! The terminal table and the Markdown export both render this grid, in one of its
 //! views: the classroom's few figures that tell the models apart, or all of them.
 
-use super::words::plural;
+use super::plural;
 use crate::bench::{BenchReport, FIGURES, HEADLINE, OUR_CALL_COUNTS, Subject, Summary};
 use crate::metrics::{Figure, Spread};
 use std::collections::BTreeMap;
@@ -138,7 +138,7 @@ pub fn grid(report: &BenchReport, view: &View) -> Grid {
     let subjects = &report.summaries;
     let mut header = vec!["".to_string()];
     header.extend(subjects.iter().map(|s| match view {
-        View::All => format!("{} ({})", s.subject, plural(s.runs as u64, "run")),
+        View::All => format!("{} ({})", s.subject, plural(s.runs, "run")),
         _ => s.subject.clone(),
     }));
     // The first figure always, to say why a subject has none; the others where measured.

@@ -1,6 +1,6 @@
 //! The summary `iobench load` prints.
 
-use super::{count, number};
+use super::{count, number, plural};
 use crate::bench::{SATURATED_CLIENT_PERCENT, Shortfall};
 use crate::load::{Latency, LoadReport};
 use crate::style::Style;
@@ -10,8 +10,8 @@ pub fn render(r: &LoadReport, style: &Style) -> String {
     let open_loop = r.requested_rate.is_some();
     let mut out = style.wrap(
         &format!(
-            "{} requests in {:.2} s: {} requests/s, {:.2} MB/s",
-            count(r.requests),
+            "{} in {:.2} s: {} requests/s, {:.2} MB/s",
+            plural(count(r.requests), "request"),
             r.window_s,
             number(r.requests_per_s, 0),
             r.mb_per_s
@@ -57,16 +57,20 @@ pub fn render(r: &LoadReport, style: &Style) -> String {
             "the client was near saturation: the server may be able to do more than this shows",
         );
     }
-    out += &style.wrap(
-        &format!(
-            "verified: {} mismatched bytes, {} lost bytes, {} unexpected closes",
-            count(r.mismatched_bytes),
-            count(r.lost_bytes),
-            count(r.unexpected_closes)
-        ),
-        2,
-    );
+    out += &style.wrap(&format!("verified: {}", echo_errors(r)), 2);
     out
+}
+
+/// "0 mismatched bytes, 0 lost bytes, 0 unexpected closes": the summary's line, and
+/// the error when there are any.
+pub fn echo_errors(r: &LoadReport) -> String {
+    [
+        (r.mismatched_bytes, "mismatched byte"),
+        (r.lost_bytes, "lost byte"),
+        (r.unexpected_closes, "unexpected close"),
+    ]
+    .map(|(n, what)| plural(count(n), what))
+    .join(", ")
 }
 
 /// Latency percentiles in microseconds: a row per percentile, a column per series
@@ -102,7 +106,7 @@ fn latency_table(style: &Style, series: &[(&str, &Latency)]) -> Table {
 pub fn render_latency(title: &str, l: &Latency, style: &Style) -> String {
     format!(
         "{}{}\n",
-        style.wrap(&format!("{} samples", count(l.count)), 2),
+        style.wrap(&plural(count(l.count), "sample"), 2),
         latency_table(style, &[(title, l)])
     )
 }

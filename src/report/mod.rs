@@ -17,4 +17,5 @@ pub mod soak;
 mod table;
 pub mod transfer;
 mod warnings;
-mod words;
+// Counted nouns for every renderer: "1 run", "3 runs".
+pub use crate::words::plural;

@@ -1,6 +1,6 @@
 //! The soak's table, and its record under results/.
 
-use super::count;
+use super::{count, plural};
 use crate::bench::SoakRow;
 use crate::load::LoadConfig;
 use crate::metrics::Machine;
@@ -69,10 +69,10 @@ fn summary(report: &SoakReport) -> String {
         ),
     };
     format!(
-        "{} verified requests{asked} in {seconds:.0} s, {} errors (mismatched, lost or \
-         unaccounted bytes, unexpected closes).",
-        count(report.requests()),
-        count(report.errors())
+        "{}{asked} in {seconds:.0} s, {} (mismatched, lost or unaccounted bytes, unexpected \
+         closes).",
+        plural(count(report.requests()), "verified request"),
+        plural(count(report.errors()), "error")
     )
 }
 
@@ -96,12 +96,12 @@ pub fn readme(report: &SoakReport) -> String {
     format!(
         "# Soak: verified requests across every backend and model\n\n\
          Every backend with every threading model served its share of the requests from \
-         {} connections of `iobench load` ({} in flight on each, {} B {} requests), which \
+         {} of `iobench load` ({} in flight on each, {} B {} requests), which \
          compared every echoed byte with what it sent; the server's own count of bytes \
          written must equal the client's verified bytes. RSS is the server's resident \
          memory right after it started and right before it stopped.\n\n\
          Command: `{}`\n\nMachine: {}\n\n{}\n{}\n",
-        report.workload.connections,
+        plural(report.workload.connections, "connection"),
         report.workload.pipeline,
         report.workload.payload,
         report.workload.protocol,

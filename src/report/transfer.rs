@@ -1,26 +1,26 @@
 //! The table `iobench transfer` prints: measured beside predicted.
 
-use super::{count, number};
+use super::{count, number, plural};
+use crate::style::Style;
 use crate::transfer::TransferResult;
 use crate::units::Size;
+use comfy_table::{Cell, CellAlignment};
 
 /// Bytes in decimal megabytes, as the MB/s beside them: `335.5 MB`.
 fn decimal_mb(bytes: u64) -> String {
     format!("{} MB", number(bytes as f64 / 1e6, 1))
 }
-use crate::style::Style;
-use comfy_table::{Cell, CellAlignment};
 
 pub fn render(results: &[TransferResult], chunk: usize, style: &Style) -> String {
     let bytes = results.first().map_or(0, |r| r.bytes);
     let mut out = style.wrap(
         &format!(
-            "{} ({} bytes) in {} chunks over loopback TCP; the sink verified size and checksum \
+            "{} ({}) in {} chunks over loopback TCP; the sink verified size and checksum \
              each time. MB and MB/s are decimal (10^6 bytes), sizes in K/M binary. Calls are \
              the sender's transfer loop; a mode switch (user->kernel->user) is two per call, \
              not a context switch.",
             decimal_mb(bytes),
-            number(bytes as f64, 0),
+            plural(number(bytes as f64, 0), "byte"),
             Size(chunk)
         ),
         0,

@@ -1,7 +1,7 @@
 //! The warnings a bench finds (`bench::Warning`), in words: the terminal table's
 //! notes, the experiment READMEs' notes and data.json all print this text.
 
-use super::number;
+use super::{number, plural};
 use crate::bench::{
     Disagreed, Disagreement, KernelCount, SATURATED_CLIENT_PERCENT, Shortfall, Warning,
 };
@@ -117,9 +117,9 @@ impl fmt::Display for Shortfall {
         if self.missed > 0 {
             write!(
                 f,
-                " ({} requests could not even be sent; they are in the corrected latency, \
-                 with their wait to the end)",
-                number(self.missed as f64, 0)
+                " ({} could not even be sent; they are in the corrected latency, with their \
+                 wait to the end)",
+                plural(number(self.missed as f64, 0), "request")
             )?;
         }
         Ok(())

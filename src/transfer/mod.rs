@@ -13,6 +13,7 @@ mod sink;
 use crate::names::named_enum;
 use crate::rng::XorShift;
 use crate::sys::{Call, Registry, Sys};
+use crate::words::plural;
 use anyhow::{Context, Result, bail};
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 use nix::sys::socket::{getsockopt, sockopt};
@@ -348,13 +349,21 @@ fn predict(method: Method, size: u64, chunk: usize, sndbuf: u64) -> (u64, String
     match method {
         Method::ReadWrite => (
             2 * chunks,
-            format!("{chunks} reads + {chunks} writes, 2 CPU copies per chunk"),
+            format!(
+                "{} + {}, 2 CPU copies per chunk",
+                plural(chunks, "read"),
+                plural(chunks, "write")
+            ),
         ),
         // O_DIRECT reads bypass the page cache: the device's DMA fills the user
         // buffer, and only the write copies (user buffer to socket).
         Method::Direct => (
             2 * chunks,
-            format!("{chunks} reads (DMA into our buffer) + {chunks} writes, 1 CPU copy per chunk"),
+            format!(
+                "{} (DMA into our buffer) + {}, 1 CPU copy per chunk",
+                plural(chunks, "read"),
+                plural(chunks, "write")
+            ),
         ),
         Method::Sendfile => {
             let per = size.div_ceil(sndbuf.max(1));
@@ -369,7 +378,10 @@ fn predict(method: Method, size: u64, chunk: usize, sndbuf: u64) -> (u64, String
         ),
         Method::Mmap => (
             chunks + 2,
-            format!("mmap + {chunks} writes + munmap, 1 CPU copy per chunk"),
+            format!(
+                "mmap + {} + munmap, 1 CPU copy per chunk",
+                plural(chunks, "write")
+            ),
         ),
     }
 }

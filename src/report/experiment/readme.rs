@@ -7,7 +7,7 @@ use super::sweep::{column, sweep_name, sweep_rows, x_value};
 use crate::bench::COUNTS_AGREE_WITHIN;
 use crate::experiment::{Column, Experiment, Kind, Results, Scale, Sweep};
 use crate::report::grid::figure_cells;
-use crate::report::table;
+use crate::report::{plural, table};
 
 pub fn render(exp: &Experiment, results: &Results, command: &str, plots: &[Vec<Plot>]) -> String {
     [
@@ -97,20 +97,21 @@ fn how_measured(exp: &Experiment, results: &Results, command: &str) -> String {
     let m = &results.machine;
     format!(
         "## How it was measured\n\n{}\n\n\
-         - Command: `{command}` ({:.0} s)\n- Machine: {}, {} CPUs, {}; {}\n- Files: `data.csv` \
+         - Command: `{command}` ({:.0} s)\n- Machine: {}, {}, {}; {}\n- Files: `data.csv` \
          (one row per point: its settings, then each figure's median, min and max), \
          `data.json` (the same with every run's own figures, the machine and the experiment \
          file)\n",
         method(exp.kind, exp.runs, m.cores),
         results.seconds,
         m.cpu,
-        m.cores,
+        plural(m.cores, "CPU"),
         m.kernel,
         m.date
     )
 }
 
 fn method(kind: Kind, runs: usize, cores: usize) -> String {
+    let runs = plural(runs, "run");
     let pinning = if cores >= 2 {
         "as a child process pinned to CPU 0, driven by the load generator pinned to CPU 1"
     } else {
@@ -119,7 +120,7 @@ fn method(kind: Kind, runs: usize, cores: usize) -> String {
     match kind {
         Kind::Echo => format!(
             "Each point: our echo server {pinning} (closed loop, every echoed byte verified), \
-             as `iobench compare` does. {runs} run(s) per point, interleaved across all points (run 1 of \
+             as `iobench compare` does. {runs} per point, interleaved across all points (run 1 of \
              every point, then run 2, ...). Figures are medians over the runs with (min–max); \
              per-request figures divide by the requests completed in the measured window; \
              system calls are our own count (the kernel's /proc count agrees within {:.0}%, or a \
@@ -135,14 +136,14 @@ fn method(kind: Kind, runs: usize, cores: usize) -> String {
              watched descriptors take N of the process's descriptors, not 2N (10,000 fit \
              under a limit of 20,000, and select reaches about 1,000 before FD_SETSIZE). Each run \
              registers the ring once, makes one untimed iteration, then `iterations` timed \
-             ones; {runs} run(s) per point, interleaved. Figures are medians over every timed \
+             ones; {runs} per point, interleaved. Figures are medians over every timed \
              iteration with (min–max)."
         ),
         Kind::Transfer => format!(
             "`iobench transfer`: a generated file sent over loopback TCP to a sink thread, which \
              verifies size and checksum; system calls are the sender's transfer loop (our own \
              count), CPU time and context switches the sender thread's (getrusage). The \
-             article's predictions stand beside the measured counts. {runs} run(s), the file \
+             article's predictions stand beside the measured counts. {runs}, the file \
              written once per run; medians with (min–max)."
         ),
     }
