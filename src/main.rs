@@ -7,8 +7,6 @@ use cli::{
     BenchArgs, Cli, Command, DemoArgs, ExperimentCommand, LoadArgs, ReportCommand, SoakArgs,
     TransferArgs,
 };
-use iobench::backend::Backend;
-use iobench::server::Model;
 use iobench::{bench, cli, demo, experiment, load, metrics, options, report, server, transfer};
 use std::io::Write;
 use std::process::ExitCode;
@@ -125,9 +123,8 @@ fn merge(logs: &[std::path::PathBuf], hgrm: Option<&std::path::Path>) -> Result<
 /// Runs every subject, prints the table and writes the exports `args` asks for;
 /// fails when an echo was wrong or a run failed.
 fn bench(options::Bench { plan, baseline }: options::Bench, args: &BenchArgs) -> Result<()> {
-    let total = plan.runs * plan.subjects.len();
-    let progress = report::progress::Progress::new(total as u64);
-    let runs = bench::run(&plan, &mut |done, what| progress.show(done, what));
+    let progress = report::progress::Progress::start();
+    let runs = bench::run(&plan, &mut |step| progress.show(&step));
     progress.finish();
     let summaries = bench::summarise(&runs);
     let report = bench::BenchReport {
@@ -183,8 +180,8 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
                 std::path::Path::new("results").join(name)
             });
             create_output_dir("--out", &out)?;
-            let progress = report::progress::Progress::new(0);
-            let results = experiment::run(&exp, &mut |step| progress.step(&step));
+            let progress = report::progress::Progress::start();
+            let results = experiment::run(&exp, &mut |step| progress.show(&step));
             progress.finish();
             let results = results?;
             let command = command_line();
@@ -243,11 +240,8 @@ fn soak(template: &load::LoadConfig, args: &SoakArgs) -> Result<()> {
     if let Some(dir) = &args.out {
         create_output_dir("--out", dir)?;
     }
-    // bench::soak runs every backend with every model.
-    let progress = report::progress::Progress::new((Backend::COUNT * Model::COUNT) as u64);
-    let rows = bench::soak(args.requests, template, &mut |done, what| {
-        progress.show(done, what)
-    })?;
+    let progress = report::progress::Progress::start();
+    let rows = bench::soak(args.requests, template, &mut |step| progress.show(&step))?;
     progress.finish();
     let report = report::soak::SoakReport {
         machine: metrics::Machine::describe(),

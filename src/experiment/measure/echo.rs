@@ -2,8 +2,8 @@
 //! points' runs interleaved by `bench::run_many`.
 
 use super::{row, summarise};
-use crate::bench::{self, BenchPlan, FIGURES, Subject, Warning};
-use crate::experiment::{Experiment, Row, Setting, Step};
+use crate::bench::{self, BenchPlan, FIGURES, Step, Subject, Warning};
+use crate::experiment::{Experiment, Row, Setting};
 use crate::load::LoadConfig;
 use crate::server;
 
@@ -20,10 +20,7 @@ pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
             Err(why) => rows[i].not_applicable = Some(why),
         }
     }
-    let total = plans.len() * exp.runs;
-    let results = bench::run_many(&plans, &mut |done, what| {
-        progress(Step { done, total, what })
-    });
+    let results = bench::run_many(&plans, progress);
     for ((i, plan), mut subject) in measured_rows.into_iter().zip(&plans).zip(results) {
         let Some(s) = subject.pop() else { continue };
         let summaries = bench::summarise(std::slice::from_ref(&s));
