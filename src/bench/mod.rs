@@ -115,6 +115,9 @@ pub struct BenchPlan {
     /// Further `serve` flags (read strategy, buffer size, ...).
     pub server_args: Vec<String>,
     pub kernel_counts: bool,
+    /// What progress calls this plan's runs (an experiment's point); None: by subject.
+    #[serde(skip)]
+    pub label: Option<String>,
 }
 
 /// A run's time besides its warm-up and window: starting the server, connecting,
@@ -248,7 +251,12 @@ pub fn run_many(plans: &[BenchPlan], progress: &mut dyn FnMut(Step)) -> Vec<Vec<
                 progress(Step {
                     done,
                     total,
-                    what: &format!("run {}/{}: {}", run + 1, plan.runs, subject.name()),
+                    what: &format!(
+                        "run {}/{}: {}",
+                        run + 1,
+                        plan.runs,
+                        plan.label.clone().unwrap_or_else(|| subject.name())
+                    ),
                     planned,
                 });
                 match measure(plan, subject, run) {

@@ -12,7 +12,7 @@ pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
     let mut plans = Vec::new();
     let mut measured_rows = Vec::new();
     for (i, point) in exp.points.iter().enumerate() {
-        match plan(point, exp.runs) {
+        match plan(point, exp.runs, exp.point_label(i)) {
             Ok(plan) => {
                 plans.push(plan);
                 measured_rows.push(i);
@@ -42,7 +42,7 @@ pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
 
 /// The bench of one echo point: its one subject under its workload; Err says why
 /// the point cannot run.
-fn plan(point: &[Setting], runs: usize) -> Result<BenchPlan, String> {
+fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, String> {
     let (mut backend, mut model, mut threads) = (
         server::DEFAULT_BACKEND,
         server::DEFAULT_MODEL,
@@ -88,5 +88,7 @@ fn plan(point: &[Setting], runs: usize) -> Result<BenchPlan, String> {
         server_args: bench::server_args(read_strategy, buffer_size, load.protocol),
         load,
         kernel_counts: false,
+        // An experiment of one point varies nothing: its subject names it.
+        label: Some(label).filter(|l| !l.is_empty()),
     })
 }
