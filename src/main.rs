@@ -123,8 +123,8 @@ fn merge(logs: &[std::path::PathBuf], hgrm: Option<&std::path::Path>) -> Result<
 /// Runs every subject, prints the table and writes the exports `args` asks for;
 /// fails when an echo was wrong or a run failed.
 fn bench(options::Bench { plan, baseline }: options::Bench, args: &BenchArgs) -> Result<()> {
-    let progress = report::progress::Progress::start();
-    let runs = bench::run(&plan, &mut |step| progress.show(&step));
+    let progress = progress()?;
+    let runs = bench::run(&plan, &mut on_step(&progress));
     progress.finish();
     let summaries = bench::summarise(&runs);
     let report = bench::BenchReport {
@@ -180,8 +180,8 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
                 std::path::Path::new("results").join(name)
             });
             create_output_dir("--out", &out)?;
-            let progress = report::progress::Progress::start();
-            let results = experiment::run(&exp, &mut |step| progress.show(&step));
+            let progress = progress()?;
+            let results = experiment::run(&exp, &mut on_step(&progress));
             progress.finish();
             let results = results?;
             let command = command_line();
@@ -240,8 +240,8 @@ fn soak(template: &load::LoadConfig, args: &SoakArgs) -> Result<()> {
     if let Some(dir) = &args.out {
         create_output_dir("--out", dir)?;
     }
-    let progress = report::progress::Progress::start();
-    let rows = bench::soak(args.requests, template, &mut |step| progress.show(&step))?;
+    let progress = progress()?;
+    let rows = bench::soak(args.requests, template, &mut on_step(&progress))?;
     progress.finish();
     let report = report::soak::SoakReport {
         machine: metrics::Machine::describe(),
@@ -274,6 +274,20 @@ fn transfer(cfg: &transfer::TransferConfig, args: &TransferArgs) -> Result<()> {
         say(&format!("{}\n", serde_json::to_string(&results)?))?;
     }
     Ok(())
+}
+
+/// The progress bar, and Ctrl-C's handler, which says how far the steps had come.
+fn progress() -> Result<report::progress::Progress> {
+    bench::interrupt::install()?;
+    Ok(report::progress::Progress::start())
+}
+
+/// Each step to the bar, and to the line Ctrl-C leaves.
+fn on_step(progress: &report::progress::Progress) -> impl FnMut(bench::Step) + '_ {
+    |step| {
+        bench::interrupt::reached(&step);
+        progress.show(&step);
+    }
 }
 
 /// The command as it was typed, for the records that reports keep.

@@ -6,6 +6,7 @@
 //! never formats.
 
 mod figures;
+pub mod interrupt;
 mod ring;
 mod server_process;
 mod soak;
