@@ -7,8 +7,6 @@ use cli::{
     BenchArgs, Cli, Command, DemoArgs, ExperimentCommand, LoadArgs, ReportCommand, SoakArgs,
     TransferArgs,
 };
-use iobench::backend::Backend;
-use iobench::server::Model;
 use iobench::style::{Charset, ColorChoice, Style};
 use iobench::{bench, cli, demo, experiment, load, metrics, options, report, server, transfer};
 use std::io::Write;
@@ -141,9 +139,8 @@ fn bench(
     args: &BenchArgs,
     (charset, color): Looks,
 ) -> Result<()> {
-    let total = plan.runs * plan.subjects.len();
-    let progress = report::progress::Progress::new(total as u64);
-    let runs = bench::run(&plan, &mut |done, what| progress.show(done, what));
+    let progress = progress()?;
+    let runs = bench::run(&plan, &mut on_step(&progress));
     progress.finish();
     let summaries = bench::summarise(&runs);
     let report = bench::BenchReport {
@@ -224,8 +221,8 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
                 std::path::Path::new("results").join(name)
             });
             create_output_dir("--out", &out)?;
-            let progress = report::progress::Progress::new(0);
-            let results = experiment::run(&exp, &mut |step| progress.step(&step));
+            let progress = progress()?;
+            let results = experiment::run(&exp, &mut on_step(&progress));
             progress.finish();
             let results = results?;
             let command = command_line();
@@ -293,11 +290,8 @@ fn soak(template: &load::LoadConfig, args: &SoakArgs, style: &Style) -> Result<(
     if let Some(dir) = &args.out {
         create_output_dir("--out", dir)?;
     }
-    // bench::soak runs every backend with every model.
-    let progress = report::progress::Progress::new((Backend::COUNT * Model::COUNT) as u64);
-    let rows = bench::soak(args.requests, template, &mut |done, what| {
-        progress.show(done, what)
-    })?;
+    let progress = progress()?;
+    let rows = bench::soak(args.requests, template, &mut on_step(&progress))?;
     progress.finish();
     let report = report::soak::SoakReport {
         machine: metrics::Machine::describe(),
@@ -366,6 +360,20 @@ fn manpage(dir: Option<&std::path::Path>) -> Result<()> {
         dir.display(),
         dir.join(top).display()
     ))
+}
+
+/// The progress bar, and Ctrl-C's handler, which says how far the steps had come.
+fn progress() -> Result<report::progress::Progress> {
+    bench::interrupt::install()?;
+    Ok(report::progress::Progress::start())
+}
+
+/// Each step to the bar, and to the line Ctrl-C leaves.
+fn on_step(progress: &report::progress::Progress) -> impl FnMut(bench::Step) + '_ {
+    |step| {
+        bench::interrupt::reached(&step);
+        progress.show(&step);
+    }
 }
 
 /// The command as it was typed, for the records that reports keep.

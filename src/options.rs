@@ -345,6 +345,7 @@ fn bench(
             args.workload.protocol,
         ),
         kernel_counts: args.kernel_counts,
+        label: None,
     };
     let names: Vec<String> = plan.subjects.iter().map(Subject::name).collect();
     let baseline = match baseline {

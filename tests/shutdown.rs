@@ -11,7 +11,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::io::Read;
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -437,4 +437,84 @@ fn a_closed_stdout_ends_any_command_with_a_message() {
         );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+/// SIGINT to `compare` alone (as `kill -INT` does; its servers do not get it): it
+/// says how far the runs had come, and ends by the signal, its servers with it.
+#[test]
+fn an_interrupted_compare_says_how_far_it_came() {
+    let compare = Reaped::new(
+        Command::new(env!("CARGO_BIN_EXE_iobench"))
+            .args([
+                "compare",
+                "--backends",
+                "select,poll",
+                "--runs",
+                "2",
+                "--duration",
+                "1s",
+                "--warmup",
+                "200ms",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = compare.id() as i32;
+    // Under way: the first server child listens.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let servers = loop {
+        let servers = children(pid);
+        if servers.iter().any(|&s| !listening_ports(s).is_empty()) {
+            break servers;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no listening server child appeared"
+        );
+        thread::sleep(Duration::from_millis(20));
+    };
+    kill(Pid::from_raw(pid), Signal::SIGINT).unwrap();
+    let out = compare.wait_within(Duration::from_secs(10), "compare after SIGINT");
+    assert_eq!(
+        out.status.signal(),
+        Some(Signal::SIGINT as i32),
+        "{:?}",
+        out.status
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "iobench: interrupted after 0 of 4 runs, during run 1/2: select; no results written\n"
+        ),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no table after an interrupt");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for server in servers {
+        while !gone(server) {
+            assert!(
+                Instant::now() < deadline,
+                "server {server} still runs after the interrupt"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The children of every thread of `pid`.
+fn children(pid: i32) -> Vec<i32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+                .flat_map(|text| {
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse().ok())
+                        .collect::<Vec<i32>>()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }

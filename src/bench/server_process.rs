@@ -7,7 +7,7 @@
 
 use crate::server::ServerStats;
 use anyhow::{Context, Result, anyhow, bail};
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sigaction};
+use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -112,7 +112,9 @@ impl ServerProcess {
             // Its own group, led by the shell: every process of a pipeline in it.
             .process_group(0);
         prepare_child(&mut cmd, cpu);
-        stop_groups_when_interrupted()?;
+        // Their groups are not ours, so a terminal's Ctrl-C does not reach them, and
+        // PDEATHSIG reaches only the shell that leads each: the handler stops them.
+        super::interrupt::install()?;
         let child = cmd.spawn().with_context(|| format!("starting {command}"))?;
         let group = Group::register(child.id() as i32);
         let mut server = ServerProcess {
@@ -262,33 +264,10 @@ impl Drop for Group {
     }
 }
 
-/// Installs (once) the handler that stops every external server's group when we
-/// are interrupted: their groups are not ours, so a terminal's Ctrl-C does not
-/// reach them, and PDEATHSIG reaches only the shell that leads each.
-fn stop_groups_when_interrupted() -> Result<()> {
-    static INSTALLED: std::sync::OnceLock<nix::Result<()>> = std::sync::OnceLock::new();
-    let installed = INSTALLED.get_or_init(|| {
-        let action = SigAction::new(
-            SigHandler::Handler(stop_groups_and_die),
-            SaFlags::empty(),
-            SigSet::empty(),
-        );
-        for sig in [Signal::SIGINT, Signal::SIGTERM] {
-            // SAFETY: the handler only makes async-signal-safe calls (kill,
-            // nanosleep, signal, raise) and reads atomics.
-            unsafe { sigaction(sig, &action) }?;
-        }
-        Ok(())
-    });
-    installed
-        .as_ref()
-        .map_err(|e| anyhow!("installing the SIGINT handler: {e}"))
-        .map(|_| ())
-}
-
 /// SIGTERM to every external group, up to a second for them to end, SIGKILL to what
-/// is left; then the signal's default action, on ourselves.
-extern "C" fn stop_groups_and_die(sig: libc::c_int) {
+/// is left. For the handler of SIGINT and SIGTERM ([`super::interrupt`]): only
+/// async-signal-safe calls (kill, nanosleep), and atomics.
+pub(super) fn stop_groups() {
     let each = |sig: libc::c_int| {
         for g in &GROUPS {
             let pgid = g.load(SeqCst);
@@ -318,10 +297,4 @@ extern "C" fn stop_groups_and_die(sig: libc::c_int) {
         unsafe { libc::nanosleep(&tick, std::ptr::null_mut()) };
     }
     each(libc::SIGKILL);
-    // SAFETY: both are async-signal-safe; with the default action restored, the
-    // raised signal ends the process as it would have without this handler.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        libc::raise(sig);
-    }
 }

@@ -1,6 +1,7 @@
 //! The soak: millions of verified requests across every backend and model, each
 //! server checked for errors and for memory that grows.
 
+use super::Step;
 use super::server_process::ServerProcess;
 use crate::backend::Backend;
 use crate::load::{self, LoadConfig, NoHooks};
@@ -41,7 +42,7 @@ impl SoakRow {
 pub fn run(
     total: u64,
     template: &LoadConfig,
-    progress: &mut dyn FnMut(usize, &str),
+    progress: &mut dyn FnMut(Step),
 ) -> Result<Vec<SoakRow>> {
     let combos: Vec<(Backend, Model)> = Backend::value_variants()
         .iter()
@@ -50,7 +51,13 @@ pub fn run(
     let share = total.div_ceil(combos.len() as u64);
     let mut rows = Vec::new();
     for (i, &(backend, model)) in combos.iter().enumerate() {
-        progress(i, &format!("{} / {}", backend.name(), model.name()));
+        progress(Step {
+            done: i,
+            total: combos.len(),
+            what: &format!("{} / {}", backend.name(), model.name()),
+            // Each soak runs to a request count: no plan in time.
+            planned: None,
+        });
         let args: Vec<String> = [
             "--backend",
             backend.name(),

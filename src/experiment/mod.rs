@@ -14,7 +14,7 @@ pub use measure::columns;
 pub use setting::{Kind, Setting};
 pub use spec::{Experiment, Scale, Sweep};
 
-use crate::bench::Warning;
+use crate::bench::{Step, Warning};
 use crate::metrics::Machine;
 use crate::metrics::Spread;
 use anyhow::{Context, Result, bail};
@@ -70,13 +70,6 @@ impl Results {
             .map(String::as_str)
             .collect()
     }
-}
-
-/// How far `run` has come: `done` of `total` measurements, and the one starting now.
-pub struct Step<'a> {
-    pub done: usize,
-    pub total: usize,
-    pub what: &'a str,
 }
 
 /// `FILE` or a bare name from `dir` (`idle-scaling` is `experiments/idle-scaling.toml`).

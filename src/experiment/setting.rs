@@ -130,6 +130,15 @@ impl Setting {
         }
     }
 
+    /// The setting in a label: a name stands alone ("epoll-et"), a number says what
+    /// it counts ("active=1").
+    pub fn label(&self) -> String {
+        match self.number() {
+            Some(_) => format!("{}={}", self.key(), self.value()),
+            None => self.value(),
+        }
+    }
+
     /// The value as the command line writes it.
     pub fn value(&self) -> String {
         match *self {

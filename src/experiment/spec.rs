@@ -65,6 +65,20 @@ impl Sweep {
     }
 }
 
+impl Experiment {
+    /// Point `i` by the settings that tell it from the others: those its sweeps vary
+    /// ("poll, idle_connections=1000").
+    pub fn point_label(&self, i: usize) -> String {
+        let varied: Vec<&str> = self.sweeps.iter().flat_map(Sweep::varied).collect();
+        let label: Vec<String> = self.points[i]
+            .iter()
+            .filter(|s| varied.contains(&s.key()))
+            .map(Setting::label)
+            .collect();
+        label.join(", ")
+    }
+}
+
 /// How much of an experiment file runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scale {
@@ -386,6 +400,9 @@ mod tests {
                 .all(|p| p.contains(&Setting::Connections(64)))
         );
         assert_eq!(e.table, ["requests_per_s"]);
+        // Named by what some sweep varies; connections, the same everywhere, is not.
+        assert_eq!(e.point_label(1), "payload=64, select, idle_connections=100");
+        assert_eq!(e.point_label(7), "epoll-et, idle_connections=0, payload=4K");
     }
 
     #[test]

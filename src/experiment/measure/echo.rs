@@ -2,8 +2,8 @@
 //! points' runs interleaved by `bench::run_many`.
 
 use super::{row, summarise};
-use crate::bench::{self, BenchPlan, FIGURES, Subject, Warning};
-use crate::experiment::{Experiment, Row, Setting, Step};
+use crate::bench::{self, BenchPlan, FIGURES, Step, Subject, Warning};
+use crate::experiment::{Experiment, Row, Setting};
 use crate::load::LoadConfig;
 use crate::server;
 
@@ -12,7 +12,7 @@ pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
     let mut plans = Vec::new();
     let mut measured_rows = Vec::new();
     for (i, point) in exp.points.iter().enumerate() {
-        match plan(point, exp.runs) {
+        match plan(point, exp.runs, exp.point_label(i)) {
             Ok(plan) => {
                 plans.push(plan);
                 measured_rows.push(i);
@@ -20,10 +20,7 @@ pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
             Err(why) => rows[i].not_applicable = Some(why),
         }
     }
-    let total = plans.len() * exp.runs;
-    let results = bench::run_many(&plans, &mut |done, what| {
-        progress(Step { done, total, what })
-    });
+    let results = bench::run_many(&plans, progress);
     for ((i, plan), mut subject) in measured_rows.into_iter().zip(&plans).zip(results) {
         let Some(s) = subject.pop() else { continue };
         let summaries = bench::summarise(std::slice::from_ref(&s));
@@ -45,7 +42,7 @@ pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
 
 /// The bench of one echo point: its one subject under its workload; Err says why
 /// the point cannot run.
-fn plan(point: &[Setting], runs: usize) -> Result<BenchPlan, String> {
+fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, String> {
     let (mut backend, mut model, mut threads) = (
         server::DEFAULT_BACKEND,
         server::DEFAULT_MODEL,
@@ -91,5 +88,7 @@ fn plan(point: &[Setting], runs: usize) -> Result<BenchPlan, String> {
         server_args: bench::server_args(read_strategy, buffer_size, load.protocol),
         load,
         kernel_counts: false,
+        // An experiment of one point varies nothing: its subject names it.
+        label: Some(label).filter(|l| !l.is_empty()),
     })
 }

@@ -7,8 +7,8 @@ mod ring;
 mod transfer;
 
 use super::setting::{Kind, Setting};
-use super::{Column, Experiment, Row, Step};
-use crate::bench::{FIGURES, RING_FIGURES};
+use super::{Column, Experiment, Row};
+use crate::bench::{FIGURES, RING_FIGURES, Step};
 use crate::metrics::{Figure, spreads};
 use serde::Serialize;
 

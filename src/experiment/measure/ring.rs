@@ -1,8 +1,8 @@
 //! Ring points: libevent's socketpair ring on one backend, in this process.
 
 use super::{row, summarise};
-use crate::bench::{self, RING_FIGURES, RingConfig};
-use crate::experiment::{Experiment, Row, Setting, Step};
+use crate::bench::{self, RING_FIGURES, RingConfig, Step};
+use crate::experiment::{Experiment, Row, Setting};
 
 pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
     let mut rows: Vec<Row> = exp.points.iter().map(|p| row(p)).collect();
@@ -26,6 +26,8 @@ pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
                     cfg.descriptors,
                     cfg.active
                 ),
+                // How long a run takes depends on the machine: no plan to go by.
+                planned: None,
             });
             if rows[i].not_applicable.is_some() {
                 continue;

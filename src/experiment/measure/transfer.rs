@@ -1,8 +1,8 @@
 //! Transfer points: a file over loopback TCP, by method.
 
 use super::{row, summarise};
-use crate::bench::Warning;
-use crate::experiment::{Experiment, Row, Setting, Step};
+use crate::bench::{Step, Warning};
+use crate::experiment::{Experiment, Row, Setting};
 use crate::transfer::{self, Method, TransferConfig};
 use crate::units::Size;
 
@@ -19,6 +19,8 @@ pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
                 done: run * groups.len() + g,
                 total,
                 what: &format!("run {}/{}: {}", run + 1, exp.runs, Size(cfg.file_size)),
+                // How long a run takes depends on the machine: no plan to go by.
+                planned: None,
             });
             match transfer::run(cfg) {
                 Ok(results) => {

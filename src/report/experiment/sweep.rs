@@ -31,14 +31,10 @@ pub fn sweep_rows<'a>(sweep: &Sweep, results: &'a Results) -> Vec<(&'a Row, Stri
         .iter()
         .map(|&i| {
             let row = &results.rows[i];
-            // Names stand alone ("epoll-et"), numbers say what they count ("active=1").
             let label: Vec<String> = series_keys
                 .iter()
                 .filter_map(|k| row.setting(k))
-                .map(|s| match s.number() {
-                    Some(_) => format!("{}={}", s.key(), s.value()),
-                    None => s.value(),
-                })
+                .map(|s| s.label())
                 .collect();
             (row, label.join(" "))
         })
