@@ -256,6 +256,7 @@ mod tests {
             server_cpu: None,
             server_args: Vec::new(),
             kernel_counts: false,
+            label: None,
         }
     }
 
