@@ -46,7 +46,7 @@ fn main() -> ExitCode {
             options::soak(&args).and_then(|template| soak(&template, &args, &out))
         }
         Command::Transfer(args) => transfer(&options::transfer(&args), &args, &out),
-        Command::Experiment { command } => experiment(command),
+        Command::Experiment { command } => experiment(command, &out),
         Command::Report {
             command: ReportCommand::Merge { logs, hgrm },
         } => merge(&logs, hgrm.as_deref(), &out),
@@ -199,7 +199,7 @@ fn bench(
     Ok(())
 }
 
-fn experiment(command: ExperimentCommand) -> Result<()> {
+fn experiment(command: ExperimentCommand, style: &Style) -> Result<()> {
     match command {
         ExperimentCommand::Run {
             file,
@@ -235,8 +235,7 @@ fn experiment(command: ExperimentCommand) -> Result<()> {
                     out.display()
                 );
             }
-            say(&format!("{}: results in {}\n", exp.name, out.display()))?;
-            Ok(())
+            say(&report::experiment::summary(&exp, &results, &out, style))
         }
         ExperimentCommand::Replot { results } => {
             let files = report::experiment::replot(&results)?;

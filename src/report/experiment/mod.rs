@@ -11,6 +11,7 @@ mod shows;
 mod sweep;
 
 use crate::experiment::{Experiment, Results};
+use crate::style::Style;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 
@@ -57,6 +58,16 @@ pub fn replot(out: &Path) -> Result<Vec<String>> {
             plots::Plot::NotDrawn(_) => None,
         })
         .collect())
+}
+
+/// What the experiment shows, in the terminal: the README's sentences, wrapped,
+/// and where the results are.
+pub fn summary(exp: &Experiment, results: &Results, out: &Path, style: &Style) -> String {
+    let mut text = String::new();
+    for sentence in shows::sentences(exp, results) {
+        text += &style.wrap(&sentence.replace("**", ""), 2);
+    }
+    text + &style.wrap(&format!("{}: results in {}", exp.name, out.display()), 2)
 }
 
 fn save(out: &Path, name: &str, text: String) -> Result<()> {
