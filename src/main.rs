@@ -272,7 +272,7 @@ fn demo(args: &DemoArgs, style: Style) -> Result<()> {
     let Some(name) = &args.name else {
         say("iobench demo NAME: the article's claims, live\n\n")?;
         for (name, what) in demo::DEMOS {
-            say(&format!("  {name:<11} {what}\n"))?;
+            say(&style.wrap(&format!("  {name:<11} {what}"), 14))?;
         }
         return Ok(());
     };

@@ -12,8 +12,8 @@ use serde::Serialize;
 /// The figure the bars and the speed findings compare.
 pub const HEADLINE: &str = "requests_per_s";
 
-/// Most findings worth reading aloud.
-const MOST: usize = 4;
+/// Most findings worth reading aloud (and fitting a classroom screen).
+const MOST: usize = 3;
 
 /// A cost this many times another's is worth a sentence (when beyond the spread).
 const NOTABLE: f64 = 1.1;
@@ -165,7 +165,17 @@ pub fn findings(plan: &BenchPlan, summaries: &[Summary]) -> Vec<Finding> {
             poll_shows: POLL_SHOWS,
         });
     }
-    out.truncate(MOST);
+    // Past the most, the CPU cost goes first, then the scan: the table shows both,
+    // while what set the pace and what to try next are not in it.
+    let costs: [fn(&Finding) -> bool; 2] = [
+        |f| matches!(f, Finding::CostlierCpu { .. }),
+        |f| matches!(f, Finding::Scanned { .. }),
+    ];
+    for cost in costs {
+        if out.len() > MOST {
+            out.retain(|f| !cost(f));
+        }
+    }
     out
 }
 
@@ -311,6 +321,29 @@ mod tests {
             verdict(&one, &slow, HEADLINE),
             Some(Verdict::OneRun { ratio: 1.5 })
         );
+    }
+
+    /// Pace, scan, CPU and what to try: one too many, and the CPU cost gives way.
+    #[test]
+    fn at_most_three_and_the_table_keeps_the_costs() {
+        let figures = |rps, cpu, scanned| {
+            vec![
+                (HEADLINE, rps, rps - 1.0, rps + 1.0),
+                ("server_cpu_us_per_request", cpu, cpu - 0.1, cpu + 0.1),
+                ("fds_scanned_per_wakeup", scanned, scanned, scanned),
+                ("events_per_wakeup", 1.0, 1.0, 1.0),
+                ("client_cpu_percent", 99.0, 99.0, 99.0),
+            ]
+        };
+        let s = [
+            summary("select", 3, &figures(100.0, 9.0, 66.0)),
+            summary("epoll-et", 3, &figures(101.0, 4.0, 1.0)),
+        ];
+        let f = findings(&plan(0), &s);
+        assert_eq!(f.len(), 3, "{f:?}");
+        assert!(matches!(f[0], Finding::ClientSetThePace { .. }), "{f:?}");
+        assert!(matches!(f[1], Finding::Scanned { .. }), "{f:?}");
+        assert!(matches!(f[2], Finding::TryIdle { .. }), "{f:?}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::count;
 use super::findings;
 use super::grid::{Grid, View, baseline, grid, lower_bound_note};
 use super::plural;
-use crate::bench::{self, BenchReport, HEADLINE, Verdict, Warning};
+use crate::bench::{self, BenchReport, Finding, HEADLINE, Verdict, Warning};
 use crate::style::{Paint, Style};
 
 /// The figure that rests on the tick-counted user/kernel split.
@@ -81,10 +81,7 @@ fn footnote(view: &View) -> &'static str {
              the client completed in the window. A user/kernel mode switch (two per system \
              call) is not a context switch (the scheduler changing threads)."
         }
-        _ => {
-            "Medians of the runs; ±: the farthest run from the median. Per-request figures \
-             divide by the requests completed. --figures all: every figure."
-        }
+        _ => "Medians of the runs, ± the farthest run from it. --figures all: every figure.",
     }
 }
 
@@ -187,7 +184,14 @@ pub fn notes(report: &BenchReport, view: &View) -> Vec<(&'static str, String)> {
     if let Some(note) = lower_bound_note(report) {
         out.push(("note", note));
     }
-    if let Some(w) = bench::saturated_client(&report.summaries) {
+    // A finding that the client set the pace says it already.
+    let said_by_finding = report
+        .findings
+        .iter()
+        .any(|f| matches!(f, Finding::ClientSetThePace { .. }));
+    if let Some(w) = bench::saturated_client(&report.summaries)
+        && !said_by_finding
+    {
         out.push(("warning", w.to_string()));
     }
     let mut said: Vec<(&'static str, Vec<String>, String)> = Vec::new();

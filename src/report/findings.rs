@@ -16,9 +16,8 @@ fn shown(key: &str, v: f64) -> String {
 pub fn sentence(f: &Finding) -> String {
     match f {
         Finding::ClientSetThePace { percent } => format!(
-            "The load generator used {percent:.0}% of its CPU or more for every server: it, not \
-             the servers, set the pace, so requests/s does not tell them apart here; compare \
-             the per-request costs."
+            "The load generator used {percent:.0}% of its CPU or more: it set the pace, so \
+             requests/s cannot tell the servers apart here; compare the per-request costs."
         ),
         Finding::Faster { fast, slow, times } => format!(
             "{fast} served {times:.2} times the requests/s of {slow}, beyond the runs' spread."
@@ -70,9 +69,8 @@ pub fn sentence(f: &Finding) -> String {
             select_limit,
             poll_shows,
         } => format!(
-            "To see the models differ, add idle connections: --idle-connections {select_fits} \
-             stays under select's limit of {} descriptors; --idle-connections {} shows poll's \
-             cost grow (select cannot run it).",
+            "To tell them apart, add idle connections: --idle-connections {select_fits} fits \
+             select's {} descriptors; {} shows poll's cost grow.",
             number(*select_limit as f64, 0),
             poll_shows
         ),
