@@ -5,9 +5,10 @@
 use super::bars::{self, Bar};
 use super::count;
 use super::findings;
-use super::grid::{Grid, View, baseline, grid, lower_bound_note};
+use super::grid::{Grid, GridCell, View, baseline, grid, lower_bound_note};
 use super::plural;
-use crate::bench::{self, BenchReport, Finding, HEADLINE, Verdict, Warning};
+use super::warnings::calls_in_brief;
+use crate::bench::{self, BenchReport, Disagreed, Finding, HEADLINE, Verdict, Warning};
 use crate::style::{Paint, Style};
 
 /// The figure that rests on the tick-counted user/kernel split.
@@ -17,8 +18,9 @@ use comfy_table::{Cell, CellAlignment};
 
 pub fn render(report: &BenchReport, view: &View, style: &Style) -> String {
     let mut out = style.wrap(&workload(report), 2);
-    out += &tables(style, &grid(report, view), view);
-    out += &style.paint(&style.wrap(footnote(view), 0), Paint::Dim);
+    let (tables, spreads) = tables(style, &grid(report, view), view);
+    out += &tables;
+    out += &style.paint(&style.wrap(&footnote(spreads), 0), Paint::Dim);
     out += &headline_bars(report, style);
     let sentences = sentences(report);
     if !sentences.is_empty() {
@@ -74,45 +76,103 @@ pub fn workload(report: &BenchReport) -> String {
     )
 }
 
-fn footnote(view: &View) -> &'static str {
-    match view {
-        View::All => {
-            "Median over runs, (min–max) below it. Per-request figures divide by the requests \
-             the client completed in the window. A user/kernel mode switch (two per system \
-             call) is not a context switch (the scheduler changing threads)."
+/// How a table cell shows the runs' spread.
+#[derive(Clone, Copy, PartialEq)]
+enum Spreads {
+    /// The (min–max) range on a line below the median: `--figures all`.
+    Below,
+    /// `±N%` beside the median.
+    Reach,
+    /// Only a mark on a median whose runs lay far from it: when `±N%` would not let
+    /// every subject fit side by side.
+    Marked,
+}
+
+fn footnote(spreads: Spreads) -> String {
+    match spreads {
+        Spreads::Below => "Median over runs, (min–max) below it. Per-request figures divide by \
+                           the requests the client completed in the window. A user/kernel mode \
+                           switch (two per system call) is not a context switch (the scheduler \
+                           changing threads)."
+            .to_string(),
+        Spreads::Reach => {
+            "Medians of the runs, ± the farthest run from it. --figures all: every figure."
+                .to_string()
         }
-        _ => "Medians of the runs, ± the farthest run from it. --figures all: every figure.",
+        Spreads::Marked => format!(
+            "Medians of the runs; {MARK}: a run lay over {:.0}% from it (wider: ±); \
+             --figures all: all.",
+            FAR * 100.0
+        ),
     }
 }
 
-/// The grid as terminal tables: as many subjects side by side as fit the width, the
+/// The mark of a median whose runs lay far from it, and how far is far.
+const MARK: &str = "*";
+const FAR: f64 = 0.10;
+
+/// The grid as terminal tables, and how they show the spread: as many subjects side
+/// by side as fit the width (in the shorter form when only that fits them all), the
 /// rest in further tables below.
-fn tables(style: &Style, g: &Grid, view: &View) -> String {
-    let cell = |c: &super::grid::GridCell| match view {
-        View::All => c.stacked(),
-        _ => c.compact(),
-    };
-    let lines_width = |text: &str| text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+fn tables(style: &Style, g: &Grid, view: &View) -> (String, Spreads) {
     let label_w = g
         .rows
         .iter()
         .map(|(l, _)| l.chars().count())
         .max()
         .unwrap_or(0);
-    let column_w: Vec<usize> = (1..g.header.len())
-        .map(|i| {
-            g.rows
-                .iter()
-                .map(|(_, cells)| lines_width(&style.text(&cell(&cells[i - 1]))))
-                .chain([g.header[i].chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let chunks = |spreads| chunks(style, g, spreads, label_w);
+    let spreads = match view {
+        View::All => Spreads::Below,
+        _ if chunks(Spreads::Reach).len() > 1 && chunks(Spreads::Marked).len() == 1 => {
+            Spreads::Marked
+        }
+        _ => Spreads::Reach,
+    };
+    let mut out = String::new();
+    for chunk in chunks(spreads) {
+        let mut t = style.table();
+        let mut header = vec![Cell::new("")];
+        header.extend(chunk.iter().map(|&i| Cell::new(&g.header[i + 1])));
+        t.set_header(header);
+        for (label, cells) in &g.rows {
+            let mut row = vec![Cell::new(style.text(label))];
+            row.extend(chunk.iter().map(|&i| {
+                Cell::new(style.text(&cell(&cells[i], spreads))).set_alignment(CellAlignment::Right)
+            }));
+            t.add_row(row);
+        }
+        out += &format!("{t}\n");
+    }
+    (out, spreads)
+}
+
+fn cell(c: &GridCell, spreads: Spreads) -> String {
+    match spreads {
+        Spreads::Below => c.stacked(),
+        Spreads::Reach => c.compact(),
+        Spreads::Marked => match c.reach {
+            Some(r) if r > FAR => format!("{}{MARK}", c.main),
+            _ => format!("{} ", c.main),
+        },
+    }
+}
+
+/// The subjects' columns in groups that each fit the width beside the labels.
+fn chunks(style: &Style, g: &Grid, spreads: Spreads, label_w: usize) -> Vec<Vec<usize>> {
+    let lines_width = |text: &str| text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    let column_w = (1..g.header.len()).map(|i| {
+        g.rows
+            .iter()
+            .map(|(_, cells)| lines_width(&style.text(&cell(&cells[i - 1], spreads))))
+            .chain([g.header[i].chars().count()])
+            .max()
+            .unwrap_or(0)
+    });
     // Each column takes its width, a space either side and a rule.
     let mut chunks: Vec<Vec<usize>> = Vec::new();
     let mut used = 1 + label_w + 3;
-    for (i, w) in column_w.iter().enumerate() {
+    for (i, w) in column_w.enumerate() {
         match chunks.last_mut() {
             Some(chunk) if used + w + 3 <= style.width => chunk.push(i),
             _ => {
@@ -122,22 +182,7 @@ fn tables(style: &Style, g: &Grid, view: &View) -> String {
         }
         used += w + 3;
     }
-    let mut out = String::new();
-    for chunk in chunks {
-        let mut t = style.table();
-        let mut header = vec![Cell::new("")];
-        header.extend(chunk.iter().map(|&i| Cell::new(&g.header[i + 1])));
-        t.set_header(header);
-        for (label, cells) in &g.rows {
-            let mut row = vec![Cell::new(style.text(label))];
-            row.extend(chunk.iter().map(|&i| {
-                Cell::new(style.text(&cell(&cells[i]))).set_alignment(CellAlignment::Right)
-            }));
-            t.add_row(row);
-        }
-        out += &format!("{t}\n");
-    }
-    out
+    chunks
 }
 
 /// Bars of the headline figure against the baseline, when there is more than one
@@ -201,10 +246,20 @@ pub fn notes(report: &BenchReport, view: &View) -> Vec<(&'static str, String)> {
             .iter()
             .filter(|w| shows_cpu_split || !matches!(w, Warning::CoarseCpuSplit { .. }))
             .map(|w| ("warning", w.to_string()));
+        // The full view and the exports give each disagreement; the short one, on
+        // call counts, one line per subject.
+        let in_brief = match view {
+            View::All => None,
+            _ => calls_in_brief(&s.subject, &s.disagreements),
+        };
+        let brief = in_brief.is_some();
         let disagreements = s
             .disagreements
             .iter()
-            .map(|d| ("disagreement", d.to_string()));
+            .filter(|d| !brief || !matches!(d.about, Disagreed::Calls { .. }))
+            .map(|d| d.to_string())
+            .chain(in_brief)
+            .map(|text| ("disagreement", text));
         for (what, text) in warnings.chain(disagreements) {
             // The same words for several subjects are said once, naming them all.
             let (subject, rest) = match text.strip_prefix(&format!("{}: ", s.subject)) {

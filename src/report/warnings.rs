@@ -91,12 +91,8 @@ impl fmt::Display for Disagreement {
                 ours,
                 kernel,
             } => {
-                let (what, source) = match count {
-                    KernelCount::Reads => ("read calls", "/proc syscr"),
-                    KernelCount::Writes => ("write calls", "/proc syscw"),
-                    KernelCount::All => ("all system calls", "raw_syscalls:sys_enter"),
-                };
-                let percent = (ours as f64 - kernel as f64) / kernel.max(1) as f64 * 100.0;
+                let (what, source) = named(count);
+                let percent = off_by(ours, kernel);
                 write!(
                     f,
                     "{what}: our count {ours}, the kernel's ({source}) {kernel} ({percent:+.1}%)"
@@ -104,6 +100,53 @@ impl fmt::Display for Disagreement {
             }
         }
     }
+}
+
+/// What a kernel count counts, and where it comes from.
+fn named(count: KernelCount) -> (&'static str, &'static str) {
+    match count {
+        KernelCount::Reads => ("read calls", "/proc syscr"),
+        KernelCount::Writes => ("write calls", "/proc syscw"),
+        KernelCount::All => ("all system calls", "raw_syscalls:sys_enter"),
+    }
+}
+
+/// How far our count is from the kernel's, in percent of the kernel's.
+fn off_by(ours: u64, kernel: u64) -> f64 {
+    (ours as f64 - kernel as f64) / kernel.max(1) as f64 * 100.0
+}
+
+/// One line for a subject's disagreements on call counts, for a screen that has no
+/// room for one per run (the exports keep them all); None when it has none.
+pub fn calls_in_brief(subject: &str, all: &[Disagreement]) -> Option<String> {
+    let mut counts: Vec<&str> = Vec::new();
+    let mut runs: Vec<usize> = Vec::new();
+    let mut worst: f64 = 0.0;
+    for d in all {
+        if let Disagreed::Calls {
+            count,
+            ours,
+            kernel,
+        } = d.about
+        {
+            let (what, _) = named(count);
+            if !counts.contains(&what) {
+                counts.push(what);
+            }
+            if !runs.contains(&d.run) {
+                runs.push(d.run);
+            }
+            worst = worst.max(off_by(ours, kernel).abs());
+        }
+    }
+    (!counts.is_empty()).then(|| {
+        format!(
+            "{subject}: our counts of {} and the kernel's differ by up to {worst:.1}% in {} \
+             (--figures all and the exports show each)",
+            counts.join(" and "),
+            plural(runs.len(), "run")
+        )
+    })
 }
 
 impl fmt::Display for Shortfall {
