@@ -70,11 +70,11 @@ pub struct Cli {
     pub command: Command,
     /// Characters: unicode (box drawing, bars, ±), ascii, or auto (unicode when the
     /// locale is UTF-8)
-    #[arg(long, global = true, value_enum, default_value_t = Charset::Auto)]
+    #[arg(long, global = true, value_enum, default_value_t = Charset::Auto, help_heading = OUTPUT)]
     pub style: Charset,
     /// Colour: auto (when printing to a terminal and NO_COLOR is not set), always,
     /// never
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, help_heading = OUTPUT)]
     pub color: ColorChoice,
 }
 
@@ -107,6 +107,7 @@ pub enum Command {
         "iobench compare --backends select,poll,epoll-et --idle-connections 900",
         "iobench compare --backends epoll-lt,epoll-et --baseline epoll-lt --export-markdown et.md",
         "iobench compare --backends epoll-et --models reactor,dispatch --rate 20000",
+        "iobench compare --figures all --export-json - --quiet > compare.json",
     ]))]
     Compare(CompareArgs),
     /// The article's demos, live (no name: the list)
@@ -497,7 +498,7 @@ pub struct CompareArgs {
     pub server_threads: usize,
     #[command(flatten)]
     pub bench: BenchArgs,
-    /// The subject the ratio column compares with, by its name in the table (default:
+    /// The subject the ratios and bars compare with, by its name in the table (default:
     /// the first)
     #[arg(long, help_heading = OUTPUT)]
     pub baseline: Option<String>,
