@@ -7,7 +7,7 @@ use super::count;
 use super::findings;
 use super::grid::{Grid, GridCell, View, baseline, grid, lower_bound_note};
 use super::plural;
-use super::warnings::calls_in_brief;
+use super::warnings::{calls_in_brief, varied_in_brief};
 use crate::bench::{self, BenchReport, Disagreed, Finding, HEADLINE, Verdict, Warning};
 use crate::style::{Paint, Style};
 
@@ -100,8 +100,8 @@ fn footnote(spreads: Spreads) -> String {
                 .to_string()
         }
         Spreads::Marked => format!(
-            "Medians of the runs; {MARK}: a run lay over {:.0}% from it (wider: ±); \
-             --figures all: all.",
+            "Medians of the runs; {MARK}: a run lay over {:.0}% from the median (a wider \
+             terminal shows ±). --figures all: every figure.",
             FAR * 100.0
         ),
     }
@@ -239,24 +239,28 @@ pub fn notes(report: &BenchReport, view: &View) -> Vec<(&'static str, String)> {
     {
         out.push(("warning", w.to_string()));
     }
+    let brief = *view != View::All;
+    // The short view says in one line which subjects' runs varied.
+    let all: Vec<&Warning> = report.summaries.iter().flat_map(|s| &s.warnings).collect();
+    let varied = brief.then(|| varied_in_brief(&all)).flatten();
     let mut said: Vec<(&'static str, Vec<String>, String)> = Vec::new();
     for s in &report.summaries {
         let warnings = s
             .warnings
             .iter()
             .filter(|w| shows_cpu_split || !matches!(w, Warning::CoarseCpuSplit { .. }))
+            .filter(|w| varied.is_none() || !matches!(w, Warning::RunsVaried { .. }))
             .map(|w| ("warning", w.to_string()));
         // The full view and the exports give each disagreement; the short one, on
         // call counts, one line per subject.
-        let in_brief = match view {
-            View::All => None,
-            _ => calls_in_brief(&s.subject, &s.disagreements),
-        };
-        let brief = in_brief.is_some();
+        let in_brief = brief
+            .then(|| calls_in_brief(&s.subject, &s.disagreements))
+            .flatten();
+        let summed = in_brief.is_some();
         let disagreements = s
             .disagreements
             .iter()
-            .filter(|d| !brief || !matches!(d.about, Disagreed::Calls { .. }))
+            .filter(|d| !summed || !matches!(d.about, Disagreed::Calls { .. }))
             .map(|d| d.to_string())
             .chain(in_brief)
             .map(|text| ("disagreement", text));
@@ -272,6 +276,7 @@ pub fn notes(report: &BenchReport, view: &View) -> Vec<(&'static str, String)> {
             }
         }
     }
+    out.extend(varied.map(|v| ("warning", v)));
     for (what, subjects, rest) in said {
         out.push(match subjects.is_empty() {
             true => (what, rest),

@@ -116,6 +116,28 @@ fn off_by(ours: u64, kernel: u64) -> f64 {
     (ours as f64 - kernel as f64) / kernel.max(1) as f64 * 100.0
 }
 
+/// One line for every subject whose requests/s varied between runs, for a screen
+/// that has no room for one each; None when none did.
+pub fn varied_in_brief(warnings: &[&Warning]) -> Option<String> {
+    let varied: Vec<String> = warnings
+        .iter()
+        .filter_map(|w| match w {
+            Warning::RunsVaried {
+                subject,
+                relative_range,
+                ..
+            } => Some(format!("{subject} {:.0}%", relative_range * 100.0)),
+            _ => None,
+        })
+        .collect();
+    (!varied.is_empty()).then(|| {
+        format!(
+            "requests/s varied between runs ({}): compare ratios within a run, or add --runs",
+            varied.join(", ")
+        )
+    })
+}
+
 /// One line for a subject's disagreements on call counts, for a screen that has no
 /// room for one per run (the exports keep them all); None when it has none.
 pub fn calls_in_brief(subject: &str, all: &[Disagreement]) -> Option<String> {
