@@ -100,6 +100,9 @@ impl Style {
     /// width, the continuation lines indented by `indent` spaces; ends with a newline.
     pub fn wrap(&self, text: &str, indent: usize) -> String {
         let text = self.text(text);
+        if text.is_empty() {
+            return "\n".to_string();
+        }
         let mut out = String::new();
         for line in text.lines() {
             let mut width = 0;
@@ -172,6 +175,7 @@ mod tests {
         for line in s.wrap(text, 2).lines() {
             assert!(line.chars().count() <= 20, "{line:?}");
         }
+        assert_eq!(s.wrap("", 2), "\n", "an empty line stays one");
         // A word longer than the width stays whole, on its own line.
         assert_eq!(
             s.wrap("a abcdefghijklmnopqrstuvwxyz b", 0),

@@ -65,8 +65,9 @@ fn judged(s: &Summary, t: &Summary, a: &Spread, b: &Spread) -> Option<bool> {
 #[serde(tag = "finding", rename_all = "snake_case")]
 pub enum Finding {
     /// The load generator used at least `percent` of its CPUs for every subject: it
-    /// set the pace, so requests/s does not tell the servers apart.
-    ClientSetThePace { percent: f64 },
+    /// set the pace, so requests/s (the fastest `times` the slowest, with several
+    /// subjects) says little about the servers.
+    ClientSetThePace { percent: f64, times: Option<f64> },
     /// `fast` served `times` the requests/s of `slow`, beyond the runs' spread.
     Faster {
         fast: String,
@@ -187,13 +188,14 @@ fn pace(measured: &[&Summary]) -> Option<Finding> {
         .iter()
         .map(|s| client(s).unwrap_or(0.0))
         .fold(f64::INFINITY, f64::min);
-    if busiest_least.is_finite() && busiest_least > SATURATED_CLIENT_PERCENT {
-        return Some(Finding::ClientSetThePace {
-            percent: busiest_least,
-        });
-    }
     let (slow, fast) = extremes(measured, HEADLINE)?;
     let (s, f) = (slow.figures[HEADLINE], fast.figures[HEADLINE]);
+    if busiest_least.is_finite() && busiest_least > SATURATED_CLIENT_PERCENT && s.median > 0.0 {
+        return Some(Finding::ClientSetThePace {
+            percent: busiest_least,
+            times: (measured.len() > 1).then(|| f.median / s.median),
+        });
+    }
     Some(match judged(slow, fast, &s, &f)? {
         true if s.median > 0.0 => Finding::Faster {
             fast: fast.subject.clone(),
@@ -291,7 +293,13 @@ mod tests {
             ),
         ];
         let f = findings(&plan(0), &s);
-        assert_eq!(f[0], Finding::ClientSetThePace { percent: 97.0 });
+        assert_eq!(
+            f[0],
+            Finding::ClientSetThePace {
+                percent: 97.0,
+                times: Some(1.2)
+            }
+        );
         assert!(
             matches!(f.last(), Some(Finding::TryIdle { select_limit: 1024, select_fits, .. }) if *select_fits < 1024 - 64)
         );

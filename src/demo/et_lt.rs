@@ -107,16 +107,17 @@ pub fn run(ctx: &DemoContext, opts: &EtLtOptions) -> Result<()> {
 
 fn header(backend: Backend, buffer: usize) -> String {
     let how = match backend {
-        Backend::EpollEt => "ET mode (EPOLLET): each wakeup reads until EAGAIN",
-        Backend::EpollLt => "LT mode: each wakeup reads once",
+        Backend::EpollEt => "ET, each wakeup reads until EAGAIN",
+        Backend::EpollLt => "LT, each wakeup reads once",
         Backend::Select | Backend::Poll | Backend::Polling => {
-            "level-triggered like epoll's LT mode (it has no other): each wakeup reads once"
+            "level-triggered (like LT; it has no ET), each wakeup reads once"
         }
     };
+    // Short enough for 80 columns: the reader sees the transcript, not the header.
     format!(
-        "== {}: {how}; a {buffer}-byte buffer, so each read asks for {} ==",
+        "== {}: {how}; {buffer}-byte buffer, reads of {} ==",
         backend.name(),
-        plural(buffer - 1, "byte")
+        buffer - 1
     )
 }
 

@@ -15,9 +15,11 @@ fn shown(key: &str, v: f64) -> String {
 
 pub fn sentence(f: &Finding) -> String {
     match f {
-        Finding::ClientSetThePace { percent } => format!(
+        Finding::ClientSetThePace { percent, times } => format!(
             "The load generator used {percent:.0}% of its CPU or more: it set the pace, so \
-             requests/s cannot tell the servers apart here; compare the per-request costs."
+             requests/s{} says little about the server{} here; compare the per-request costs.",
+            times.map_or(String::new(), |t| format!(" (at most {t:.2}x apart)")),
+            if times.is_some() { "s" } else { "" }
         ),
         Finding::Faster { fast, slow, times } => format!(
             "{fast} served {times:.2} times the requests/s of {slow}, beyond the runs' spread."
