@@ -8,7 +8,7 @@
 
 use crate::names::named_enum;
 use comfy_table::presets::{ASCII_FULL_CONDENSED, UTF8_FULL_CONDENSED};
-use comfy_table::{ContentArrangement, Table};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width};
 use std::borrow::Cow;
 
 named_enum! {
@@ -72,6 +72,26 @@ impl Style {
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(self.width.min(u16::MAX as usize) as u16);
         t
+    }
+
+    /// A table made with [`Style::table`] as text: no column narrower than its
+    /// longest word (comfy-table would break words to share the width out evenly),
+    /// so that cells are broken only at spaces.
+    pub fn render(&self, mut table: Table) -> String {
+        let mut longest = vec![0; table.column_count()];
+        for row in table.header().into_iter().chain(table.row_iter()) {
+            for (i, cell) in row.cell_iter().enumerate() {
+                let words = cell.content();
+                let word = words.split_whitespace().map(|w| w.chars().count()).max();
+                longest[i] = longest[i].max(word.unwrap_or(0));
+            }
+        }
+        for (column, width) in table.column_iter_mut().zip(longest) {
+            // The bound counts the padding, a space either side.
+            let width = Width::Fixed((width + 2).min(u16::MAX as usize) as u16);
+            column.set_constraint(ColumnConstraint::LowerBoundary(width));
+        }
+        format!("{table}\n")
     }
 
     /// `text` as this style may print it: in ASCII, the few other characters iobench

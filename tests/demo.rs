@@ -54,7 +54,10 @@ fn et_lt_with_headers_holds_the_same_transcript_lines() {
         .map(|l| format!("{l}\n"))
         .collect();
     assert_eq!(transcript, ARTICLE, "{out}");
-    assert!(out.contains("== epoll-et: ET, each wakeup reads until EAGAIN"), "{out}");
+    assert!(
+        out.contains("== epoll-et: ET, each wakeup reads until EAGAIN"),
+        "{out}"
+    );
 }
 
 #[test]

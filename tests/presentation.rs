@@ -197,27 +197,38 @@ fn every_command_fits_80_columns() {
         (server, addr)
     };
     let (mut server, addr) = load_target;
-    let commands: Vec<Vec<&str>> = vec![
-        vec![
-            "load",
-            "--target",
-            &addr,
-            "--duration",
-            "300ms",
-            "--rate",
-            "5000",
-        ],
-        vec!["transfer", "--file-size", "2M"],
-        vec!["demo"],
-        vec!["demo", "epollout"],
-        vec!["demo", "fd-setsize"],
-        vec!["demo", "scan-cost"],
-        vec!["demo", "et-lt"],
-        vec!["soak", "--requests", "4000", "--connections", "4"],
+    // Each with words that a table squeezed evenly into 80 columns broke in two.
+    let load = [
+        "load",
+        "--target",
+        &addr,
+        "--duration",
+        "300ms",
+        "--rate",
+        "5000",
     ];
-    for args in commands {
-        let out = at(80, &args);
-        fits(&text(&out.stdout), 80, &args.join(" "));
+    let commands: Vec<(Vec<&str>, &[&str])> = vec![
+        (load.to_vec(), &["(uncorrected)", "connection"]),
+        (
+            vec!["transfer", "--file-size", "2M"],
+            &["read-write", "(measured)", "predicted"],
+        ),
+        (vec!["demo"], &[]),
+        (vec!["demo", "epollout"], &[]),
+        (vec!["demo", "fd-setsize"], &[]),
+        (vec!["demo", "scan-cost"], &["descriptors", "(scanned)"]),
+        (vec!["demo", "et-lt"], &[]),
+        (
+            vec!["soak", "--requests", "4000", "--connections", "4"],
+            &["io-threads", "requests"],
+        ),
+    ];
+    for (args, whole) in commands {
+        let out = text(&at(80, &args).stdout);
+        fits(&out, 80, &args.join(" "));
+        for word in whole {
+            assert!(out.contains(word), "{args:?}: {word} broken: {out}");
+        }
     }
     server.kill().unwrap();
     server.wait().unwrap();

@@ -104,6 +104,7 @@ impl DemoContext {
         self.print(&(self.style.wrap(text, 0) + "\n"));
     }
 
+    /// Prints text as it is.
     fn print(&self, text: &str) {
         let mut out = self.out.clone();
         // Nobody left to read a demo is no reason to fail it.

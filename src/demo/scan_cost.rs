@@ -57,7 +57,7 @@ pub fn run(ctx: &DemoContext) -> Result<()> {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
-    ctx.say(table.to_string());
+    ctx.print(&ctx.style().render(table));
     ctx.say("(Times include the system call; this machine is noisy, so read the trend.)");
     Ok(())
 }

@@ -142,7 +142,7 @@ fn tables(style: &Style, g: &Grid, view: &View) -> (String, Spreads) {
             }));
             t.add_row(row);
         }
-        out += &format!("{t}\n");
+        out += &style.render(t);
     }
     (out, spreads)
 }
@@ -343,7 +343,7 @@ fn threads_section(report: &BenchReport, style: &Style) -> String {
                 c.set_cell_alignment(CellAlignment::Right);
             }
         }
-        out += &format!("{t}\n");
+        out += &style.render(t);
     }
     out
 }

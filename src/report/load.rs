@@ -40,7 +40,7 @@ pub fn render(r: &LoadReport, style: &Style) -> String {
         ],
         false => vec![("round trip, closed loop", &r.latency)],
     };
-    out += &format!("{}\n", latency_table(style, &series));
+    out += &style.render(latency_table(style, &series));
     out += &style.wrap(
         &format!(
             "client: {:.2} us CPU per request ({:.0}% of its CPUs), {:.2} system calls per \
@@ -104,9 +104,6 @@ fn latency_table(style: &Style, series: &[(&str, &Latency)]) -> Table {
 
 /// Percentiles of a merged histogram.
 pub fn render_latency(title: &str, l: &Latency, style: &Style) -> String {
-    format!(
-        "{}{}\n",
-        style.wrap(&plural(count(l.count), "sample"), 2),
-        latency_table(style, &[(title, l)])
-    )
+    style.wrap(&plural(count(l.count), "sample"), 2)
+        + &style.render(latency_table(style, &[(title, l)]))
 }

@@ -88,7 +88,7 @@ pub fn render(report: &SoakReport, style: &Style) -> String {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
-    format!("{t}\n{}", style.wrap(&summary(report), 2))
+    style.render(t) + &style.wrap(&summary(report), 2)
 }
 
 /// The README of results/soak: what was run, where, and what came out.

@@ -52,7 +52,7 @@ pub fn render(results: &[TransferResult], chunk: usize, style: &Style) -> String
             right(format!("{:.1} / {:.1}", r.user_s * 1e3, r.sys_s * 1e3)),
         ]);
     }
-    out += &format!("{t}\n");
+    out += &style.render(t);
     out += &style.wrap("What the article predicts:", 2);
     for r in results {
         out += &style.wrap(
