@@ -33,6 +33,10 @@ named_enum! {
     }
 }
 
+/// A space that [`Style::wrap`] does not break a line at: between a number and its
+/// unit.
+pub const NBSP: char = '\u{a0}';
+
 /// The width, characters and colour of one output.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Style {
@@ -109,6 +113,7 @@ impl Style {
                 '×' => out.push('x'),
                 '…' => out.push_str("..."),
                 '→' => out.push_str("->"),
+                NBSP => out.push(' '),
                 c if c.is_ascii() => out.push(c),
                 _ => out.push('?'),
             }
@@ -207,6 +212,9 @@ mod tests {
     fn ascii_spells_out_the_rest() {
         let s = style(80, false);
         assert_eq!(s.text("≥ 1.5 ±3% (1–2) µ"), ">= 1.5 +-3% (1-2) ?");
+        // A no-break space holds a number to its unit, and is a space in ASCII.
+        assert_eq!(style(5, true).wrap("ab 1\u{a0}s", 0), "ab\n1\u{a0}s\n");
+        assert_eq!(s.text("1\u{a0}s"), "1 s");
         assert_eq!(style(80, true).text("±3%"), "±3%");
     }
 

@@ -9,12 +9,12 @@ use super::grid::{Grid, GridCell, View, baseline, grid, lower_bound_note};
 use super::plural;
 use super::warnings::{calls_in_brief, varied_in_brief};
 use crate::bench::{self, BenchReport, Disagreed, Finding, HEADLINE, Verdict, Warning};
-use crate::style::{Paint, Style};
+use crate::style::{NBSP, Paint, Style};
+use crate::sys::Stat;
+use comfy_table::{Cell, CellAlignment};
 
 /// The figure that rests on the tick-counted user/kernel split.
 const CPU_SPLIT: &str = "server_sys_us_per_request";
-use crate::sys::Stat;
-use comfy_table::{Cell, CellAlignment};
 
 pub fn render(report: &BenchReport, view: &View, style: &Style) -> String {
     let mut out = style.wrap(&workload(report), 2);
@@ -41,7 +41,7 @@ pub fn workload(report: &BenchReport) -> String {
     let plan = &report.plan;
     let load = &plan.load;
     let window = match load.duration {
-        Some(d) => format!("{:.1} s", d.as_secs_f64()),
+        Some(d) => format!("{:.1}{NBSP}s", d.as_secs_f64()),
         None => plural(load.requests.unwrap_or(0), "request"),
     };
     let pace = match load.rate {
@@ -64,8 +64,8 @@ pub fn workload(report: &BenchReport) -> String {
         }
     };
     format!(
-        "{} ({} idle), {} B, pipeline {}, {pace}; {} per run after {:.1} s warm-up; {}, \
-         interleaved; {pinned}",
+        "{} ({} idle), {}{NBSP}B, pipeline {}, {pace}; {} per run after {:.1}{NBSP}s \
+         warm-up; {}, interleaved; {pinned}",
         plural(load.connections, "connection"),
         load.idle_connections,
         load.payload,
