@@ -55,6 +55,8 @@ enum Op {
     Cancel,
     /// A poll on the wake pipe: a byte there means "look at the stop flag".
     Wake,
+    /// A poll on the listener, while out of descriptors: a client is waiting.
+    Listen,
 }
 
 impl Op {
@@ -69,6 +71,7 @@ impl Op {
             3 => Op::Send,
             4 => Op::Cancel,
             5 => Op::Wake,
+            6 => Op::Listen,
             _ => return None,
         };
         Some((op, data as u32 as RawFd))
@@ -80,7 +83,7 @@ impl Op {
             Op::Recv => "recv",
             Op::Send => "send",
             Op::Cancel => "cancel",
-            Op::Wake => "poll",
+            Op::Wake | Op::Listen => "poll",
         }
     }
 }
@@ -142,6 +145,8 @@ pub struct Ring {
     /// A spare descriptor, given up to accept-and-close one client when out of them.
     reserve: Option<OwnedFd>,
     accept_armed: bool,
+    /// Out of descriptors: the listener is polled for a client to shed.
+    listening: bool,
     /// Accepting stopped (out of descriptors, nobody waiting to be shed): resumed
     /// when one of our connections closes, or at this time.
     retry_at: Option<Instant>,
@@ -192,6 +197,7 @@ impl Ring {
             listener,
             reserve: Some(reserve),
             accept_armed: false,
+            listening: false,
             retry_at: None,
             wake,
             stop,
@@ -332,6 +338,7 @@ impl Ring {
     }
 
     fn arm_accept(&mut self) {
+        self.listening = false;
         let fd = self.listener.fd().as_raw_fd();
         // Accepted sockets are left blocking: io_uring waits for them itself, and
         // the loop never reads or writes them with a system call of its own.
@@ -389,6 +396,8 @@ impl Ring {
                     self.arm_wake();
                 }
             }
+            // A client waits while we are out of descriptors: the accept sheds it.
+            Op::Listen => self.arm_accept(),
         }
     }
 
@@ -408,29 +417,40 @@ impl Ring {
                 ),
             }
         }
-        if !self.accept_armed && self.retry_at.is_none() {
+        if !self.accept_armed && self.retry_at.is_none() && !self.listening {
             self.arm_accept();
         }
     }
 
     /// Out of descriptors: give up the reserve, accept the waiting client into it and
-    /// close it at once, then take the reserve back. With nobody waiting (the accept
-    /// fails for want of a descriptor before it looks at the backlog), or no reserve
-    /// to give up, accepting pauses rather than fail again at once.
+    /// close it at once, then take the reserve back. The accept fails for want of a
+    /// descriptor before it looks at the backlog, so nobody may be waiting: then the
+    /// loop polls the listener and accepts again when a client comes, rather than
+    /// fail again at once. Without a reserve (another loop took the descriptor we
+    /// freed), accepting pauses until one of ours closes, or 100 ms.
     fn shed_one(&mut self) {
         log_once(
             "emfile",
             "out of file descriptors: closing new connections at once until some are freed",
         );
-        let shed = self.reserve.take().and_then(|reserve| {
-            self.sys.close(reserve);
-            let shed = self.sys.accept4(self.listener.fd()).ok();
-            self.reserve = self.sys.open_dev_null().ok();
-            shed
-        });
-        match shed {
-            Some(fd) => self.refuse(fd, Stat::RefusedNoFds),
-            None => self.retry_at = Some(Instant::now() + ACCEPT_RETRY),
+        let Some(reserve) = self.reserve.take() else {
+            self.retry_at = Some(Instant::now() + ACCEPT_RETRY);
+            return;
+        };
+        self.sys.close(reserve);
+        let shed = self.sys.accept4(self.listener.fd()).ok();
+        let waited = shed.is_some();
+        if let Some(fd) = shed {
+            self.refuse(fd, Stat::RefusedNoFds);
+        }
+        self.reserve = self.sys.open_dev_null().ok();
+        if !waited {
+            let fd = self.listener.fd().as_raw_fd();
+            let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+                .build()
+                .user_data(Op::Listen.tag(fd));
+            self.listening = true;
+            self.push(entry);
         }
     }
 
@@ -446,7 +466,7 @@ impl Ring {
             self.reserve = self.sys.open_dev_null().ok();
         }
         self.retry_at = None;
-        if !self.accept_armed {
+        if !self.accept_armed && !self.listening {
             self.arm_accept();
         }
     }
@@ -903,7 +923,14 @@ mod tests {
 
     #[test]
     fn user_data_says_the_operation_and_the_descriptor() {
-        for op in [Op::Accept, Op::Recv, Op::Send, Op::Cancel, Op::Wake] {
+        for op in [
+            Op::Accept,
+            Op::Recv,
+            Op::Send,
+            Op::Cancel,
+            Op::Wake,
+            Op::Listen,
+        ] {
             assert_eq!(Op::untag(op.tag(1234)), Some((op, 1234)));
         }
         assert_eq!(Op::untag(0), None);
