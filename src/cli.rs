@@ -13,7 +13,7 @@ use crate::demo::{EtLtOptions, Mode};
 use crate::load::{LONG_WINDOW, LoadConfig};
 use crate::protocol::Protocol;
 use crate::report::View;
-use crate::server::{Model, ReadStrategy};
+use crate::server::{Model, ReadStrategy, RingSetup};
 use crate::style::{Charset, ColorChoice};
 use crate::transfer::{Method, TransferConfig};
 use crate::units::{CpuList, Size, parse_cpu_list, parse_duration, parse_size};
@@ -21,7 +21,9 @@ use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::server::{DEFAULT_BACKEND as BACKEND, DEFAULT_MODEL as MODEL, DEFAULT_THREADS};
+use crate::server::{
+    DEFAULT_BACKEND as BACKEND, DEFAULT_MODEL as MODEL, DEFAULT_RING, DEFAULT_THREADS,
+};
 /// Where `experiment run` and `experiment list` find experiment files.
 const EXPERIMENTS: &str = "experiments";
 
@@ -524,12 +526,22 @@ pub struct ServeArgs {
     pub buffer_size: usize,
     /// How to read on a readiness report. Default, from measurements: `once` for the
     /// level-triggered backends (select, poll, epoll-lt, polling), `short-read` for
-    /// epoll-et (drains without the EAGAIN read)
+    /// epoll-et (drains without the EAGAIN read); io-uring's multishot recv takes
+    /// what arrives (`drain`, the only one it accepts)
     #[arg(long, help_heading = SERVER, value_enum)]
     pub read_strategy: Option<ReadStrategy>,
     /// Allow `--read-strategy once` on epoll-et, which strands data (the article's pitfall)
     #[arg(long, help_heading = SERVER)]
     pub allow_et_once: bool,
+    /// io-uring: how each ring is set up. defer-taskrun (SINGLE_ISSUER and
+    /// DEFER_TASKRUN) measured best here: completion work waits for the loop's own
+    /// enter instead of interrupting it
+    #[arg(long, help_heading = SERVER, value_enum, default_value_t = DEFAULT_RING)]
+    pub ring: RingSetup,
+    /// io-uring with --ring sqpoll: how long the kernel's polling thread spins without
+    /// work before it sleeps (and the next submission has to wake it with an enter)
+    #[arg(long, help_heading = SERVER, default_value = "1s", value_parser = parse_duration)]
+    pub sqpoll_idle: Duration,
     /// Most connections served at once; more are accepted and closed at once
     #[arg(long, help_heading = LIMITS, default_value_t = 100_000)]
     pub max_conns: usize,
@@ -596,6 +608,7 @@ mod tests {
             "iobench compare --external ys=./echo_epoll_{port} --external b=x_{port}",
             "iobench compare --backends epoll-et --models reactor,dispatch,io-threads --server-threads 2",
             "iobench serve --model reuseport --threads 4 --protocol tlv --max-frame 64K",
+            "iobench serve --backend io-uring --ring sqpoll --sqpoll-idle 10ms",
             "iobench completions zsh",
             "iobench manpage --dir /tmp/x",
         ] {

@@ -28,6 +28,15 @@ pub fn serve(args: &ServeArgs) -> Result<ServeConfig> {
     let read_strategy = args
         .read_strategy
         .unwrap_or_else(|| ReadStrategy::default_for(backend));
+    if !read_strategy.applies_to(backend) {
+        bail!(
+            "--read-strategy {read_strategy} does not apply to {backend}: its multishot recv \
+             takes what arrives, as it arrives (drain); leave the flag out"
+        );
+    }
+    if let Some(why) = server::unsupported(backend, args.model) {
+        bail!("{why}; use --model reactor or reuseport");
+    }
     if read_strategy.strands_data(backend.trigger()) {
         if !args.allow_et_once {
             bail!(
@@ -65,6 +74,8 @@ pub fn serve(args: &ServeArgs) -> Result<ServeConfig> {
                 .input_budget
                 .unwrap_or_else(|| InputBudget::default_for(args.max_frame)),
             idle_timeout: args.idle_timeout.filter(|t| !t.is_zero()),
+            ring: args.ring,
+            sqpoll_idle: args.sqpoll_idle,
         },
         cpu: args.cpu.map(checked_cpu).transpose()?,
         duration: args

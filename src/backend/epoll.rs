@@ -67,9 +67,10 @@ impl Epoll {
 
 impl Multiplexer for Epoll {
     fn name(&self) -> &'static str {
-        match self.trigger {
-            Trigger::Level => "epoll-lt",
-            Trigger::Edge => "epoll-et",
+        if self.trigger == Trigger::Edge {
+            "epoll-et"
+        } else {
+            "epoll-lt"
         }
     }
 

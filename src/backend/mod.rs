@@ -27,6 +27,9 @@ named_enum! {
         /// Reported once per change of state: the program must read (or write) until
         /// EAGAIN, or what is left is never reported again.
         Edge => "edge",
+        /// Not a report of readiness at all: the kernel reports operations done (an
+        /// accept, a recv with its bytes, a send), reaped from a completion ring.
+        Completion => "completion",
     }
 }
 
@@ -102,10 +105,15 @@ named_enum! {
         EpollEt => "epoll-et",
         /// the `polling` crate (level mode): what a portable library costs
         Polling => "polling",
+        /// io_uring(7): the completion model, operations submitted and reaped through
+        /// rings (its own event loop, not a multiplexer); reactor and reuseport models
+        IoUring => "io-uring",
     }
 }
 
 impl Backend {
+    /// A readiness multiplexer of this backend. io-uring has none: it is served by
+    /// the completion loop (`server::uring`), and asking it for one is refused.
     pub fn create(self, sys: Sys) -> io::Result<Box<dyn Multiplexer>> {
         Ok(match self {
             Backend::Select => Box::new(select::Select::new(sys)),
@@ -113,14 +121,30 @@ impl Backend {
             Backend::EpollLt => Box::new(epoll::Epoll::new(sys, Trigger::Level)?),
             Backend::EpollEt => Box::new(epoll::Epoll::new(sys, Trigger::Edge)?),
             Backend::Polling => Box::new(polling::Polling::new(sys)?),
+            Backend::IoUring => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "io-uring is a completion model, not a readiness multiplexer: it has \
+                     an event loop of its own",
+                ));
+            }
         })
     }
 
     pub fn trigger(self) -> Trigger {
         match self {
             Backend::EpollEt => Trigger::Edge,
+            Backend::IoUring => Trigger::Completion,
             _ => Trigger::Level,
         }
+    }
+
+    /// The backends that are readiness multiplexers (every one but io-uring).
+    pub fn readiness() -> impl Iterator<Item = Backend> {
+        Backend::ALL
+            .iter()
+            .copied()
+            .filter(|b| b.trigger() != Trigger::Completion)
     }
 
     /// The highest descriptor this backend can watch, when it has a limit of its own
@@ -134,11 +158,12 @@ impl Backend {
 
     /// Descriptors one multiplexer of this backend holds open: select and poll keep
     /// their interest set in our memory (none); epoll has its own; the polling crate
-    /// adds an eventfd (its notifier) and a timerfd (its timeouts) to its epoll.
+    /// adds an eventfd (its notifier) and a timerfd (its timeouts) to its epoll;
+    /// io_uring's loop holds its ring's descriptor.
     pub fn descriptors(self) -> usize {
         match self {
             Backend::Select | Backend::Poll => 0,
-            Backend::EpollLt | Backend::EpollEt => 1,
+            Backend::EpollLt | Backend::EpollEt | Backend::IoUring => 1,
             Backend::Polling => 3,
         }
     }
@@ -224,8 +249,6 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::os::fd::{AsFd, AsRawFd};
 
-    const ALL: &[Backend] = Backend::ALL;
-
     fn mux(backend: Backend) -> Box<dyn Multiplexer> {
         backend
             .create(Sys::new(Registry::new().register("test")))
@@ -251,7 +274,7 @@ mod tests {
 
     #[test]
     fn level_reports_unread_data_again_edge_does_not() {
-        for &backend in ALL {
+        for backend in Backend::readiness() {
             let mut m = mux(backend);
             let (mut peer, sock) = pair();
             m.register(sock.as_fd(), Interest::READ).unwrap();
@@ -262,9 +285,10 @@ mod tests {
             assert!(events[0].readable && !events[0].writable, "{backend:?}");
             // Nothing was read: level triggering says so again, edge triggering not.
             let (again, _) = wait(m.as_mut(), 50);
-            match backend.trigger() {
-                Trigger::Level => assert_eq!(again.len(), 1, "{backend:?}"),
-                Trigger::Edge => assert!(again.is_empty(), "{backend:?}"),
+            if backend.trigger() == Trigger::Level {
+                assert_eq!(again.len(), 1, "{backend:?}");
+            } else {
+                assert!(again.is_empty(), "{backend:?}");
             }
             // New data is a new edge: every backend reports it.
             peer.write_all(b"more").unwrap();
@@ -276,7 +300,7 @@ mod tests {
 
     #[test]
     fn interest_changes_are_honoured() {
-        for &backend in ALL {
+        for backend in Backend::readiness() {
             let mut m = mux(backend);
             let (_peer, sock) = pair();
             m.register(sock.as_fd(), Interest::READ).unwrap();
@@ -298,7 +322,7 @@ mod tests {
 
     #[test]
     fn select_and_poll_scan_everything_epoll_only_the_ready() {
-        for &backend in ALL {
+        for backend in Backend::readiness() {
             let mut m = mux(backend);
             let pairs: Vec<_> = (0..20).map(|_| pair()).collect();
             for (_, sock) in &pairs {
@@ -323,5 +347,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The completion model has no readiness multiplexer to give: asking is refused,
+    /// with the reason, not answered with a stand-in.
+    #[test]
+    fn io_uring_is_no_readiness_multiplexer() {
+        let err = Backend::IoUring
+            .create(Sys::new(Registry::new().register("test")))
+            .err()
+            .expect("refused");
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        assert!(Backend::readiness().all(|b| b != Backend::IoUring));
     }
 }

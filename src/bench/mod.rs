@@ -73,8 +73,14 @@ impl Subject {
     }
 
     /// Why this subject cannot run the workload, if it cannot: a backend with a
-    /// descriptor limit of its own (select) cannot watch clients numbered past it.
+    /// descriptor limit of its own (select) cannot watch clients numbered past it, and
+    /// io-uring does not serve every model (`server::unsupported`).
     pub fn cannot_run(&self, load: &LoadConfig) -> Option<String> {
+        if let Subject::Ours { backend, model, .. } = *self
+            && server::unsupported(backend, model).is_some()
+        {
+            return Some(format!("n/a ({backend} has no {model} model yet)"));
+        }
         let (Subject::Ours { backend, .. }, Some(most)) = (self, self.most_clients()) else {
             return None;
         };

@@ -47,6 +47,7 @@ pub fn run(
     let combos: Vec<(Backend, Model)> = Backend::value_variants()
         .iter()
         .flat_map(|&b| Model::value_variants().iter().map(move |&m| (b, m)))
+        .filter(|&(b, m)| crate::server::unsupported(b, m).is_none())
         .collect();
     let share = total.div_ceil(combos.len() as u64);
     let mut rows = Vec::new();

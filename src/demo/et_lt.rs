@@ -73,6 +73,12 @@ pub fn run(ctx: &DemoContext, opts: &EtLtOptions) -> Result<()> {
     };
     for backend in backends {
         let trigger = backend.trigger();
+        if trigger == Trigger::Completion {
+            bail!(
+                "{backend} reports completed operations, not readiness: this demo shows \
+                 level and edge notification; pick a readiness backend"
+            );
+        }
         if !opts.plain {
             ctx.say(header(backend, opts.buffer_size));
         }
@@ -80,9 +86,10 @@ pub fn run(ctx: &DemoContext, opts: &EtLtOptions) -> Result<()> {
         let (mut client, server) = loopback_pair()?;
         let mut mux = ctx.mux(backend)?;
         mux.register(server.as_fd(), Interest::READ)?;
-        let reads = match trigger {
-            Trigger::Edge => Reads::UntilEagain,
-            Trigger::Level => Reads::One,
+        let reads = if trigger == Trigger::Edge {
+            Reads::UntilEagain
+        } else {
+            Reads::One
         };
         let mut server = Server {
             sys: &sys,
@@ -109,9 +116,8 @@ fn header(backend: Backend, buffer: usize) -> String {
     let how = match backend {
         Backend::EpollEt => "ET, each wakeup reads until EAGAIN",
         Backend::EpollLt => "LT, each wakeup reads once",
-        Backend::Select | Backend::Poll | Backend::Polling => {
-            "level-triggered (like LT; it has no ET), each wakeup reads once"
-        }
+        // io-uring is refused before (`run`): it is not notified at all.
+        _ => "level-triggered (like LT; it has no ET), each wakeup reads once",
     };
     // Short enough for 80 columns: the reader sees the transcript, not the header.
     format!(
@@ -160,9 +166,10 @@ impl Server<'_> {
                 return Ok(());
             }
             timeout = Duration::ZERO;
-            ctx.say(match self.trigger {
-                Trigger::Edge => "-->ET Mode: it was triggered once",
-                Trigger::Level => "-->LT Mode: it was triggered once!",
+            ctx.say(if self.trigger == Trigger::Edge {
+                "-->ET Mode: it was triggered once"
+            } else {
+                "-->LT Mode: it was triggered once!"
             });
             self.read_report(ctx)?;
         }

@@ -1,6 +1,7 @@
 //! The statistics table `serve` prints at exit (and on SIGUSR1).
 
 use super::count;
+use crate::backend::Trigger;
 use crate::server::ServerStats;
 use crate::sys::Stat;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -15,11 +16,16 @@ pub fn json_line(s: &ServerStats) -> String {
 
 pub fn render(s: &ServerStats) -> String {
     let t = &s.totals;
+    let completion = s.trigger == Trigger::Completion.name();
+    let notified = if completion {
+        "the completion model".to_string()
+    } else {
+        format!("{}-triggered", s.trigger)
+    };
     let mut out = format!(
-        "iobench serve {}: backend {} ({}-triggered), model {}, read strategy {}, buffer {} B, {:.1} s\n",
+        "iobench serve {}: backend {} ({notified}), model {}, read strategy {}, buffer {} B, {:.1} s\n",
         if s.is_final { "statistics" } else { "snapshot" },
         s.backend,
-        s.trigger,
         s.model,
         s.read_strategy,
         s.buffer_size,
@@ -73,6 +79,12 @@ pub fn render(s: &ServerStats) -> String {
             Stat::PartialWrites,
             Stat::ReadPauses,
         ])
+        .chain(
+            completion
+                .then_some([Stat::Submitted, Stat::RecvNoBuffers])
+                .into_iter()
+                .flatten(),
+        )
     {
         lp.add_row(row2(&stat.name().replace('_', " "), count(t.counter(stat))));
     }

@@ -122,9 +122,10 @@ impl Connection {
     /// are registered for both directions once and never modified: an edge that is not
     /// wanted costs nothing, while every epoll_ctl is a system call.
     pub fn initial_interest(trigger: Trigger) -> Interest {
-        match trigger {
-            Trigger::Edge => Interest::BOTH,
-            Trigger::Level => Interest::READ,
+        if trigger == Trigger::Edge {
+            Interest::BOTH
+        } else {
+            Interest::READ
         }
     }
 
@@ -143,12 +144,12 @@ impl Connection {
     /// What a level-triggered multiplexer should watch now: input only while we
     /// would read it, output only while some is pending.
     pub fn wanted(&self, trigger: Trigger) -> Interest {
-        match trigger {
-            Trigger::Edge => Interest::BOTH,
-            Trigger::Level => Interest {
-                read: !self.eof && !self.paused,
-                write: self.pending() > 0,
-            },
+        if trigger == Trigger::Edge {
+            return Interest::BOTH;
+        }
+        Interest {
+            read: !self.eof && !self.paused,
+            write: self.pending() > 0,
         }
     }
 

@@ -378,6 +378,6 @@ impl Core {
 
 /// How often idle connections are looked for: a quarter of the timeout, so that
 /// none lives more than 25% past it.
-fn sweep_interval(timeout: Duration) -> Duration {
+pub(super) fn sweep_interval(timeout: Duration) -> Duration {
     (timeout / 4).max(Duration::from_millis(10))
 }

@@ -5,7 +5,11 @@
 //! - `io-threads`: Redis 6's threaded I/O around one main loop;
 //! - `reuseport`: N independent reactors, each with its own SO_REUSEPORT listener.
 //!
-//! One file per model assembles its loops (`event_loop::Role` says what each does).
+//! Two kinds of loop serve connections: the readiness loop (`event_loop`: a
+//! multiplexer says which descriptors are ready, the loop reads and writes), and the
+//! completion loop (`uring`: the loop submits the reads and writes themselves to an
+//! io_uring and reaps their results). One file per model assembles its loops
+//! (`event_loop::Role` says what each readiness loop does).
 //! Its statistics are rendered by a function the caller gives.
 //!
 //! Layer: above `backend`, `metrics`, `protocol` and `sys`; measures, never formats.
@@ -21,6 +25,7 @@ mod listener;
 mod reactor;
 mod reuseport;
 mod stats;
+mod uring;
 
 pub use input::InputBudget;
 pub use stats::{Render, ServerStats};
@@ -30,7 +35,7 @@ use crate::names::named_enum;
 use crate::protocol::Protocol;
 use crate::sys::{Registry, Sys, Tracer};
 use anyhow::{Context, Result};
-use event_loop::Core;
+use event_loop::{Core, EventLoop};
 use listener::{Listener, PortSharing};
 use stats::{Moment, Reporter};
 use std::collections::HashSet;
@@ -58,11 +63,20 @@ impl ReadStrategy {
     /// The default per backend, chosen by measurement: under level triggering one
     /// read per report costs the fewest calls (the next wait reports leftovers);
     /// under edge triggering `short-read` drains safely without the EAGAIN read.
+    /// A completion loop has no choice to make: its multishot recv takes whatever
+    /// arrives, as it arrives, which is what `drain` names.
     pub fn default_for(backend: Backend) -> ReadStrategy {
         match backend.trigger() {
             Trigger::Level => ReadStrategy::Once,
             Trigger::Edge => ReadStrategy::ShortRead,
+            Trigger::Completion => ReadStrategy::Drain,
         }
+    }
+
+    /// Whether this strategy describes how `backend` reads: every one does for a
+    /// readiness backend, only `drain` for the completion model (see `default_for`).
+    pub fn applies_to(self, backend: Backend) -> bool {
+        backend.trigger() != Trigger::Completion || self == ReadStrategy::Drain
     }
 
     /// Whether this strategy strands data under `trigger`: one read per edge leaves
@@ -91,6 +105,38 @@ named_enum! {
         Reuseport => "reuseport",
     }
 }
+
+/// Why `backend` cannot serve with `model`, if it cannot: the completion loop is
+/// built for the shapes of the reactor and of reuseport (independent loops, each
+/// accepting its own connections); handing connections to other loops' rings is not
+/// built yet.
+pub fn unsupported(backend: Backend, model: Model) -> Option<String> {
+    let handing_off = matches!(model, Model::Dispatch | Model::IoThreads);
+    (backend.trigger() == Trigger::Completion && handing_off).then(|| {
+        format!(
+            "{backend} serves with the reactor and reuseport models only: {model} on a \
+             completion loop is not built yet"
+        )
+    })
+}
+
+named_enum! {
+    /// How each io_uring ring is set up (`--ring`).
+    pub enum RingSetup {
+        /// no setup flags: the kernel runs completion work whenever it likes,
+        /// interrupting the loop to do so
+        Plain => "plain",
+        /// IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN: one thread submits, and
+        /// completion work runs only when it enters the kernel to wait, in a batch
+        DeferTaskrun => "defer-taskrun",
+        /// IORING_SETUP_SQPOLL: a kernel thread takes submissions with no system call,
+        /// and sleeps after --sqpoll-idle without work; it spends CPU while it polls
+        Sqpoll => "sqpoll",
+    }
+}
+
+/// The ring setup that measured best here (SINGLE_ISSUER | DEFER_TASKRUN).
+pub const DEFAULT_RING: RingSetup = RingSetup::DeferTaskrun;
 
 impl Model {
     /// The threads this model runs with when `asked` for: the reactor has one.
@@ -135,6 +181,10 @@ pub struct LoopOptions {
     pub input_budget: usize,
     /// Close connections that complete no message for this long.
     pub idle_timeout: Option<Duration>,
+    /// io-uring: how each ring is set up, and how long an SQPOLL thread polls
+    /// without work before it sleeps.
+    pub ring: RingSetup,
+    pub sqpoll_idle: Duration,
 }
 
 /// A validated `serve` configuration.
@@ -162,6 +212,9 @@ pub fn serve(cfg: &ServeConfig, render: Render) -> Result<()> {
         crate::sys::pin_to_cpu(cpu)?;
     }
     crate::sys::raise_nofile_limit()?;
+    if let Some(why) = unsupported(cfg.backend, cfg.model) {
+        anyhow::bail!("{why}");
+    }
 
     let registry = Registry::new();
     let mut maker = LoopMaker {
@@ -188,8 +241,8 @@ pub fn serve(cfg: &ServeConfig, render: Render) -> Result<()> {
     let mut loops = match cfg.model {
         Model::Reactor => reactor::build(&mut maker, listener)?,
         Model::Reuseport => reuseport::build(&mut maker, listener)?,
-        Model::Dispatch => dispatch::build(&mut maker, listener)?,
-        Model::IoThreads => io_threads::build(&mut maker, listener)?,
+        Model::Dispatch => readiness(dispatch::build(&mut maker, listener)?),
+        Model::IoThreads => readiness(io_threads::build(&mut maker, listener)?),
     };
 
     let reporter = Reporter {
@@ -240,9 +293,44 @@ pub fn serve(cfg: &ServeConfig, render: Render) -> Result<()> {
     Ok(())
 }
 
+/// What a model's file builds, one per thread: a readiness loop (a multiplexer) or
+/// a completion loop (an io_uring).
+trait Loop: Send {
+    fn run(&mut self) -> Result<()>;
+    /// The loop's door to the kernel (its thread's counters).
+    fn sys(&self) -> &Sys;
+}
+
+impl Loop for EventLoop {
+    fn run(&mut self) -> Result<()> {
+        EventLoop::run(self)
+    }
+
+    fn sys(&self) -> &Sys {
+        EventLoop::sys(self)
+    }
+}
+
+impl Loop for uring::Ring {
+    fn run(&mut self) -> Result<()> {
+        uring::Ring::run(self)
+    }
+
+    fn sys(&self) -> &Sys {
+        uring::Ring::sys(self)
+    }
+}
+
+fn readiness(loops: Vec<EventLoop>) -> Vec<Box<dyn Loop>> {
+    loops
+        .into_iter()
+        .map(|l| Box::new(l) as Box<dyn Loop>)
+        .collect()
+}
+
 /// Descriptors the server holds before its first client, besides stdin, stdout and
 /// stderr: a client's descriptor number is at least 3 plus this. Per loop: its
-/// multiplexer's own and its wake pipe (both ends); per accepting loop: a listener
+/// multiplexer's own (io-uring: its ring's) and its wake pipe (both ends); per accepting loop: a listener
 /// and a reserve; per memcached worker: its notification pipe (both ends).
 pub fn descriptors_before_clients(backend: Backend, model: Model, threads: usize) -> usize {
     let per_loop = backend.descriptors() + 2;
@@ -287,17 +375,42 @@ impl LoopMaker<'_> {
         Arc::clone(&self.budget)
     }
 
-    /// What every loop has, for thread `name`: a multiplexer and a wake pipe.
+    /// Whether the loops are completion loops (io-uring) rather than readiness ones.
+    fn completion(&self) -> bool {
+        self.cfg.backend.trigger() == Trigger::Completion
+    }
+
+    /// A wake pipe: the read end for the loop, the write end for the control thread.
+    fn wake_pipe(&mut self) -> Result<OwnedFd> {
+        let (wake_rx, wake_tx) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+                .context("creating a wake pipe")?;
+        self.wakers.push(wake_tx);
+        Ok(wake_rx)
+    }
+
+    /// A completion loop for thread `name`, accepting on `listener`.
+    fn ring(&mut self, name: &str, listener: Listener) -> Result<uring::Ring> {
+        let sys = self.sys(name);
+        let wake = self.wake_pipe()?;
+        uring::Ring::new(
+            sys,
+            listener,
+            wake,
+            Arc::clone(&self.stop),
+            self.cfg.loop_options,
+            self.budget(),
+        )
+    }
+
+    /// What every readiness loop has, for thread `name`: a multiplexer and a wake pipe.
     fn core(&mut self, name: &str) -> Result<Core> {
         let sys = self.sys(name);
         let backend = self.cfg.backend;
         let mux = backend
             .create(sys.clone())
             .with_context(|| format!("creating the {backend} backend"))?;
-        let (wake_rx, wake_tx) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
-                .context("creating a wake pipe")?;
-        self.wakers.push(wake_tx);
+        let wake_rx = self.wake_pipe()?;
         Core::new(
             sys,
             mux,

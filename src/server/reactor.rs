@@ -1,20 +1,24 @@
-//! The reactor: one thread, one multiplexer, everything in one loop (Redis before
-//! 6.0): accept, read, answer, write.
+//! The reactor: one thread, one multiplexer (or one io_uring), everything in one
+//! loop (Redis before 6.0): accept, read, answer, write.
 
-use super::LoopMaker;
 use super::accept::Accepting;
 use super::event_loop::{EventLoop, Role};
 use super::listener::Listener;
+use super::{Loop, LoopMaker};
 use anyhow::Result;
 
 /// One loop, on the calling thread.
-pub fn build(maker: &mut LoopMaker, listener: Listener) -> Result<Vec<EventLoop>> {
+pub fn build(maker: &mut LoopMaker, listener: Listener) -> Result<Vec<Box<dyn Loop>>> {
     Ok(vec![reactor(maker, "main", listener)?])
 }
 
-/// A reactor loop for thread `name`, accepting on `listener`.
-pub fn reactor(maker: &mut LoopMaker, name: &str, listener: Listener) -> Result<EventLoop> {
+/// A reactor loop for thread `name`, accepting on `listener`: a completion loop
+/// for io-uring, which accepts and serves by itself, else a readiness loop.
+pub fn reactor(maker: &mut LoopMaker, name: &str, listener: Listener) -> Result<Box<dyn Loop>> {
+    if maker.completion() {
+        return Ok(Box::new(maker.ring(name, listener)?));
+    }
     let mut core = maker.core(name)?;
     let accepting = Accepting::new(listener, &mut core)?;
-    Ok(EventLoop::new(core, Role::Reactor(accepting)))
+    Ok(Box::new(EventLoop::new(core, Role::Reactor(accepting))))
 }

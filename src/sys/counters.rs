@@ -34,6 +34,9 @@ named_enum! {
         Splice => "splice",
         Mmap => "mmap",
         Munmap => "munmap",
+        IoUringSetup => "io_uring_setup",
+        IoUringEnter => "io_uring_enter",
+        IoUringRegister => "io_uring_register",
     }
 }
 
@@ -61,6 +64,11 @@ named_enum! {
         BytesOut => "bytes_out",
         PartialWrites => "partial_writes",
         ReadPauses => "read_pauses",
+        /// io_uring: operations put in the submission ring
+        Submitted => "submitted",
+        /// io_uring: a multishot recv that ended because the buffer ring was empty
+        /// (ENOBUFS), and was armed again
+        RecvNoBuffers => "recv_enobufs",
     }
 }
 

@@ -40,21 +40,22 @@ pub fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
-/// Every backend with every threading model.
+/// Every backend with every threading model it serves with (io-uring: not all).
 pub fn combinations_with_models() -> Vec<(Backend, Model)> {
     Backend::ALL
         .iter()
         .flat_map(|&b| Model::ALL.iter().map(move |&m| (b, m)))
+        .filter(|&(b, m)| iobench::server::unsupported(b, m).is_none())
         .collect()
 }
 
 /// Every backend with every read strategy it accepts without a flag (not one that
-/// strands data under its trigger).
+/// strands data under its trigger; io-uring takes only its own).
 pub fn combinations() -> Vec<(Backend, ReadStrategy)> {
     Backend::ALL
         .iter()
         .flat_map(|&b| ReadStrategy::ALL.iter().map(move |&s| (b, s)))
-        .filter(|(b, s)| !s.strands_data(b.trigger()))
+        .filter(|(b, s)| !s.strands_data(b.trigger()) && s.applies_to(*b))
         .collect()
 }
 
