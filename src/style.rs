@@ -78,19 +78,29 @@ impl Style {
         t
     }
 
-    /// A table made with [`Style::table`] as text: no column narrower than its
-    /// longest word (comfy-table would break words to share the width out evenly),
-    /// so that cells are broken only at spaces.
+    /// A table made with [`Style::table`] as text. One that fits the width as it is
+    /// is not rearranged (comfy-table's dynamic arrangement would wrap it anyway, to
+    /// share the width out evenly); one that does not has no column narrower than
+    /// its longest word, so that cells break only at spaces.
     pub fn render(&self, mut table: Table) -> String {
-        let mut longest = vec![0; table.column_count()];
+        let columns = table.column_count();
+        let (mut longest_word, mut longest_line) = (vec![0; columns], vec![0; columns]);
         for row in table.header().into_iter().chain(table.row_iter()) {
             for (i, cell) in row.cell_iter().enumerate() {
-                let words = cell.content();
-                let word = words.split_whitespace().map(|w| w.chars().count()).max();
-                longest[i] = longest[i].max(word.unwrap_or(0));
+                let text = cell.content();
+                let widest = |parts: &mut dyn Iterator<Item = &str>| {
+                    parts.map(|p| p.chars().count()).max().unwrap_or(0)
+                };
+                longest_word[i] = longest_word[i].max(widest(&mut text.split_whitespace()));
+                longest_line[i] = longest_line[i].max(widest(&mut text.lines()));
             }
         }
-        for (column, width) in table.column_iter_mut().zip(longest) {
+        // Each column: its text, a space either side and a rule; one rule more.
+        let natural: usize = longest_line.iter().map(|w| w + 3).sum::<usize>() + 1;
+        if natural <= self.width {
+            table.set_content_arrangement(ContentArrangement::Disabled);
+        }
+        for (column, width) in table.column_iter_mut().zip(longest_word) {
             // The bound counts the padding, a space either side.
             let width = Width::Fixed((width + 2).min(u16::MAX as usize) as u16);
             column.set_constraint(ColumnConstraint::LowerBoundary(width));

@@ -18,6 +18,10 @@ const MOST: usize = 3;
 /// A cost this many times another's is worth a sentence (when beyond the spread).
 const NOTABLE: f64 = 1.1;
 
+/// System calls per request this many times another's are a different model, not
+/// noise in the same one (every readiness backend makes about two).
+const FEWER_CALLS: f64 = 1.5;
+
 /// How a subject's figure stands against the baseline's, judged by the runs' spread
 /// (hyperfine's "times faster", or "within the noise").
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -93,6 +97,14 @@ pub enum Finding {
         low_us: f64,
         times: f64,
     },
+    /// `low` made `low_calls` system calls per request, `high` `high_calls` (at least
+    /// [`FEWER_CALLS`] times as many), beyond the spread.
+    FewerCalls {
+        low: String,
+        low_calls: f64,
+        high: String,
+        high_calls: f64,
+    },
     /// Nothing told the backends apart by speed, and there were few idle
     /// connections: `select_fits` idle connections keep select under its limit,
     /// `poll_shows` show poll's cost.
@@ -108,13 +120,12 @@ pub enum Finding {
 const POLL_SHOWS: usize = 10_000;
 
 /// At most [`MOST`] findings, in the order a reader needs them: what set the pace,
-/// what the scan cost, what the CPU cost, what to try next.
+/// what the scan cost, what the CPU and the system calls cost, what to try next.
 pub fn findings(plan: &BenchPlan, summaries: &[Summary]) -> Vec<Finding> {
     let measured: Vec<&Summary> = summaries
         .iter()
         .filter(|s| s.figures.contains_key(HEADLINE))
         .collect();
-    let figure = |s: &Summary, key: &str| s.figures.get(key).copied();
     let mut out = Vec::new();
     if measured.is_empty() {
         return out;
@@ -130,22 +141,33 @@ pub fn findings(plan: &BenchPlan, summaries: &[Summary]) -> Vec<Finding> {
     if let Some(scan) = scanned(&measured) {
         out.push(scan);
     }
-    let by_cpu = extremes(&measured, "server_cpu_us_per_request");
-    if let Some((low, high)) = by_cpu
-        && let (Some(l), Some(h)) = (
-            figure(low, "server_cpu_us_per_request"),
-            figure(high, "server_cpu_us_per_request"),
-        )
-        && judged(low, high, &l, &h) == Some(true)
-        && l.median > 0.0
-        && h.median >= NOTABLE * l.median
-    {
+    if let Some((low, l, high, h)) = costlier(&measured, "server_cpu_us_per_request", NOTABLE) {
         out.push(Finding::CostlierCpu {
             high: high.subject.clone(),
-            high_us: h.median,
+            high_us: h,
             low: low.subject.clone(),
-            low_us: l.median,
-            times: h.median / l.median,
+            low_us: l,
+            times: h / l,
+        });
+    }
+    // Only where our count sees every call: a lower bound could not be the fewest.
+    let counted: Vec<&Summary> = plan
+        .subjects
+        .iter()
+        .zip(summaries)
+        .filter(|(subject, _)| match subject {
+            Subject::Ours { backend, .. } => backend.counts_every_call(),
+            Subject::External { .. } => true,
+        })
+        .map(|(_, s)| s)
+        .filter(|s| measured.iter().any(|m| m.subject == s.subject))
+        .collect();
+    if let Some((low, l, high, h)) = costlier(&counted, "syscalls_per_request", FEWER_CALLS) {
+        out.push(Finding::FewerCalls {
+            low: low.subject.clone(),
+            low_calls: l,
+            high: high.subject.clone(),
+            high_calls: h,
         });
     }
     let select = Subject::Ours {
@@ -166,10 +188,11 @@ pub fn findings(plan: &BenchPlan, summaries: &[Summary]) -> Vec<Finding> {
             poll_shows: POLL_SHOWS,
         });
     }
-    // Past the most, the CPU cost goes first, then the scan: the table shows both,
-    // while what set the pace and what to try next are not in it.
-    let costs: [fn(&Finding) -> bool; 2] = [
+    // Past the most, the CPU cost goes first, then the calls, then the scan: the
+    // table shows them, while what set the pace and what to try next are not in it.
+    let costs: [fn(&Finding) -> bool; 3] = [
         |f| matches!(f, Finding::CostlierCpu { .. }),
+        |f| matches!(f, Finding::FewerCalls { .. }),
         |f| matches!(f, Finding::Scanned { .. }),
     ];
     for cost in costs {
@@ -222,6 +245,20 @@ fn scanned(measured: &[&Summary]) -> Option<Finding> {
         least: (least.subject != most.subject && median(least, KEY) * 5.0 <= scanned)
             .then(|| (least.subject.clone(), median(least, KEY))),
     })
+}
+
+/// The subjects with the smallest and the largest median of `key`, with those
+/// medians, when the runs set them apart and the larger is at least `ratio` times
+/// the smaller.
+fn costlier<'a>(
+    measured: &[&'a Summary],
+    key: &str,
+    ratio: f64,
+) -> Option<(&'a Summary, f64, &'a Summary, f64)> {
+    let (low, high) = extremes(measured, key)?;
+    let (l, h) = (low.figures[key], high.figures[key]);
+    (judged(low, high, &l, &h) == Some(true) && l.median > 0.0 && h.median >= ratio * l.median)
+        .then_some((low, l.median, high, h.median))
 }
 
 /// The subjects with the smallest and the largest median of `key`.
@@ -352,6 +389,31 @@ mod tests {
         assert!(matches!(f[0], Finding::ClientSetThePace { .. }), "{f:?}");
         assert!(matches!(f[1], Finding::Scanned { .. }), "{f:?}");
         assert!(matches!(f[2], Finding::TryIdle { .. }), "{f:?}");
+    }
+
+    /// Fewer calls is said where our count sees them all, and only there.
+    #[test]
+    fn a_model_with_fewer_calls_is_named() {
+        let calls = |v: f64| [(HEADLINE, 1.0, 0.9, 1.1), ("syscalls_per_request", v, v, v)];
+        let s = [
+            summary("epoll-et", 3, &calls(2.0)),
+            summary("io-uring", 3, &calls(0.3)),
+            summary("polling", 3, &calls(0.1)),
+        ];
+        let mut p = plan(1000);
+        p.subjects = [Backend::EpollEt, Backend::IoUring, Backend::Polling]
+            .map(|b| Subject::ours(b, crate::server::DEFAULT_MODEL, 1))
+            .to_vec();
+        let f = findings(&p, &s);
+        assert!(
+            f.contains(&Finding::FewerCalls {
+                low: "io-uring".into(),
+                low_calls: 0.3,
+                high: "epoll-et".into(),
+                high_calls: 2.0
+            }),
+            "{f:?}"
+        );
     }
 
     #[test]

@@ -66,6 +66,16 @@ pub fn sentence(f: &Finding) -> String {
             shown("server_cpu_us_per_request", *high_us),
             shown("server_cpu_us_per_request", *low_us)
         ),
+        Finding::FewerCalls {
+            low,
+            low_calls,
+            high,
+            high_calls,
+        } => format!(
+            "{low} made {} system calls per request, {high} {}.",
+            shown("syscalls_per_request", *low_calls),
+            shown("syscalls_per_request", *high_calls)
+        ),
         Finding::TryIdle {
             select_fits,
             select_limit,
