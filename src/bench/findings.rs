@@ -175,7 +175,18 @@ pub fn findings(plan: &BenchPlan, summaries: &[Summary]) -> Vec<Finding> {
         model: crate::server::DEFAULT_MODEL,
         threads: crate::server::DEFAULT_THREADS,
     };
+    // The suggestion names select and poll: made only where one of them ran.
+    let scanning = plan.subjects.iter().any(|s| {
+        matches!(
+            s,
+            Subject::Ours {
+                backend: Backend::Select | Backend::Poll,
+                ..
+            }
+        )
+    });
     if !told_apart
+        && scanning
         && measured.len() > 1
         && plan.load.idle_connections < 100
         && let (Some(most), Some(limit)) = (select.most_clients(), Backend::Select.max_fd())
@@ -294,9 +305,12 @@ mod tests {
         }
     }
 
+    /// select and epoll-et, as the summaries of most tests name them.
     fn plan(idle: usize) -> BenchPlan {
         BenchPlan {
-            subjects: Vec::new(),
+            subjects: [Backend::Select, Backend::EpollEt]
+                .map(|b| Subject::ours(b, crate::server::DEFAULT_MODEL, 1))
+                .to_vec(),
             runs: 3,
             load: LoadConfig {
                 idle_connections: idle,
@@ -339,6 +353,16 @@ mod tests {
         );
         assert!(
             matches!(f.last(), Some(Finding::TryIdle { select_limit: 1024, select_fits, .. }) if *select_fits < 1024 - 64)
+        );
+        // Without select or poll, idle connections would show nothing the sentence says.
+        let mut epolls = plan(0);
+        epolls.subjects = [Backend::EpollLt, Backend::EpollEt]
+            .map(|b| Subject::ours(b, crate::server::DEFAULT_MODEL, 1))
+            .to_vec();
+        let f = findings(&epolls, &s);
+        assert!(
+            !f.iter().any(|f| matches!(f, Finding::TryIdle { .. })),
+            "{f:?}"
         );
     }
 
