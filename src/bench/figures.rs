@@ -156,6 +156,19 @@ pub const FIGURES: &[Figure<RunResult>] = &[
         value: |r| per_request(r, 2.0 * own_total(r)?),
     },
     Figure {
+        key: "ring_ops_per_request",
+        label: "io_uring operations submitted/request",
+        decimals: 3,
+        // A readiness loop submits none: no figure rather than a row of zeros.
+        value: |r| {
+            let submitted = r.server.own.as_ref()?.counter(Stat::Submitted);
+            if submitted == 0 {
+                return None;
+            }
+            per_request(r, submitted as f64)
+        },
+    },
+    Figure {
         key: "wakeups_per_request",
         label: "wakeups/request",
         decimals: 3,

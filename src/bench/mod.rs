@@ -73,13 +73,19 @@ impl Subject {
     }
 
     /// Why this subject cannot run the workload, if it cannot: a backend with a
-    /// descriptor limit of its own (select) cannot watch clients numbered past it, and
-    /// io-uring does not serve every model (`server::unsupported`).
+    /// descriptor limit of its own (select) cannot watch clients numbered past it,
+    /// io-uring does not serve every model (`server::unsupported`), and a kernel or a
+    /// container may refuse io_uring altogether.
     pub fn cannot_run(&self, load: &LoadConfig) -> Option<String> {
-        if let Subject::Ours { backend, model, .. } = *self
-            && server::unsupported(backend, model).is_some()
-        {
-            return Some(format!("n/a ({backend} has no {model} model yet)"));
+        if let Subject::Ours { backend, model, .. } = *self {
+            if server::unsupported(backend, model).is_some() {
+                return Some(format!("n/a ({backend} has no {model} model yet)"));
+            }
+            if backend.trigger() == crate::backend::Trigger::Completion
+                && let Some(why) = server::io_uring_unavailable()
+            {
+                return Some(format!("n/a ({why})"));
+            }
         }
         let (Subject::Ours { backend, .. }, Some(most)) = (self, self.most_clients()) else {
             return None;

@@ -30,6 +30,7 @@ pub const CLASSROOM: &[(&str, &str)] = &[
     ("backpressure_p99_us", "p99 lag: conn busy"),
     ("server_cpu_us_per_request", "server CPU us/req"),
     ("syscalls_per_request", "system calls/req"),
+    ("ring_ops_per_request", "ring ops/req"),
     ("wakeups_per_request", "wakeups/req"),
     ("fds_handed_per_wakeup", "fds handed/wakeup"),
     ("fds_scanned_per_wakeup", "fds scanned/wakeup"),

@@ -29,6 +29,7 @@ mod uring;
 
 pub use input::InputBudget;
 pub use stats::{Render, ServerStats};
+pub use uring::unavailable_here as io_uring_unavailable;
 
 use crate::backend::{Backend, Trigger};
 use crate::names::named_enum;

@@ -33,8 +33,8 @@ use buffers::Buffers;
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Submission ring entries. The completion ring has four times as many: a multishot
@@ -886,6 +886,15 @@ fn setup(sys: &Sys, opts: &LoopOptions) -> Result<IoUring> {
     Ok(ring)
 }
 
+/// Why this process may not use io_uring at all, if it may not: the words `serve
+/// --backend io-uring` fails with. Asked once, by setting up the smallest plain ring.
+pub fn unavailable_here() -> Option<String> {
+    static ANSWER: OnceLock<Option<String>> = OnceLock::new();
+    ANSWER
+        .get_or_init(|| IoUring::new(1).err().map(|e| unavailable(e).to_string()))
+        .clone()
+}
+
 /// An io_uring refusal, with what it usually means.
 fn unavailable(e: io::Error) -> anyhow::Error {
     let why = match e.raw_os_error() {
@@ -934,5 +943,21 @@ mod tests {
             assert_eq!(Op::untag(op.tag(1234)), Some((op, 1234)));
         }
         assert_eq!(Op::untag(0), None);
+    }
+
+    /// A refusal says what it usually means; a kernel that disables io_uring is found
+    /// out before anything runs.
+    #[test]
+    fn a_refused_ring_says_why() {
+        let refused = unavailable(io::Error::from_raw_os_error(libc::EPERM)).to_string();
+        assert!(refused.starts_with("io_uring unavailable: "), "{refused}");
+        assert!(refused.contains("kernel.io_uring_disabled is"), "{refused}");
+        let old = unavailable(io::Error::from_raw_os_error(libc::ENOSYS)).to_string();
+        assert!(old.contains("this kernel has no io_uring"), "{old}");
+        let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+            .is_ok_and(|v| v.trim() == "2");
+        if disabled {
+            assert!(unavailable_here().is_some());
+        }
     }
 }
