@@ -157,17 +157,18 @@ fn bench(
         .iter()
         .any(|p| p.as_deref().is_some_and(report::export::is_stdout));
     if !args.quiet {
-        match export_to_stdout {
-            false => {
-                let style = options::style(charset, color, options::Stream::Stdout);
-                say(&report::compare::render(&report, &args.figures, &style))?;
-            }
-            true => {
-                let style = options::style(charset, color, options::Stream::Stderr);
-                // The export is what matters on standard output; a closed stderr loses
-                // only the human copy.
-                let _ = std::io::stderr()
-                    .write_all(report::compare::render(&report, &args.figures, &style).as_bytes());
+        let stream = match export_to_stdout {
+            true => options::Stream::Stderr,
+            false => options::Stream::Stdout,
+        };
+        let style = options::style(charset, color, stream);
+        let table = report::compare::render(&report, &args.figures, &style);
+        match stream {
+            options::Stream::Stdout => say(&table)?,
+            // The export is what matters on standard output; a closed stderr loses
+            // only the human copy.
+            options::Stream::Stderr => {
+                let _ = std::io::stderr().write_all(table.as_bytes());
             }
         }
     }

@@ -327,6 +327,27 @@ pub fn number(v: f64, decimals: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// A classroom label for a figure that does not exist would vanish silently.
+    #[test]
+    fn the_classroom_view_names_real_figures_in_short_labels() {
+        for (key, label) in super::CLASSROOM {
+            assert!(super::FIGURES.iter().any(|f| f.key == *key), "{key}");
+            assert!(
+                label.chars().count() <= 18,
+                "{label}: too long for 80 columns"
+            );
+        }
+        assert_eq!(
+            super::View::parse("p99_us,requests_per_s"),
+            Ok(super::View::Pick(vec!["p99_us", "requests_per_s"]))
+        );
+        assert!(
+            super::View::parse("p99")
+                .unwrap_err()
+                .contains("requests_per_s")
+        );
+    }
+
     #[test]
     fn numbers_are_grouped() {
         assert_eq!(super::number(195560.4, 0), "195,560");
