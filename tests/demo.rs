@@ -296,3 +296,29 @@ fn conflicting_demo_flags_are_refused() {
     ]);
     assert!(lt.contains("-->LT Mode"), "{lt}");
 }
+
+/// Through a ring, the server is told what was read: the article's sends come back as
+/// completions of 1, 9 and 8 bytes, and eight connections' receives as one enter.
+#[test]
+fn uring_is_told_what_was_read_and_batches_in_one_enter() {
+    let out = demo(&["uring"]);
+    let completions: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("completion: recv = "))
+        .collect();
+    assert_eq!(
+        completions,
+        ["1: A", "9: ABCDEFGHI", "8: JKLMNOPQ"],
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("io_uring_enter(to_submit=1, min_complete=1) = 1")
+            .count(),
+        3,
+        "one enter per receive: {out}"
+    );
+    assert!(
+        out.contains("8 completions of 8 bytes reaped by 1 io_uring_enter"),
+        "{out}"
+    );
+}

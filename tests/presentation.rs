@@ -218,6 +218,7 @@ fn every_command_fits_80_columns() {
         (vec!["demo", "fd-setsize"], &[]),
         (vec!["demo", "scan-cost"], &["descriptors", "(scanned)"]),
         (vec!["demo", "et-lt"], &[]),
+        (vec!["demo", "uring"], &["io_uring_enter(to_submit=8,"]),
         (
             vec!["soak", "--requests", "4000", "--connections", "4"],
             &["io-threads", "requests"],

@@ -9,6 +9,7 @@ mod epollout;
 mod et_lt;
 mod fd_setsize;
 mod scan_cost;
+mod uring;
 
 pub use et_lt::{EtLtOptions, Mode};
 
@@ -47,6 +48,10 @@ pub const DEMOS: &[(&str, &str)] = &[
     (
         "scan-cost",
         "one ready descriptor among N idle ones: select's and poll's work per wait grows with N, epoll's does not",
+    ),
+    (
+        "uring",
+        "the completion model: the article's inputs through io_uring, told what was read, and a batch in one enter",
     ),
 ];
 
@@ -132,6 +137,7 @@ pub fn run(name: &str, ctx: &DemoContext, et_lt: &EtLtOptions) -> Result<()> {
         "ctl-mod" => ctl_mod::run(ctx),
         "fd-setsize" => fd_setsize::run(ctx),
         "scan-cost" => scan_cost::run(ctx),
+        "uring" => uring::run(ctx),
         _ => bail!(
             "no demo called `{name}`: run `iobench demo` for the list ({})",
             DEMOS.iter().map(|d| d.0).collect::<Vec<_>>().join(", ")
