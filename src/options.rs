@@ -577,22 +577,12 @@ pub enum Stream {
 /// else [`Style::PLAIN`]'s; Unicode unless `--style` or the locale says otherwise;
 /// colour when asked, or on a terminal without `NO_COLOR`.
 pub fn style(charset: Charset, color: ColorChoice, stream: Stream) -> Style {
-    use std::os::fd::AsFd;
+    fn tty(f: impl std::os::fd::AsFd + IsTerminal) -> (bool, Option<usize>) {
+        (f.is_terminal(), crate::sys::terminal::columns(f.as_fd()))
+    }
     let (terminal, columns) = match stream {
-        Stream::Stdout => {
-            let out = std::io::stdout();
-            (
-                out.is_terminal(),
-                crate::sys::terminal::columns(out.as_fd()),
-            )
-        }
-        Stream::Stderr => {
-            let err = std::io::stderr();
-            (
-                err.is_terminal(),
-                crate::sys::terminal::columns(err.as_fd()),
-            )
-        }
+        Stream::Stdout => tty(std::io::stdout()),
+        Stream::Stderr => tty(std::io::stderr()),
     };
     let width = std::env::var("COLUMNS")
         .ok()
