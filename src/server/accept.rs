@@ -2,12 +2,12 @@
 
 use super::event_loop::Core;
 use super::listener::Listener;
-use super::log_once;
+use super::{LoopOptions, log_once};
 use crate::backend::Interest;
-use crate::sys::Stat;
+use crate::sys::{Stat, Sys};
 use anyhow::{Context, Result};
 use std::io::{self, ErrorKind};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// How soon a loop out of descriptors tries to accept again.
@@ -127,6 +127,31 @@ impl Accepting {
             self.retry_at = None;
         }
     }
+}
+
+/// Whether a new connection, with `open` served already, may be served (below
+/// `--max-conns`; said once when not, and the caller refuses it), its socket options
+/// then set: what every loop does with a client it accepts or is handed.
+pub fn admissible(sys: &Sys, opts: &LoopOptions, open: usize, fd: BorrowedFd) -> bool {
+    if open >= opts.max_conns {
+        log_once(
+            "max-conns",
+            &format!(
+                "refusing connections past --max-conns {} (counted in the statistics)",
+                opts.max_conns
+            ),
+        );
+        return false;
+    }
+    if let Err(e) = sys.set_nodelay(fd) {
+        log_once("nodelay", &format!("TCP_NODELAY not set: {e}"));
+    }
+    if let Some(bytes) = opts.send_buffer
+        && let Err(e) = sys.set_send_buffer(fd, bytes)
+    {
+        log_once("sndbuf", &format!("SO_SNDBUF not set: {e}"));
+    }
+    true
 }
 
 fn is_out_of_fds(e: &io::Error) -> bool {

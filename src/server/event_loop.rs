@@ -6,7 +6,7 @@
 //! the idle sweep. [`Role`] is what a loop does besides serving its connections; each
 //! role's own steps live in its model's file.
 
-use super::accept::Accepting;
+use super::accept::{Accepting, admissible};
 use super::connection::{Connection, Outcome, Workspace};
 use super::dispatch::{Inbox, Workers};
 use super::input::InputBudget;
@@ -283,23 +283,8 @@ impl Core {
 
     /// Takes on a new connection: this loop serves it from now on.
     pub fn admit(&mut self, fd: OwnedFd) {
-        if self.open >= self.opts.max_conns {
-            log_once(
-                "max-conns",
-                &format!(
-                    "refusing connections past --max-conns {} (counted in the statistics)",
-                    self.opts.max_conns
-                ),
-            );
+        if !admissible(&self.sys, &self.opts, self.open, fd.as_fd()) {
             return self.refuse(fd, Stat::RefusedMaxConns);
-        }
-        if let Err(e) = self.sys.set_nodelay(fd.as_fd()) {
-            log_once("nodelay", &format!("TCP_NODELAY not set: {e}"));
-        }
-        if let Some(bytes) = self.opts.send_buffer
-            && let Err(e) = self.sys.set_send_buffer(fd.as_fd(), bytes)
-        {
-            log_once("sndbuf", &format!("SO_SNDBUF not set: {e}"));
         }
         let interest = Connection::initial_interest(self.trigger);
         if let Err(e) = self.mux.register(fd.as_fd(), interest) {

@@ -23,6 +23,7 @@
 
 mod buffers;
 
+use super::accept::admissible;
 use super::input::{self, Input, InputBudget};
 use super::listener::Listener;
 use super::{LoopOptions, RingSetup, log_once};
@@ -473,23 +474,8 @@ impl Ring {
 
     /// Takes on a new connection and arms its recv.
     fn admit(&mut self, fd: OwnedFd) {
-        if self.open >= self.opts.max_conns {
-            log_once(
-                "max-conns",
-                &format!(
-                    "refusing connections past --max-conns {} (counted in the statistics)",
-                    self.opts.max_conns
-                ),
-            );
+        if !admissible(&self.sys, &self.opts, self.open, fd.as_fd()) {
             return self.refuse(fd, Stat::RefusedMaxConns);
-        }
-        if let Err(e) = self.sys.set_nodelay(fd.as_fd()) {
-            log_once("nodelay", &format!("TCP_NODELAY not set: {e}"));
-        }
-        if let Some(bytes) = self.opts.send_buffer
-            && let Err(e) = self.sys.set_send_buffer(fd.as_fd(), bytes)
-        {
-            log_once("sndbuf", &format!("SO_SNDBUF not set: {e}"));
         }
         let raw = fd.as_raw_fd();
         let slot = raw as usize;
