@@ -205,8 +205,11 @@ fn listening_on(stdout: &mut impl std::io::BufRead) -> String {
 
 /// A pipe whose reading end is already closed: writing into it fails with EPIPE,
 /// as `serve ... 2>&1 | head -1` does once head has its line.
+/// A pipe whose reading end is closed. CLOEXEC: without it, a child that another
+/// test forks meanwhile inherits the reading end, which then stays open, and the
+/// write that should fail succeeds (this test failed so, once in a full run).
 fn closed_pipe() -> Stdio {
-    let (read, write) = nix::unistd::pipe().unwrap();
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     drop(read);
     Stdio::from(write)
 }

@@ -483,7 +483,7 @@ fn send_sendfile(sys: &Sys, file: BorrowedFd<'_>, sock: BorrowedFd<'_>, size: u6
 /// splice() a chunk from the file into a pipe, then from the pipe to the socket.
 fn send_splice(sys: &Sys, file: BorrowedFd<'_>, sock: BorrowedFd<'_>, chunk: usize) -> Result<u64> {
     use nix::fcntl::{SpliceFFlags, splice};
-    let (rx, tx) = nix::unistd::pipe().context("pipe")?;
+    let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
     let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_MORE;
     let mut sent = 0u64;
     loop {
