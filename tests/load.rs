@@ -400,7 +400,8 @@ fn load_gives_up_on_a_listener_that_never_accepts() {
     let fd = socket(
         AddressFamily::Inet,
         SockType::Stream,
-        SockFlag::empty(),
+        // Not to be inherited by the children other tests fork meanwhile.
+        SockFlag::SOCK_CLOEXEC,
         None,
     )
     .unwrap();
