@@ -21,9 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::server::{
-    DEFAULT_BACKEND as BACKEND, DEFAULT_MODEL as MODEL, DEFAULT_RING, DEFAULT_THREADS,
-};
+use crate::server::{DEFAULT_BACKEND as BACKEND, DEFAULT_MODEL as MODEL, DEFAULT_THREADS};
 /// Where `experiment run` and `experiment list` find experiment files.
 const EXPERIMENTS: &str = "experiments";
 
@@ -388,6 +386,9 @@ pub struct BenchArgs {
     /// The server's read buffer
     #[arg(long, help_heading = SERVER, value_parser = parse_size)]
     pub buffer_size: Option<usize>,
+    /// io-uring's ring setup (plain, defer-taskrun, sqpoll; default: serve's)
+    #[arg(long, help_heading = SERVER, value_enum)]
+    pub ring: Option<RingSetup>,
     /// Also count every system call and context switch of the server with
     /// perf_event_open (tracepoints cost the server 15-20% at high rates)
     #[arg(long, help_heading = MEASUREMENT)]
@@ -533,11 +534,11 @@ pub struct ServeArgs {
     /// Allow `--read-strategy once` on epoll-et, which strands data (the article's pitfall)
     #[arg(long, help_heading = SERVER)]
     pub allow_et_once: bool,
-    /// io-uring: how each ring is set up. defer-taskrun (SINGLE_ISSUER and
-    /// DEFER_TASKRUN) measured best here: completion work waits for the loop's own
-    /// enter instead of interrupting it
-    #[arg(long, help_heading = SERVER, value_enum, default_value_t = DEFAULT_RING)]
-    pub ring: RingSetup,
+    /// io-uring: how each ring is set up. By default defer-taskrun (SINGLE_ISSUER and
+    /// DEFER_TASKRUN), which measured best here: completion work waits for the loop's
+    /// own enter instead of interrupting it
+    #[arg(long, help_heading = SERVER, value_enum)]
+    pub ring: Option<RingSetup>,
     /// io-uring with --ring sqpoll: how long the kernel's polling thread spins without
     /// work before it sleeps (and the next submission has to wake it with an enter)
     #[arg(long, help_heading = SERVER, default_value = "1s", value_parser = parse_duration)]

@@ -14,7 +14,9 @@ use crate::cli::{
 use crate::demo::{EtLtOptions, Mode};
 use crate::load::{self, LONG_WINDOW, LoadConfig};
 use crate::report::export;
-use crate::server::{self, InputBudget, LoopOptions, Model, ReadStrategy, ServeConfig};
+use crate::server::{
+    self, DEFAULT_RING, InputBudget, LoopOptions, Model, ReadStrategy, RingSetup, ServeConfig,
+};
 use crate::style::{Charset, ColorChoice, Style};
 use crate::transfer::{Method, TransferConfig};
 use anyhow::{Context, Result, bail};
@@ -50,6 +52,7 @@ pub fn serve(args: &ServeArgs) -> Result<ServeConfig> {
              stranded until the peer sends more"
         );
     }
+    check_ring(args.ring, backend == Backend::IoUring)?;
     server::check_buffer_size(args.buffer_size)?;
     if args.max_conns == 0 {
         bail!("--max-conns must be at least 1");
@@ -74,7 +77,7 @@ pub fn serve(args: &ServeArgs) -> Result<ServeConfig> {
                 .input_budget
                 .unwrap_or_else(|| InputBudget::default_for(args.max_frame)),
             idle_timeout: args.idle_timeout.filter(|t| !t.is_zero()),
-            ring: args.ring,
+            ring: args.ring.unwrap_or(DEFAULT_RING),
             sqpoll_idle: args.sqpoll_idle,
         },
         cpu: args.cpu.map(checked_cpu).transpose()?,
@@ -84,6 +87,18 @@ pub fn serve(args: &ServeArgs) -> Result<ServeConfig> {
             .transpose()?,
         trace: args.trace,
     })
+}
+
+/// `--ring` only where an io-uring server runs: elsewhere it would be silently ignored.
+fn check_ring(ring: Option<RingSetup>, io_uring: bool) -> Result<()> {
+    match ring {
+        Some(ring) if !io_uring => bail!(
+            "--ring {} sets up io_uring rings, and no io-uring server is asked for: \
+             choose the io-uring backend, or leave --ring out",
+            ring.name()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// `load`: one server measured once, so for longer than each run of a bench.
@@ -294,6 +309,7 @@ fn bench(
     if let Some(bytes) = args.buffer_size {
         server::check_buffer_size(bytes)?;
     }
+    check_ring(args.ring, backends.contains(&Backend::IoUring))?;
     let exports = [
         ("--export-markdown", &args.export_markdown),
         ("--export-csv", &args.export_csv),
@@ -353,6 +369,7 @@ fn bench(
         server_args: bench::server_args(
             args.read_strategy,
             args.buffer_size,
+            args.ring,
             args.workload.protocol,
         ),
         kernel_counts: args.kernel_counts,

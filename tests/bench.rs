@@ -379,6 +379,14 @@ fn bad_input_is_refused_before_anything_runs() {
             "--threads must be at least 1",
         ),
         (
+            vec!["compare", "--backends", "epoll-et", "--ring", "sqpoll"],
+            "--ring sqpoll sets up io_uring rings, and no io-uring server is asked for",
+        ),
+        (
+            vec!["serve", "--backend", "poll", "--ring", "plain"],
+            "--ring plain sets up io_uring rings, and no io-uring server is asked for",
+        ),
+        (
             vec!["soak", "--out", "/proc/iobench"],
             "--out /proc/iobench: cannot create",
         ),

@@ -130,6 +130,7 @@ fn every_experiment_runs_quick_and_writes_results_that_parse() {
             "et-vs-lt" => one_read_per_edge_is_not_applicable(&data),
             "idle-scaling" => poll_scans_the_idle_epoll_only_the_ready(&data),
             "models" => each_model_owns_every_connection_once(&data),
+            "ring-setup" => every_ring_setup_echoes(&data),
             "zero-copy" => read_write_takes_two_calls_per_chunk(&data),
             // A new experiment is still run and its files checked above; what its
             // figures must show goes here.
@@ -157,6 +158,16 @@ fn every_backend_reads_and_writes_each_request(data: &Value) {
             Trigger::Completion => sends_per_request_at_least_one(r, 64.0),
             _ => calls_per_request_at_least(r, 64.0),
         }
+    }
+}
+
+/// Every ring setup at every connection count served, an operation per echo.
+fn every_ring_setup_echoes(data: &Value) {
+    assert_eq!(rows(data).len(), 3 * 3, "3 setups x 3 connection counts");
+    for r in rows(data) {
+        assert!(r["not_applicable"].is_null(), "{r}");
+        assert!(median(r, "requests_per_s") > 0.0, "{r}");
+        sends_per_request_at_least_one(r, 64.0);
     }
 }
 

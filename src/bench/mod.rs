@@ -27,7 +27,7 @@ use crate::load::{self, LoadConfig, LoadReport, WindowHooks};
 use crate::metrics::{Counts, PerfCounters, PerfSample, ProcSample, ThreadStats};
 use crate::protocol::Protocol;
 use crate::server::ServerStats;
-use crate::server::{self, Model, ReadStrategy};
+use crate::server::{self, Model, ReadStrategy, RingSetup};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use server_process::ServerProcess;
@@ -168,11 +168,15 @@ pub fn default_pinning() -> (Option<usize>, Vec<usize>) {
 pub fn server_args(
     read_strategy: Option<ReadStrategy>,
     buffer_size: Option<usize>,
+    ring: Option<RingSetup>,
     protocol: Protocol,
 ) -> Vec<String> {
     let mut args = Vec::new();
     if let Some(s) = read_strategy {
         args.extend(["--read-strategy".to_string(), s.name().to_string()]);
+    }
+    if let Some(r) = ring {
+        args.extend(["--ring".to_string(), r.name().to_string()]);
     }
     if let Some(b) = buffer_size {
         args.extend(["--buffer-size".to_string(), b.to_string()]);

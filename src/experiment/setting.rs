@@ -5,7 +5,7 @@
 use crate::backend::Backend;
 use crate::names::named_enum;
 use crate::protocol::Protocol;
-use crate::server::{Model, ReadStrategy};
+use crate::server::{Model, ReadStrategy, RingSetup};
 use crate::transfer::Method;
 use crate::units::{parse_duration, parse_size};
 use std::time::Duration;
@@ -59,6 +59,7 @@ settings! {
     Protocol(Protocol) = "protocol" for [Echo] by choice;
     BufferSize(usize) = "buffer_size" for [Echo] by size;
     ReadStrategy(ReadStrategy) = "read_strategy" for [Echo] by choice;
+    Ring(RingSetup) = "ring" for [Echo] by choice;
     Duration(Duration) = "duration" for [Echo] by duration;
     Warmup(Duration) = "warmup" for [Echo] by duration;
     Descriptors(usize) = "descriptors" for [Ring] by |v| count(v, 2);
@@ -146,6 +147,7 @@ impl Setting {
             Setting::Model(m) => m.name().to_string(),
             Setting::Protocol(p) => p.name().to_string(),
             Setting::ReadStrategy(r) => r.name().to_string(),
+            Setting::Ring(r) => r.name().to_string(),
             Setting::Method(m) => m.name().to_string(),
             Setting::Cold(true) => "cold".to_string(),
             Setting::Cold(false) => "warm".to_string(),

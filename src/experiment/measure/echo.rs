@@ -2,6 +2,7 @@
 //! points' runs interleaved by `bench::run_many`.
 
 use super::{row, summarise};
+use crate::backend::Backend;
 use crate::bench::{self, BenchPlan, FIGURES, Step, Subject, Warning};
 use crate::experiment::{Experiment, Row, Setting};
 use crate::load::LoadConfig;
@@ -48,7 +49,7 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
         server::DEFAULT_MODEL,
         server::DEFAULT_THREADS,
     );
-    let (mut read_strategy, mut buffer_size) = (None, None);
+    let (mut read_strategy, mut buffer_size, mut ring) = (None, None, None);
     let (server_cpu, cpus) = bench::default_pinning();
     let mut load = LoadConfig {
         cpus,
@@ -66,6 +67,7 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
             Setting::Protocol(p) => load.protocol = p,
             Setting::BufferSize(n) => buffer_size = Some(n),
             Setting::ReadStrategy(r) => read_strategy = Some(r),
+            Setting::Ring(r) => ring = Some(r),
             Setting::Duration(d) => load.duration = Some(d),
             Setting::Warmup(d) => load.warmup = d,
             _ => unreachable!(
@@ -77,6 +79,9 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
     if read_strategy.is_some_and(|r| r.strands_data(backend.trigger())) {
         return Err("n/a (one read per edge strands data)".to_string());
     }
+    if ring.is_some() && backend != Backend::IoUring {
+        return Err("n/a (ring setups are io-uring's)".to_string());
+    }
     let subject = Subject::ours(backend, model, threads);
     if let Some(why) = subject.cannot_run(&load) {
         return Err(why);
@@ -85,7 +90,7 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
         subjects: vec![subject],
         runs,
         server_cpu,
-        server_args: bench::server_args(read_strategy, buffer_size, load.protocol),
+        server_args: bench::server_args(read_strategy, buffer_size, ring, load.protocol),
         load,
         kernel_counts: false,
         // An experiment of one point varies nothing: its subject names it.
