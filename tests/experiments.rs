@@ -275,7 +275,7 @@ fn each_model_owns_every_connection_once(data: &Value) {
         let s = &r["settings"];
         let model: Model = s["model"].as_str().unwrap().parse().unwrap();
         let subject = Subject::Ours {
-            backend: Backend::EpollEt,
+            backend: s["backend"].as_str().unwrap().parse().unwrap(),
             model,
             threads: s["server_threads"].as_u64().unwrap() as usize,
         }
