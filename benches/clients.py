@@ -1,5 +1,5 @@
-"""iobench load against yardsticks/pingpong, both driving yardsticks/echo_epoll (ET),
-interleaved, 5 runs each: 64 connections x 64 B with server and client on different
+"""iobench load (driving through epoll, and through io_uring) against yardsticks/pingpong,
+all driving yardsticks/echo_epoll (ET), interleaved, 5 runs each: 64 connections x 64 B with server and client on different
 CPUs, and 1 connection with both on one CPU. Prints a Markdown table of medians."""
 import json, os, signal, statistics, subprocess, sys, time
 
@@ -18,8 +18,8 @@ def pingpong(port, cpu, conns):
     cpu_share = float(kv["client_cpu"].rstrip("%")) / 100
     return rps, cpu_share * 1e6 / rps, float(kv["p50_us"])
 
-def load(port, cpu, conns):
-    out = subprocess.run([ib, "load", "--target", f"127.0.0.1:{port}", "--cpu", cpu, "--connections",
+def load(port, cpu, conns, driver):
+    out = subprocess.run([ib, "load", "--driver", driver, "--target", f"127.0.0.1:{port}", "--cpu", cpu, "--connections",
                           str(conns), "--payload", "64", "--duration", "5s", "--warmup", "2s", "--json"],
                          capture_output=True, text=True, check=True).stdout
     j = json.loads(out)
@@ -31,11 +31,12 @@ for label, conns, server_cpu, client_cpu in [("64 connections, 2 CPUs", 64, "0",
                                               ("1 connection, 1 CPU", 1, "0", "0")]:
     srv = server(9411 if conns == 64 else 9412, server_cpu)
     port = 9411 if conns == 64 else 9412
-    res = {"pingpong": [], "iobench load": []}
+    res = {"pingpong": [], "iobench load --driver epoll": [], "iobench load --driver io-uring": []}
     try:
         for _ in range(5):
             res["pingpong"].append(pingpong(port, client_cpu, conns))
-            res["iobench load"].append(load(port, client_cpu, conns))
+            res["iobench load --driver epoll"].append(load(port, client_cpu, conns, "epoll"))
+            res["iobench load --driver io-uring"].append(load(port, client_cpu, conns, "io-uring"))
     finally:
         srv.send_signal(signal.SIGTERM)
         srv.wait()
