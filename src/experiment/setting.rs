@@ -3,6 +3,7 @@
 //! and so are the values (`epoll-et`, `short-read`, `4K`, `500ms`).
 
 use crate::backend::Backend;
+use crate::load::Driver;
 use crate::names::named_enum;
 use crate::protocol::Protocol;
 use crate::server::{Model, ReadStrategy};
@@ -57,6 +58,7 @@ settings! {
     Payload(usize) = "payload" for [Echo] by size;
     Pipeline(usize) = "pipeline" for [Echo] by |v| count(v, 1);
     Protocol(Protocol) = "protocol" for [Echo] by choice;
+    Driver(Driver) = "driver" for [Echo] by choice;
     BufferSize(usize) = "buffer_size" for [Echo] by size;
     ReadStrategy(ReadStrategy) = "read_strategy" for [Echo] by choice;
     Duration(Duration) = "duration" for [Echo] by duration;
@@ -145,6 +147,7 @@ impl Setting {
             Setting::Backend(b) => b.name().to_string(),
             Setting::Model(m) => m.name().to_string(),
             Setting::Protocol(p) => p.name().to_string(),
+            Setting::Driver(d) => d.name().to_string(),
             Setting::ReadStrategy(r) => r.name().to_string(),
             Setting::Method(m) => m.name().to_string(),
             Setting::Cold(true) => "cold".to_string(),
