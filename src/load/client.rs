@@ -144,30 +144,7 @@ pub fn run_thread(plan: &ThreadPlan<'_>, registry: &Registry) -> Result<ThreadRe
         nix::sys::prctl::set_timerslack(1).context("prctl(PR_SET_TIMERSLACK)")?;
     }
     let sys = Sys::new(registry.register("load"));
-    let mut book = Book {
-        plan,
-        sys: sys.clone(),
-        conns: Vec::new(),
-        res: ThreadResult {
-            latency: new_histogram(),
-            uncorrected: new_histogram(),
-            send_lag: new_histogram(),
-            backpressure: new_histogram(),
-            completed_in_window: 0,
-            completed: 0,
-            mismatched_bytes: 0,
-            lost_bytes: 0,
-            unexpected_closes: 0,
-            missed: 0,
-            stalled: false,
-            last_completion: None,
-            counts: ThreadCounts::default(),
-        },
-        scratch: Vec::new(),
-        started: 0,
-        sending: true,
-        last_echo: Instant::now(),
-    };
+    let mut book = Book::new(plan, sys.clone());
     for id in plan.ids.clone() {
         book.connect(id)?;
     }
@@ -194,8 +171,35 @@ pub fn connect(target: SocketAddr, timeout: Duration) -> Result<OwnedFd> {
     Ok(s.into())
 }
 
-impl Book<'_> {
-    fn connect(&mut self, id: u64) -> Result<()> {
+impl<'a> Book<'a> {
+    pub(super) fn new(plan: &'a ThreadPlan<'a>, sys: Sys) -> Book<'a> {
+        Book {
+            plan,
+            sys,
+            conns: Vec::new(),
+            res: ThreadResult {
+                latency: new_histogram(),
+                uncorrected: new_histogram(),
+                send_lag: new_histogram(),
+                backpressure: new_histogram(),
+                completed_in_window: 0,
+                completed: 0,
+                mismatched_bytes: 0,
+                lost_bytes: 0,
+                unexpected_closes: 0,
+                missed: 0,
+                stalled: false,
+                last_completion: None,
+                counts: ThreadCounts::default(),
+            },
+            scratch: Vec::new(),
+            started: 0,
+            sending: true,
+            last_echo: Instant::now(),
+        }
+    }
+
+    pub(super) fn connect(&mut self, id: u64) -> Result<()> {
         let fd = connect(self.plan.target, self.plan.connect_timeout)?;
         self.conns.push(Conn {
             fd,

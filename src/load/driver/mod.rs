@@ -71,3 +71,106 @@ impl Output {
         self.done < self.bytes.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::client::{Pace, ThreadPlan, Timing, run_thread};
+    use crate::load::payload::Payload;
+    use crate::protocol::Protocol;
+    use crate::sys::{Call, Registry};
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener};
+
+    /// A thread-per-connection raw echo server on loopback; it lives as long as the
+    /// test binary.
+    fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 1 << 16];
+                    while let Ok(n @ 1..) = s.read(&mut buf) {
+                        if s.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn plan<'a>(
+        target: SocketAddr,
+        payload: &'a Payload,
+        pipeline: usize,
+        quota: u64,
+        driver: Driver,
+    ) -> ThreadPlan<'a> {
+        ThreadPlan {
+            target,
+            ids: 0..3,
+            payload,
+            pipeline,
+            pace: Pace::Closed,
+            timing: Timing {
+                measure_from: Instant::now(),
+                end: None,
+                drain: Duration::from_secs(10),
+            },
+            quota: Some(quota),
+            timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(5),
+            driver,
+        }
+    }
+
+    /// Each driver completes every request with every byte checked, small requests
+    /// one at a time and large ones pipelined (each takes many writes and reads, or
+    /// many sends and recvs, a short send sent again for the rest), and counts its
+    /// own system calls: the readiness driver reads and writes, the completion
+    /// driver does neither and enters its ring instead.
+    #[test]
+    fn both_drivers_echo_every_byte_and_count_their_own_calls() {
+        let target = echo_server();
+        for (size, pipeline, quota) in [(64, 1, 600), (300 << 10, 3, 30)] {
+            let payload = Payload::new(size, Protocol::Raw).unwrap();
+            for &driver in Driver::ALL {
+                let registry = Registry::new();
+                let plan = plan(target, &payload, pipeline, quota, driver);
+                let r = match run_thread(&plan, &registry) {
+                    Ok(r) => r,
+                    Err(e) if driver == Driver::IoUring && io_uring::IoUring::new(1).is_err() => {
+                        assert!(format!("{e:#}").contains("io_uring"), "{e:#}");
+                        continue;
+                    }
+                    Err(e) => panic!("{driver}: {e:#}"),
+                };
+                let what = format!("{driver}, {size} B x {pipeline}");
+                assert_eq!(r.completed, quota, "{what}");
+                assert_eq!(r.mismatched_bytes + r.lost_bytes, 0, "{what}");
+                assert_eq!(r.unexpected_closes, 0, "{what}");
+                assert_eq!(r.latency.len(), quota, "{what}");
+                let bytes = quota * payload.wire_size() as u64;
+                assert_eq!(r.counts.stat(crate::sys::Stat::BytesIn), bytes, "{what}");
+                let c = &r.counts;
+                let io = c.call(Call::Read) + c.call(Call::Write);
+                match driver {
+                    Driver::Epoll => {
+                        assert!(io >= 2 * quota / pipeline as u64, "{what}: {io}");
+                        assert_eq!(c.call(Call::IoUringEnter), 0, "{what}");
+                    }
+                    Driver::IoUring => {
+                        assert_eq!(io, 0, "{what}");
+                        assert_eq!(c.call(Call::IoUringSetup), 1, "{what}");
+                        assert!(c.call(Call::IoUringEnter) > 0, "{what}");
+                    }
+                }
+                assert!(c.total_calls() > 0, "{what}");
+            }
+        }
+    }
+}
