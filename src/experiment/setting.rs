@@ -234,6 +234,11 @@ mod tests {
             parse(Kind::Echo, "read_strategy", "\"short-read\"").map(|s| s.value()),
             Ok("short-read".to_string())
         );
+        assert_eq!(
+            parse(Kind::Echo, "driver", "\"io-uring\""),
+            Ok(Setting::Driver(Driver::IoUring))
+        );
+        assert_eq!(Setting::Driver(Driver::IoUring).label(), "io-uring");
         assert_eq!(Setting::Payload(65536).value(), "64K");
         assert_eq!(Setting::Connections(1000).number(), Some(1000.0));
     }
