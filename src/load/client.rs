@@ -19,9 +19,17 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-/// Bytes of requests handed to a driver at once: pipelined requests go out together
-/// up to this, and at least one goes out, however large.
+/// Bytes handed to a driver at once for one connection, at least: pipelined
+/// requests go out together up to it, a larger request in pieces.
 const OUT_BATCH: usize = 64 * 1024;
+
+/// The batch for requests of `size` bytes: [`OUT_BATCH`], or a sixteenth of a larger
+/// request. A framed request's rest is assembled anew for each piece (`payload`
+/// builds a message from an offset on), so that costs about eight copies of it,
+/// and a connection holds a sixteenth of it, not all.
+fn batch(size: usize) -> usize {
+    OUT_BATCH.max(size / 16)
+}
 /// Unsent requests an open-loop connection may hold; past it new ones are given up
 /// (counted as missed), so that a rate the connections cannot carry costs no memory.
 const BACKLOG: usize = 1024;
@@ -114,6 +122,8 @@ struct Conn {
     /// Requests handed to the driver whose echo is not complete.
     in_flight: VecDeque<Sent>,
     tx_seq: u64,
+    /// Bytes of request `tx_seq` handed to the driver; non-zero only mid-request.
+    tx_off: usize,
     /// Bytes handed to the driver and not written yet.
     unwritten: usize,
     rx_seq: u64,
@@ -207,6 +217,7 @@ impl<'a> Book<'a> {
             pending: VecDeque::new(),
             in_flight: VecDeque::new(),
             tx_seq: 0,
+            tx_off: 0,
             unwritten: 0,
             rx_seq: 0,
             rx_off: 0,
@@ -333,6 +344,7 @@ impl<'a> Book<'a> {
         let conn = &mut self.conns[c];
         let busy = !conn.pending.is_empty()
             || conn.in_flight.len() >= self.plan.pipeline
+            || conn.tx_off > 0
             || conn.unwritten > 0;
         conn.pending.push_back((intended, busy));
         true
@@ -400,29 +412,40 @@ impl<'a> Book<'a> {
         }
     }
 
-    /// Appends to `out` the requests connection `c` may start now: pending ones while
-    /// its pipeline has room, up to [`OUT_BATCH`] bytes (at least one request). They
-    /// are in flight from `now`; the driver says what of them it wrote (`wrote`).
+    /// Appends to `out` what connection `c` may send now: the rest of a request cut
+    /// into pieces, then pending requests while its pipeline has room, up to a batch
+    /// ([`batch`]). Requests are in flight from their first piece; the driver says
+    /// what of them it wrote (`wrote`).
     pub fn fill(&mut self, c: usize, now: Instant, out: &mut Vec<u8>) {
         let payload = self.plan.payload;
+        let size = payload.wire_size();
+        let batch = batch(size);
         let conn = &mut self.conns[c];
-        while conn.open
-            && conn.in_flight.len() < self.plan.pipeline
-            && (out.is_empty() || out.len() + payload.wire_size() <= OUT_BATCH)
-        {
-            let Some((intended, waited)) = conn.pending.pop_front() else {
-                break;
-            };
-            conn.in_flight.push_back(Sent {
-                intended,
-                actual: now,
-                waited,
-            });
+        while conn.open && out.len() < batch {
+            if conn.tx_off == 0 {
+                let no_room = !out.is_empty() && out.len() + size > batch;
+                if no_room || conn.in_flight.len() >= self.plan.pipeline {
+                    break;
+                }
+                let Some((intended, waited)) = conn.pending.pop_front() else {
+                    break;
+                };
+                conn.in_flight.push_back(Sent {
+                    intended,
+                    actual: now,
+                    waited,
+                });
+            }
             let msg = payload.request(conn.id, conn.tx_seq);
-            let bytes = msg.bytes_from(0, &mut self.scratch);
-            out.extend_from_slice(bytes);
-            conn.unwritten += bytes.len();
-            conn.tx_seq += 1;
+            let rest = msg.bytes_from(conn.tx_off, &mut self.scratch);
+            let piece = &rest[..rest.len().min(batch - out.len())];
+            out.extend_from_slice(piece);
+            conn.unwritten += piece.len();
+            conn.tx_off += piece.len();
+            if conn.tx_off == size {
+                conn.tx_off = 0;
+                conn.tx_seq += 1;
+            }
         }
     }
 
@@ -513,5 +536,73 @@ impl<'a> Book<'a> {
         // Counted as lost once: the end of the run must not count its part again.
         conn.rx_off = 0;
         conn.pending.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Protocol;
+    use std::net::TcpListener;
+
+    /// Requests handed out in batches are the requests' bytes, in order: small ones
+    /// pipelined together, a large one in pieces no larger than a batch, each
+    /// request in flight from its first piece.
+    #[test]
+    fn batches_hold_the_requests_in_order_and_large_ones_in_pieces() {
+        // A listener to connect to; nothing is read or written through it.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        for (size, protocol, pipeline) in [(64, Protocol::Raw, 4), (2 << 20, Protocol::Line, 2)] {
+            let payload = Payload::new(size, protocol).unwrap();
+            let plan = ThreadPlan {
+                target: listener.local_addr().unwrap(),
+                ids: 7..8,
+                payload: &payload,
+                pipeline,
+                pace: Pace::Closed,
+                timing: Timing {
+                    measure_from: Instant::now(),
+                    end: None,
+                    drain: Duration::ZERO,
+                },
+                quota: None,
+                timeout: Duration::from_secs(1),
+                connect_timeout: Duration::from_secs(5),
+                driver: Driver::Epoll,
+            };
+            let registry = Registry::new();
+            let mut book = Book::new(&plan, Sys::new(registry.register("test")));
+            book.connect(7).unwrap();
+            let now = Instant::now();
+            for _ in 0..pipeline + 1 {
+                assert!(book.schedule(0, now));
+            }
+            let (mut sent, mut batches) = (Vec::new(), 0);
+            loop {
+                let mut out = Vec::new();
+                book.fill(0, now, &mut out);
+                if out.is_empty() {
+                    break;
+                }
+                assert!(out.len() <= batch(payload.wire_size()), "{size}");
+                book.wrote(0, out.len());
+                sent.extend_from_slice(&out);
+                batches += 1;
+            }
+            let mut expected = Vec::new();
+            for seq in 0..pipeline as u64 {
+                let msg = payload.request(7, seq);
+                expected.extend_from_slice(msg.bytes_from(0, &mut Vec::new()));
+            }
+            // The pipeline is full: the one request more waits for an echo.
+            assert!(sent == expected, "{size} B: the bytes differ");
+            assert_eq!(book.conns[0].in_flight.len(), pipeline);
+            assert_eq!(book.conns[0].pending.len(), 1);
+            let pieces = match size {
+                64 => 1,
+                _ => 2 * 16,
+            };
+            assert_eq!(batches, pieces, "{size} B");
+        }
     }
 }

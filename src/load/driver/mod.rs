@@ -136,8 +136,14 @@ mod tests {
     #[test]
     fn both_drivers_echo_every_byte_and_count_their_own_calls() {
         let target = echo_server();
-        for (size, pipeline, quota) in [(64, 1, 600), (300 << 10, 3, 30)] {
-            let payload = Payload::new(size, Protocol::Raw).unwrap();
+        // The echo server sends back what it reads: a line is its own echo.
+        let cases = [
+            (64, Protocol::Raw, 1, 600),
+            (300 << 10, Protocol::Raw, 3, 30),
+            (2 << 20, Protocol::Line, 2, 8),
+        ];
+        for (size, protocol, pipeline, quota) in cases {
+            let payload = Payload::new(size, protocol).unwrap();
             for &driver in Driver::ALL {
                 let registry = Registry::new();
                 let plan = plan(target, &payload, pipeline, quota, driver);
@@ -149,7 +155,7 @@ mod tests {
                     }
                     Err(e) => panic!("{driver}: {e:#}"),
                 };
-                let what = format!("{driver}, {size} B x {pipeline}");
+                let what = format!("{driver}, {size} B {protocol} x {pipeline}");
                 assert_eq!(r.completed, quota, "{what}");
                 assert_eq!(r.mismatched_bytes + r.lost_bytes, 0, "{what}");
                 assert_eq!(r.unexpected_closes, 0, "{what}");

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 /// How long the end of a run waits for the kernel to give back the operations it
 /// holds (cancelled, they come back at once).
 const QUIESCE_LIMIT: Duration = Duration::from_secs(5);
-/// The largest submission ring the kernel sets up; a thread with more connections
-/// than half of it submits early when the ring fills.
+/// The largest submission ring the kernel sets up (its completion ring may be twice
+/// as large); a thread with more connections than half of it submits early when the
+/// ring fills.
 const MAX_ENTRIES: u32 = 32768;
 
 /// What an operation was, in the top half of its user data; the bottom half is the
@@ -76,7 +77,7 @@ impl Uring {
         builder
             .setup_single_issuer()
             .setup_defer_taskrun()
-            .setup_cqsize(ops.next_power_of_two().max(entries));
+            .setup_cqsize(ops.next_power_of_two().min(2 * MAX_ENTRIES));
         let ring = sys
             .counted(Call::IoUringSetup, || builder.build(entries))
             .context(
