@@ -30,6 +30,7 @@ const OUT_BATCH: usize = 64 * 1024;
 fn batch(size: usize) -> usize {
     OUT_BATCH.max(size / 16)
 }
+
 /// Unsent requests an open-loop connection may hold; past it new ones are given up
 /// (counted as missed), so that a rate the connections cannot carry costs no memory.
 const BACKLOG: usize = 1024;
@@ -451,8 +452,7 @@ impl<'a> Book<'a> {
 
     /// `n` bytes of what `fill` handed out were written.
     pub fn wrote(&mut self, c: usize, n: usize) {
-        let conn = &mut self.conns[c];
-        conn.unwritten -= n.min(conn.unwritten);
+        self.conns[c].unwritten -= n;
     }
 
     /// Echo bytes read on connection `c`: every byte is checked against what was
