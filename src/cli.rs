@@ -10,7 +10,7 @@
 
 use crate::backend::Backend;
 use crate::demo::{EtLtOptions, Mode};
-use crate::load::{LONG_WINDOW, LoadConfig};
+use crate::load::{Driver, LONG_WINDOW, LoadConfig};
 use crate::protocol::Protocol;
 use crate::report::View;
 use crate::server::{Model, ReadStrategy, RingSetup};
@@ -247,6 +247,9 @@ pub struct SoakArgs {
     pub payload: usize,
     #[arg(long, help_heading = WORKLOAD, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
     pub protocol: Protocol,
+    /// How the load generator drives its connections
+    #[arg(long, help_heading = WORKLOAD, value_enum, default_value_t = LoadConfig::DEFAULT.driver)]
+    pub driver: Driver,
     /// Requests in all, split evenly over every backend and model
     #[arg(long, help_heading = MEASUREMENT, default_value_t = 10_000_000)]
     pub requests: u64,
@@ -325,6 +328,9 @@ pub struct WorkloadArgs {
     /// Client threads
     #[arg(long, help_heading = WORKLOAD, default_value_t = LoadConfig::DEFAULT.threads)]
     pub threads: usize,
+    /// How the load generator drives its connections
+    #[arg(long, help_heading = WORKLOAD, value_enum, default_value_t = LoadConfig::DEFAULT.driver)]
+    pub driver: Driver,
     /// Open loop: total requests per second on a fixed schedule; latency is measured
     /// from each request's intended send time (coordinated-omission corrected)
     #[arg(long, help_heading = WORKLOAD)]

@@ -12,7 +12,7 @@ use crate::cli::{
     WorkloadArgs,
 };
 use crate::demo::{EtLtOptions, Mode};
-use crate::load::{self, LONG_WINDOW, LoadConfig};
+use crate::load::{self, Driver, LONG_WINDOW, LoadConfig};
 use crate::report::export;
 use crate::server::{
     self, DEFAULT_RING, InputBudget, LoopOptions, Model, ReadStrategy, RingSetup, ServeConfig,
@@ -174,6 +174,7 @@ pub fn soak(args: &SoakArgs) -> Result<LoadConfig> {
         requests: Some(args.requests),
         warmup: Duration::ZERO,
         protocol: args.protocol,
+        driver: driver(args.driver)?,
         ..LoadConfig::DEFAULT
     })
 }
@@ -287,8 +288,22 @@ fn workload(args: &WorkloadArgs, start: LoadConfig) -> Result<LoadConfig> {
         protocol: args.protocol,
         timeout: args.timeout.unwrap_or(start.timeout),
         connect_timeout: args.connect_timeout.unwrap_or(start.connect_timeout),
+        driver: driver(args.driver)?,
         ..start
     })
+}
+
+/// The load generator's driver, refused with the kernel's reason where io_uring is.
+fn driver(driver: Driver) -> Result<Driver> {
+    if driver == Driver::IoUring
+        && let Some(why) = server::io_uring_unavailable()
+    {
+        bail!(
+            "--driver {driver}: {why}; --driver {} needs none",
+            Driver::Epoll
+        );
+    }
+    Ok(driver)
 }
 
 /// Every backend with every model, then the external servers, each run with its

@@ -484,3 +484,37 @@ fn replot_draws_saved_results_again() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The load generator's driver is a setting: each point is measured through its
+/// driver, and the rows say which.
+#[test]
+fn the_load_generators_driver_is_a_setting() {
+    let dir = temp_dir("driver");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("driver.toml");
+    std::fs::write(
+        &file,
+        "question = \"q\"\nruns = 1\n[workload]\nduration = \"200ms\"\nwarmup = \"100ms\"\n\
+         pipeline = 2\n[[sweep]]\ndriver = [\"epoll\", \"io-uring\"]\n\
+         plots = [\"client_cpu_us_per_request\"]\n",
+    )
+    .unwrap();
+    let out_dir = dir.join("out");
+    run_ok(&file, &out_dir, &[]);
+    let data: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("data.json")).unwrap()).unwrap();
+    let names: Vec<&str> = rows(&data)
+        .iter()
+        .map(|r| r["settings"]["driver"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["epoll", "io-uring"], "{data}");
+    for row in rows(&data) {
+        assert!(
+            row["not_applicable"].is_null() && row["failures"].as_array().unwrap().is_empty(),
+            "{row}"
+        );
+        assert!(median(row, "requests_per_s") > 0.0, "{row}");
+        assert!(median(row, "client_cpu_us_per_request") > 0.0, "{row}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,11 +1,13 @@
 //! The load generator against servers written here to misbehave: one that corrupts
-//! a byte, one that stalls; and its errors on bad input.
+//! a byte, one that stalls; and its errors on bad input. Each driver (epoll,
+//! io-uring) must report a misbehaving server the same way.
 
 mod common;
 
 use common::iobench_json;
 use iobench::backend::Backend;
-use iobench::load::LoadReport;
+use iobench::load::{Driver, LoadReport};
+use iobench::protocol::Protocol;
 use iobench::server::ReadStrategy;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,6 +22,11 @@ fn iobench(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run iobench")
+}
+
+/// `--driver NAME` for each driver.
+fn drivers() -> impl Iterator<Item = [&'static str; 2]> {
+    Driver::ALL.iter().map(|d| ["--driver", d.name()])
 }
 
 /// A thread-per-connection echo server; `fiddle` sees each chunk before it goes back
@@ -53,38 +60,42 @@ fn echo_server(fiddle: impl Fn(&mut [u8]) + Send + Sync + 'static) -> String {
 
 #[test]
 fn a_server_that_corrupts_one_byte_makes_load_fail() {
-    let corrupted = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&corrupted);
-    let started = Instant::now();
-    let addr = echo_server(move |chunk| {
-        if started.elapsed() > Duration::from_millis(300) && !flag.swap(true, Ordering::SeqCst) {
-            chunk[0] ^= 0x20;
-        }
-    });
-    let out = iobench(&[
-        "load",
-        "--target",
-        &addr,
-        "--connections",
-        "4",
-        "--duration",
-        "600ms",
-        "--warmup",
-        "100ms",
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        corrupted.load(Ordering::SeqCst),
-        "the server never corrupted a byte"
-    );
-    assert!(
-        !out.status.success(),
-        "load passed a corrupted echo: {stdout}"
-    );
-    assert!(stdout.contains("1 mismatched byte,"), "{stdout}");
-    assert!(stderr.contains("mismatched"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    for driver in drivers() {
+        let corrupted = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&corrupted);
+        let started = Instant::now();
+        let addr = echo_server(move |chunk| {
+            if started.elapsed() > Duration::from_millis(300) && !flag.swap(true, Ordering::SeqCst)
+            {
+                chunk[0] ^= 0x20;
+            }
+        });
+        let args = ["load", "--target", &addr, "--connections", "4"];
+        let out = iobench(
+            &[
+                &args[..],
+                &driver,
+                &["--duration", "600ms", "--warmup", "100ms"],
+            ]
+            .concat(),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            corrupted.load(Ordering::SeqCst),
+            "{driver:?}: the server never corrupted a byte"
+        );
+        assert!(
+            !out.status.success(),
+            "{driver:?}: load passed a corrupted echo: {stdout}"
+        );
+        assert!(
+            stdout.contains("1 mismatched byte,"),
+            "{driver:?}: {stdout}"
+        );
+        assert!(stderr.contains("mismatched"), "{driver:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{driver:?}: {stderr}");
+    }
 }
 
 #[test]
@@ -330,23 +341,29 @@ fn load_ends_when_the_server_hangs_up_on_every_connection() {
             });
         }
     });
-    let load = common::Reaped::new(
-        Command::new(env!("CARGO_BIN_EXE_iobench"))
-            .args(["load", "--target", &addr, "--connections", "4"])
-            .args(["--requests", "1000000", "--warmup", "0s"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let out = load.wait_within(
-        Duration::from_secs(30),
-        "a load generator whose server closed everything",
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(stderr.contains("4 unexpected closes"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    for driver in drivers() {
+        let load = common::Reaped::new(
+            Command::new(env!("CARGO_BIN_EXE_iobench"))
+                .args(["load", "--target", &addr, "--connections", "4"])
+                .args(["--requests", "1000000", "--warmup", "0s"])
+                .args(driver)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let out = load.wait_within(
+            Duration::from_secs(30),
+            "a load generator whose server closed everything",
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{driver:?}");
+        assert!(
+            stderr.contains("4 unexpected closes"),
+            "{driver:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{driver:?}: {stderr}");
+    }
 }
 
 /// Runs `iobench ARGS` as a child killed by PID if the test fails first; fails the
@@ -376,17 +393,30 @@ fn load_gives_up_on_a_server_that_never_answers() {
         }
     });
     let args = ["load", "--target", &addr, "--connections", "2"];
-    let out = finishes_within(
-        &[&args[..], &["--requests", "1000", "--timeout", "1s"]].concat(),
-        Duration::from_secs(20),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("sent no echo byte for 1s (--timeout)"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("0 requests completed"), "{stderr}");
+    let mut said = Vec::new();
+    for driver in drivers() {
+        let out = finishes_within(
+            &[
+                &args[..],
+                &driver,
+                &["--requests", "1000", "--timeout", "1s"],
+            ]
+            .concat(),
+            Duration::from_secs(20),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{driver:?}: {stderr}");
+        assert!(
+            stderr.contains("sent no echo byte for 1s (--timeout)"),
+            "{driver:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("0 requests completed"),
+            "{driver:?}: {stderr}"
+        );
+        said.push(stderr);
+    }
+    assert!(said.windows(2).all(|w| w[0] == w[1]), "{said:#?}");
 }
 
 /// A listener whose backlog is full and which never accepts: connects get no
@@ -486,29 +516,28 @@ fn load_reports_at_once_when_every_connection_is_closed() {
             drop(stream);
         }
     });
-    let started = Instant::now();
-    let out = finishes_within(
-        &[
-            "load",
-            "--target",
-            &addr,
-            "--connections",
-            "2",
-            "--duration",
-            "30s",
-            "--warmup",
-            "0s",
-        ],
-        Duration::from_secs(20),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(stderr.contains("2 unexpected closes"), "{stderr}");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
+    let mut said = Vec::new();
+    for driver in drivers() {
+        let started = Instant::now();
+        let args = ["load", "--target", &addr, "--connections", "2"];
+        let out = finishes_within(
+            &[&args[..], &driver, &["--duration", "30s", "--warmup", "0s"]].concat(),
+            Duration::from_secs(20),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{driver:?}");
+        assert!(
+            stderr.contains("2 unexpected closes"),
+            "{driver:?}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{driver:?}: {:?}",
+            started.elapsed()
+        );
+        said.push(stderr);
+    }
+    assert!(said.windows(2).all(|w| w[0] == w[1]), "{said:#?}");
 }
 
 /// `--requests N` is N measured requests, the warm-up's on top: before, the
@@ -608,22 +637,25 @@ fn a_server_that_is_no_echo_server_is_named_so() {
             let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
         }
     });
-    let out = iobench(&[
-        "load",
-        "--target",
-        &addr,
-        "--duration",
-        "300ms",
-        "--warmup",
-        "0s",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        stderr.contains("the replies are not an echo of the requests")
-            && stderr.contains("an echo server?"),
-        "{stderr}"
-    );
+    for driver in drivers() {
+        let args = [
+            "load",
+            "--target",
+            &addr,
+            "--duration",
+            "300ms",
+            "--warmup",
+            "0s",
+        ];
+        let out = iobench(&[&args[..], &driver].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{driver:?}");
+        assert!(
+            stderr.contains("the replies are not an echo of the requests")
+                && stderr.contains("an echo server?"),
+            "{driver:?}: {stderr}"
+        );
+    }
 }
 
 /// A malformed interval log is named with its file and line, in words (before:
@@ -643,4 +675,128 @@ fn a_malformed_log_is_named_by_file_and_line() {
         "{stderr}"
     );
     std::fs::remove_file(&path).unwrap();
+}
+
+/// Both drivers against our server, over every protocol it frames, pipelined in a
+/// closed loop and paced in an open one: every request completes with every byte
+/// checked, and the server wrote exactly the bytes the client verified.
+#[test]
+fn both_drivers_verify_every_byte_over_every_protocol() {
+    for protocol in [Protocol::Raw, Protocol::Line, Protocol::Tlv] {
+        let server = common::Server::start(&["--protocol", protocol.name()]);
+        let addr = server.addr.to_string();
+        let mut verified = 0;
+        for driver in drivers() {
+            let common = ["load", "--target", &addr, "--protocol", protocol.name()];
+            let closed = ["--requests", "3000", "--pipeline", "4", "--payload", "1000"];
+            let open = [
+                "--rate",
+                "2000",
+                "--duration",
+                "300ms",
+                "--connections",
+                "2",
+            ];
+            for workload in [&closed[..], &open[..]] {
+                let args = [
+                    &common[..],
+                    &driver,
+                    workload,
+                    &["--warmup", "0s", "--json"],
+                ];
+                let r: LoadReport = iobench_json(&args.concat());
+                let what = format!("{protocol} {driver:?} {workload:?}");
+                assert!(r.requests > 0, "{what}: {r:?}");
+                assert_eq!(r.errors(), 0, "{what}: {r:?}");
+                assert_eq!(r.missed, 0, "{what}: {r:?}");
+                if workload == closed {
+                    assert_eq!(r.requests, 3000, "{what}: {r:?}");
+                }
+                verified += r.requests_total * r.wire_size as u64;
+            }
+        }
+        let (stats, _) = server.stop();
+        assert_eq!(
+            common::counter(&stats, iobench::sys::Stat::BytesOut),
+            verified,
+            "{protocol}"
+        );
+    }
+}
+
+/// Where io_uring is refused (here by a seccomp policy on io_uring_setup, as a
+/// container's may be), `--driver io-uring` fails at once with the kernel's reason
+/// and the way out; the epoll driver still runs.
+#[test]
+fn the_io_uring_driver_where_io_uring_is_refused_says_why() {
+    let addr = echo_server(|_| {});
+    let run = |driver: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iobench"));
+        cmd.args(["load", "--target", &addr, "--driver", driver])
+            .args(["--requests", "100", "--warmup", "0s"]);
+        refuse_io_uring(&mut cmd);
+        cmd.output().expect("run iobench")
+    };
+    let out = run(Driver::IoUring.name());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.starts_with("iobench: --driver io-uring: io_uring unavailable: ")
+            && stderr.contains("seccomp")
+            && stderr.contains("--driver epoll needs none"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let out = run(Driver::Epoll.name());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Installs, in the forked child before exec, a seccomp filter that fails
+/// io_uring_setup with EPERM and allows every other call. (Its number, 425, is the
+/// same on every architecture: it came after the syscall tables were unified.)
+fn refuse_io_uring(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let bpf = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let filter = [
+        // Load seccomp_data.nr.
+        bpf(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
+        bpf(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            0,
+            1,
+            libc::SYS_io_uring_setup as u32,
+        ),
+        bpf(
+            libc::BPF_RET | libc::BPF_K,
+            0,
+            0,
+            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        ),
+        bpf(libc::BPF_RET | libc::BPF_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ];
+    // SAFETY: runs in the forked child before exec; prctl is async-signal-safe,
+    // and `filter` is a copy the closure owns, alive for the call that reads it.
+    unsafe {
+        cmd.pre_exec(move || {
+            let prog = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }

@@ -75,8 +75,14 @@ impl Subject {
     /// Why this subject cannot run the workload, if it cannot: a backend with a
     /// descriptor limit of its own (select) cannot watch clients numbered past it,
     /// io-uring does not serve every model (`server::unsupported`), and a kernel or a
-    /// container may refuse io_uring altogether.
+    /// container may refuse io_uring altogether (to the server, or to the load
+    /// generator's io-uring driver).
     pub fn cannot_run(&self, load: &LoadConfig) -> Option<String> {
+        if load.driver == load::Driver::IoUring
+            && let Some(why) = server::io_uring_unavailable()
+        {
+            return Some(format!("n/a (driver {}: {why})", load.driver));
+        }
         if let Subject::Ours { backend, model, .. } = *self {
             if server::unsupported(backend, model).is_some() {
                 return Some(format!("n/a ({backend} has no {model} model yet)"));

@@ -3,6 +3,7 @@
 //! and so are the values (`epoll-et`, `short-read`, `4K`, `500ms`).
 
 use crate::backend::Backend;
+use crate::load::Driver;
 use crate::names::named_enum;
 use crate::protocol::Protocol;
 use crate::server::{Model, ReadStrategy, RingSetup};
@@ -57,6 +58,7 @@ settings! {
     Payload(usize) = "payload" for [Echo] by size;
     Pipeline(usize) = "pipeline" for [Echo] by |v| count(v, 1);
     Protocol(Protocol) = "protocol" for [Echo] by choice;
+    Driver(Driver) = "driver" for [Echo] by choice;
     BufferSize(usize) = "buffer_size" for [Echo] by size;
     ReadStrategy(ReadStrategy) = "read_strategy" for [Echo] by choice;
     Ring(RingSetup) = "ring" for [Echo] by choice;
@@ -146,6 +148,7 @@ impl Setting {
             Setting::Backend(b) => b.name().to_string(),
             Setting::Model(m) => m.name().to_string(),
             Setting::Protocol(p) => p.name().to_string(),
+            Setting::Driver(d) => d.name().to_string(),
             Setting::ReadStrategy(r) => r.name().to_string(),
             Setting::Ring(r) => r.name().to_string(),
             Setting::Method(m) => m.name().to_string(),
@@ -233,6 +236,11 @@ mod tests {
             parse(Kind::Echo, "read_strategy", "\"short-read\"").map(|s| s.value()),
             Ok("short-read".to_string())
         );
+        assert_eq!(
+            parse(Kind::Echo, "driver", "\"io-uring\""),
+            Ok(Setting::Driver(Driver::IoUring))
+        );
+        assert_eq!(Setting::Driver(Driver::IoUring).label(), "io-uring");
         assert_eq!(Setting::Payload(65536).value(), "64K");
         assert_eq!(Setting::Connections(1000).number(), Some(1000.0));
     }

@@ -1,5 +1,7 @@
-//! One load thread: its share of the connections on one level-triggered epoll, the
-//! same `Multiplexer` and counting layer the server uses.
+//! One load thread: its share of the connections, and their books. The books are
+//! the same whichever driver moves the bytes (`driver`: epoll or io_uring): what
+//! each connection has pending and in flight, the pacing, the warm-up, the
+//! latencies, the drain, stalls and lost connections.
 //!
 //! Each connection keeps up to `pipeline` requests in flight. Requests waiting to be
 //! written sit in `pending` with their *intended* send time: in a closed loop that is
@@ -7,19 +9,28 @@
 //! a fixed schedule, kept even when the server stalls, so that latency measured from
 //! it includes the wait (wrk2's coordinated-omission correction).
 
+use super::driver::{self, Drive, Driver};
 use super::payload::Payload;
-use crate::backend::{Backend, Event, Interest, Multiplexer};
 use crate::sys::{Registry, Stat, Sys, ThreadCounts};
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
-use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-/// Bytes read per read call.
-const READ_SIZE: usize = 64 * 1024;
+/// Bytes handed to a driver at once for one connection, at least: pipelined
+/// requests go out together up to it, a larger request in pieces.
+const OUT_BATCH: usize = 64 * 1024;
+
+/// The batch for requests of `size` bytes: [`OUT_BATCH`], or a sixteenth of a larger
+/// request. A framed request's rest is assembled anew for each piece (`payload`
+/// builds a message from an offset on), so that costs about eight copies of it,
+/// and a connection holds a sixteenth of it, not all.
+fn batch(size: usize) -> usize {
+    OUT_BATCH.max(size / 16)
+}
+
 /// Unsent requests an open-loop connection may hold; past it new ones are given up
 /// (counted as missed), so that a rate the connections cannot carry costs no memory.
 const BACKLOG: usize = 1024;
@@ -62,6 +73,7 @@ pub struct ThreadPlan<'a> {
     /// No echo byte for this long, with echoes owed: the thread stops.
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    pub driver: Driver,
 }
 
 /// What one thread measured.
@@ -106,28 +118,28 @@ type Pending = (Instant, bool);
 struct Conn {
     fd: OwnedFd,
     id: u64,
-    /// Intended send times of requests not written yet.
+    /// Intended send times of requests not handed to the driver yet.
     pending: VecDeque<Pending>,
-    /// Requests written (or being written) whose echo is not complete.
+    /// Requests handed to the driver whose echo is not complete.
     in_flight: VecDeque<Sent>,
     tx_seq: u64,
-    /// Bytes of request `tx_seq` already written; non-zero only mid-request.
+    /// Bytes of request `tx_seq` handed to the driver; non-zero only mid-request.
     tx_off: usize,
+    /// Bytes handed to the driver and not written yet.
+    unwritten: usize,
     rx_seq: u64,
     rx_off: usize,
-    write_armed: bool,
     open: bool,
 }
 
-struct Worker<'a> {
+/// The books of one thread's connections, kept as the driver reports what it wrote
+/// and what it read.
+pub struct Book<'a> {
     plan: &'a ThreadPlan<'a>,
     sys: Sys,
-    mux: Box<dyn Multiplexer>,
     conns: Vec<Conn>,
-    /// Connection index by descriptor number.
-    index: Vec<u32>,
     res: ThreadResult,
-    /// Where a framed request is assembled for writing.
+    /// Where a framed request is assembled.
     scratch: Vec<u8>,
     /// Requests started in the measured window, against the quota.
     started: u64,
@@ -143,43 +155,21 @@ pub fn run_thread(plan: &ThreadPlan<'_>, registry: &Registry) -> Result<ThreadRe
         nix::sys::prctl::set_timerslack(1).context("prctl(PR_SET_TIMERSLACK)")?;
     }
     let sys = Sys::new(registry.register("load"));
-    let mux = Backend::EpollLt.create(sys.clone())?;
-    let mut w = Worker {
-        plan,
-        sys: sys.clone(),
-        mux,
-        conns: Vec::new(),
-        index: Vec::new(),
-        res: ThreadResult {
-            latency: new_histogram(),
-            uncorrected: new_histogram(),
-            send_lag: new_histogram(),
-            backpressure: new_histogram(),
-            completed_in_window: 0,
-            completed: 0,
-            mismatched_bytes: 0,
-            lost_bytes: 0,
-            unexpected_closes: 0,
-            missed: 0,
-            stalled: false,
-            last_completion: None,
-            counts: ThreadCounts::default(),
-        },
-        scratch: Vec::new(),
-        started: 0,
-        sending: true,
-        last_echo: Instant::now(),
-    };
+    let mut book = Book::new(plan, sys.clone());
     for id in plan.ids.clone() {
-        w.connect(id)?;
+        book.connect(id)?;
     }
-    w.run();
+    // Made after the books and so dropped before them: a driver gives back what
+    // the kernel holds of the connections before their descriptors close.
+    let mut driver = driver::start(plan.driver, sys.clone(), &book)?;
+    book.run(driver.as_mut());
+    drop(driver);
     if let Pace::Closed = plan.pace {
         // The same round trips; no send was late.
-        w.res.uncorrected = w.res.latency.clone();
+        book.res.uncorrected = book.res.latency.clone();
     }
-    w.res.counts = sys.counters().snapshot();
-    Ok(w.res)
+    book.res.counts = sys.counters().snapshot();
+    Ok(book.res)
 }
 
 /// A connected, non-blocking, TCP_NODELAY socket, within `timeout`.
@@ -192,17 +182,36 @@ pub fn connect(target: SocketAddr, timeout: Duration) -> Result<OwnedFd> {
     Ok(s.into())
 }
 
-impl Worker<'_> {
-    fn connect(&mut self, id: u64) -> Result<()> {
-        let fd = connect(self.plan.target, self.plan.connect_timeout)?;
-        self.mux
-            .register(fd.as_fd(), Interest::READ)
-            .context("watching a load connection")?;
-        let slot = fd.as_raw_fd() as usize;
-        if slot >= self.index.len() {
-            self.index.resize(slot + 1, u32::MAX);
+impl<'a> Book<'a> {
+    pub(super) fn new(plan: &'a ThreadPlan<'a>, sys: Sys) -> Book<'a> {
+        Book {
+            plan,
+            sys,
+            conns: Vec::new(),
+            res: ThreadResult {
+                latency: new_histogram(),
+                uncorrected: new_histogram(),
+                send_lag: new_histogram(),
+                backpressure: new_histogram(),
+                completed_in_window: 0,
+                completed: 0,
+                mismatched_bytes: 0,
+                lost_bytes: 0,
+                unexpected_closes: 0,
+                missed: 0,
+                stalled: false,
+                last_completion: None,
+                counts: ThreadCounts::default(),
+            },
+            scratch: Vec::new(),
+            started: 0,
+            sending: true,
+            last_echo: Instant::now(),
         }
-        self.index[slot] = self.conns.len() as u32;
+    }
+
+    pub(super) fn connect(&mut self, id: u64) -> Result<()> {
+        let fd = connect(self.plan.target, self.plan.connect_timeout)?;
         self.conns.push(Conn {
             fd,
             id,
@@ -210,26 +219,41 @@ impl Worker<'_> {
             in_flight: VecDeque::new(),
             tx_seq: 0,
             tx_off: 0,
+            unwritten: 0,
             rx_seq: 0,
             rx_off: 0,
-            write_armed: false,
             open: true,
         });
         Ok(())
     }
 
-    fn run(&mut self) {
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn fd(&self, c: usize) -> BorrowedFd<'_> {
+        self.conns[c].fd.as_fd()
+    }
+
+    pub fn is_open(&self, c: usize) -> bool {
+        self.conns[c].open
+    }
+
+    /// The most echo bytes a connection can be owed: a read this large takes them all.
+    pub fn most_owed(&self) -> usize {
+        self.plan.pipeline * self.plan.payload.wire_size()
+    }
+
+    fn run(&mut self, driver: &mut dyn Drive) {
         let start = Instant::now();
         let timing = self.plan.timing;
         let mut slot: u64 = 0;
-        let mut events: Vec<Event> = Vec::with_capacity(1024);
-        let mut rx = vec![0u8; READ_SIZE];
         if let Pace::Closed = self.plan.pace {
             for c in 0..self.conns.len() {
                 for _ in 0..self.plan.pipeline {
                     self.schedule(c, start);
                 }
-                self.pump(c, start);
+                driver.flush(self, c, start);
             }
         }
         let mut drain_until = None;
@@ -275,25 +299,12 @@ impl Worker<'_> {
                     let c = (slot % self.conns.len() as u64) as usize;
                     slot += 1;
                     if self.schedule(c, due) {
-                        self.pump(c, now);
+                        driver.flush(self, c, now);
                     }
                 }
             }
-            if self.mux.wait(&mut events, Some(timeout)).is_err() {
+            if driver.turn(self, timeout).is_err() {
                 break;
-            }
-            if events.is_empty() {
-                continue;
-            }
-            let now = Instant::now();
-            for ev in &events {
-                let c = self.index[ev.fd as usize] as usize;
-                if ev.writable && self.conns[c].open {
-                    self.pump(c, now);
-                }
-                if ev.readable && self.conns[c].open {
-                    self.receive(c, &mut rx, now);
-                }
             }
         }
         for c in &self.conns {
@@ -334,7 +345,8 @@ impl Worker<'_> {
         let conn = &mut self.conns[c];
         let busy = !conn.pending.is_empty()
             || conn.in_flight.len() >= self.plan.pipeline
-            || conn.tx_off > 0;
+            || conn.tx_off > 0
+            || conn.unwritten > 0;
         conn.pending.push_back((intended, busy));
         true
     }
@@ -401,13 +413,19 @@ impl Worker<'_> {
         }
     }
 
-    /// Writes what connection `c` may write now: the rest of a partly written
-    /// request, then pending requests while the pipeline has room.
-    fn pump(&mut self, c: usize, now: Instant) {
-        loop {
-            let conn = &mut self.conns[c];
+    /// Appends to `out` what connection `c` may send now: the rest of a request cut
+    /// into pieces, then pending requests while its pipeline has room, up to a batch
+    /// ([`batch`]). Requests are in flight from their first piece; the driver says
+    /// what of them it wrote (`wrote`).
+    pub fn fill(&mut self, c: usize, now: Instant, out: &mut Vec<u8>) {
+        let payload = self.plan.payload;
+        let size = payload.wire_size();
+        let batch = batch(size);
+        let conn = &mut self.conns[c];
+        while conn.open && out.len() < batch {
             if conn.tx_off == 0 {
-                if conn.in_flight.len() >= self.plan.pipeline {
+                let no_room = !out.is_empty() && out.len() + size > batch;
+                if no_room || conn.in_flight.len() >= self.plan.pipeline {
                     break;
                 }
                 let Some((intended, waited)) = conn.pending.pop_front() else {
@@ -419,51 +437,33 @@ impl Worker<'_> {
                     waited,
                 });
             }
-            let msg = self.plan.payload.request(conn.id, conn.tx_seq);
-            let req = msg.bytes_from(conn.tx_off, &mut self.scratch);
-            match self.sys.write(conn.fd.as_fd(), req) {
-                Ok(n) if n == req.len() => {
-                    conn.tx_off = 0;
-                    conn.tx_seq += 1;
-                }
-                Ok(n) => {
-                    conn.tx_off += n;
-                    break;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return self.lose(c),
-            }
-        }
-        let conn = &mut self.conns[c];
-        let want_write = conn.tx_off > 0;
-        if want_write != conn.write_armed {
-            let interest = Interest {
-                read: true,
-                write: want_write,
-            };
-            if self.mux.modify(conn.fd.as_fd(), interest).is_ok() {
-                conn.write_armed = want_write;
+            let msg = payload.request(conn.id, conn.tx_seq);
+            let rest = msg.bytes_from(conn.tx_off, &mut self.scratch);
+            let piece = &rest[..rest.len().min(batch - out.len())];
+            out.extend_from_slice(piece);
+            conn.unwritten += piece.len();
+            conn.tx_off += piece.len();
+            if conn.tx_off == size {
+                conn.tx_off = 0;
+                conn.tx_seq += 1;
             }
         }
     }
 
-    /// Reads once (the multiplexer is level-triggered: leftovers are reported again),
-    /// checks every byte against what was sent, and completes requests.
-    fn receive(&mut self, c: usize, rx: &mut [u8], now: Instant) {
-        let n = match self.sys.read(self.conns[c].fd.as_fd(), rx) {
-            Ok(0) => return self.lose(c),
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
-                return;
-            }
-            Err(_) => return self.lose(c),
-        };
-        self.sys.counters().add(Stat::BytesIn, n as u64);
+    /// `n` bytes of what `fill` handed out were written.
+    pub fn wrote(&mut self, c: usize, n: usize) {
+        self.conns[c].unwritten -= n;
+    }
+
+    /// Echo bytes read on connection `c`: every byte is checked against what was
+    /// sent, and requests whose echo is whole complete (in a closed loop, each
+    /// completion queues the next request: the driver flushes after this).
+    pub fn received(&mut self, c: usize, data: &[u8], now: Instant) {
+        self.sys.counters().add(Stat::BytesIn, data.len() as u64);
         self.last_echo = now;
         let payload = self.plan.payload;
         let size = payload.wire_size();
-        let mut data = &rx[..n];
+        let mut data = data;
         let mut completed = 0;
         while !data.is_empty() {
             let conn = &mut self.conns[c];
@@ -492,7 +492,6 @@ impl Worker<'_> {
                 self.schedule(c, now);
             }
         }
-        self.pump(c, now);
     }
 
     fn record(&mut self, sent: &Sent, now: Instant) {
@@ -522,8 +521,9 @@ impl Worker<'_> {
         }
     }
 
-    /// The server closed or reset a connection we still expected echoes on.
-    fn lose(&mut self, c: usize) {
+    /// The server closed or reset a connection we still expected echoes on. The
+    /// driver stops watching it; its descriptor stays open until the thread ends.
+    pub fn lose(&mut self, c: usize) {
         let size = self.plan.payload.wire_size() as u64;
         let conn = &mut self.conns[c];
         if !conn.open {
@@ -536,6 +536,73 @@ impl Worker<'_> {
         // Counted as lost once: the end of the run must not count its part again.
         conn.rx_off = 0;
         conn.pending.clear();
-        let _ = self.mux.deregister(conn.fd.as_fd());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Protocol;
+    use std::net::TcpListener;
+
+    /// Requests handed out in batches are the requests' bytes, in order: small ones
+    /// pipelined together, a large one in pieces no larger than a batch, each
+    /// request in flight from its first piece.
+    #[test]
+    fn batches_hold_the_requests_in_order_and_large_ones_in_pieces() {
+        // A listener to connect to; nothing is read or written through it.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        for (size, protocol, pipeline) in [(64, Protocol::Raw, 4), (2 << 20, Protocol::Line, 2)] {
+            let payload = Payload::new(size, protocol).unwrap();
+            let plan = ThreadPlan {
+                target: listener.local_addr().unwrap(),
+                ids: 7..8,
+                payload: &payload,
+                pipeline,
+                pace: Pace::Closed,
+                timing: Timing {
+                    measure_from: Instant::now(),
+                    end: None,
+                    drain: Duration::ZERO,
+                },
+                quota: None,
+                timeout: Duration::from_secs(1),
+                connect_timeout: Duration::from_secs(5),
+                driver: Driver::Epoll,
+            };
+            let registry = Registry::new();
+            let mut book = Book::new(&plan, Sys::new(registry.register("test")));
+            book.connect(7).unwrap();
+            let now = Instant::now();
+            for _ in 0..pipeline + 1 {
+                assert!(book.schedule(0, now));
+            }
+            let (mut sent, mut batches) = (Vec::new(), 0);
+            loop {
+                let mut out = Vec::new();
+                book.fill(0, now, &mut out);
+                if out.is_empty() {
+                    break;
+                }
+                assert!(out.len() <= batch(payload.wire_size()), "{size}");
+                book.wrote(0, out.len());
+                sent.extend_from_slice(&out);
+                batches += 1;
+            }
+            let mut expected = Vec::new();
+            for seq in 0..pipeline as u64 {
+                let msg = payload.request(7, seq);
+                expected.extend_from_slice(msg.bytes_from(0, &mut Vec::new()));
+            }
+            // The pipeline is full: the one request more waits for an echo.
+            assert!(sent == expected, "{size} B: the bytes differ");
+            assert_eq!(book.conns[0].in_flight.len(), pipeline);
+            assert_eq!(book.conns[0].pending.len(), 1);
+            let pieces = match size {
+                64 => 1,
+                _ => 2 * 16,
+            };
+            assert_eq!(batches, pieces, "{size} B");
+        }
     }
 }

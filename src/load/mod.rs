@@ -5,10 +5,12 @@
 //! measures, never formats.
 
 mod client;
+mod driver;
 mod histogram_files;
 mod payload;
 
 pub use client::connect;
+pub use driver::Driver;
 pub use histogram_files::{merge_logs, write_hgrm, write_interval_log};
 pub use payload::{MAX_PAYLOAD, check_payload};
 
@@ -51,6 +53,7 @@ pub struct LoadConfig {
     /// How long one connect may take (a listener that never accepts, a full backlog).
     #[serde(rename = "connect_timeout_s", serialize_with = "units::as_secs")]
     pub connect_timeout: Duration,
+    pub driver: Driver,
 }
 
 impl LoadConfig {
@@ -76,6 +79,7 @@ impl LoadConfig {
         protocol: Protocol::Raw,
         timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(3),
+        driver: Driver::Epoll,
     };
 }
 
@@ -251,6 +255,7 @@ fn plan_threads<'a>(
             quota: cfg.requests.map(|n| share(n, t + 1) - share(n, t)),
             timeout: cfg.timeout,
             connect_timeout: cfg.connect_timeout,
+            driver: cfg.driver,
         })
         .collect()
 }

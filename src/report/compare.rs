@@ -64,12 +64,13 @@ pub fn workload(report: &BenchReport) -> String {
         }
     };
     format!(
-        "{} ({} idle), {}{NBSP}B, pipeline {}, {pace}; {} per run after {:.1}{NBSP}s \
-         warm-up; {}, interleaved; {pinned}",
+        "{} ({} idle), {}{NBSP}B, pipeline {}, {pace}, the client on {}; {} per run after \
+         {:.1}{NBSP}s warm-up; {}, interleaved; {pinned}",
         plural(load.connections, "connection"),
         load.idle_connections,
         load.payload,
         load.pipeline,
+        load.driver,
         window,
         load.warmup.as_secs_f64(),
         plural(plan.runs, "run"),

@@ -65,6 +65,7 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
             Setting::Payload(n) => load.payload = n,
             Setting::Pipeline(n) => load.pipeline = n,
             Setting::Protocol(p) => load.protocol = p,
+            Setting::Driver(d) => load.driver = d,
             Setting::BufferSize(n) => buffer_size = Some(n),
             Setting::ReadStrategy(r) => read_strategy = Some(r),
             Setting::Ring(r) => ring = Some(r),
