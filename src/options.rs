@@ -73,6 +73,7 @@ pub fn serve(args: &ServeArgs) -> Result<ServeConfig> {
             input_budget: args
                 .input_budget
                 .unwrap_or_else(|| InputBudget::default_for(args.max_frame)),
+            store_limit: args.store_memory.0,
             idle_timeout: args.idle_timeout.filter(|t| !t.is_zero()),
             ring: args.ring,
             sqpoll_idle: args.sqpoll_idle,

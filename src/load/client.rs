@@ -297,8 +297,8 @@ impl Worker<'_> {
             }
         }
         for c in &self.conns {
-            let size = self.plan.payload.wire_size() as u64;
-            self.res.lost_bytes += c.in_flight.len() as u64 * size - c.rx_off as u64;
+            let owed = c.rx_seq..c.rx_seq + c.in_flight.len() as u64;
+            self.res.lost_bytes += self.plan.payload.replies_size(owed) - c.rx_off as u64;
         }
     }
 
@@ -462,7 +462,6 @@ impl Worker<'_> {
         self.sys.counters().add(Stat::BytesIn, n as u64);
         self.last_echo = now;
         let payload = self.plan.payload;
-        let size = payload.wire_size();
         let mut data = &rx[..n];
         let mut completed = 0;
         while !data.is_empty() {
@@ -472,10 +471,10 @@ impl Worker<'_> {
                 self.res.mismatched_bytes += data.len() as u64;
                 break;
             }
+            let expected = payload.response(conn.id, conn.rx_seq);
+            let size = expected.len();
             let k = (size - conn.rx_off).min(data.len());
-            self.res.mismatched_bytes += payload
-                .response(conn.id, conn.rx_seq)
-                .mismatches(conn.rx_off, &data[..k]);
+            self.res.mismatched_bytes += expected.mismatches(conn.rx_off, &data[..k]);
             data = &data[k..];
             conn.rx_off += k;
             if conn.rx_off < size {
@@ -524,14 +523,14 @@ impl Worker<'_> {
 
     /// The server closed or reset a connection we still expected echoes on.
     fn lose(&mut self, c: usize) {
-        let size = self.plan.payload.wire_size() as u64;
         let conn = &mut self.conns[c];
         if !conn.open {
             return;
         }
         conn.open = false;
         self.res.unexpected_closes += 1;
-        self.res.lost_bytes += conn.in_flight.len() as u64 * size - conn.rx_off as u64;
+        let owed = conn.rx_seq..conn.rx_seq + conn.in_flight.len() as u64;
+        self.res.lost_bytes += self.plan.payload.replies_size(owed) - conn.rx_off as u64;
         conn.in_flight.clear();
         // Counted as lost once: the end of the run must not count its part again.
         conn.rx_off = 0;
