@@ -1,10 +1,12 @@
 //! memcached's text protocol, its `set` and `get`:
 //! `set <key> <flags> <exptime> <bytes> [noreply]\r\n<data>\r\n` is answered
 //! `STORED\r\n`, and `get <key>...\r\n` with `VALUE <key> <flags> <bytes>\r\n<data>\r\n`
-//! for each key found, then `END\r\n`. Other commands get `ERROR\r\n` and a bad key
-//! `CLIENT_ERROR`, as memcached answers them, and the connection stays; a command
-//! line or value that cannot be framed is a protocol error. Expiry times are read
-//! and not kept: a value stays until it is replaced.
+//! for each key found, then `END\r\n`. Other commands get `ERROR\r\n`, a bad `set`
+//! line or key `CLIENT_ERROR bad command line format\r\n`, as memcached answers
+//! them, and the connection stays (the line alone is consumed, as memcached does);
+//! a value longer than --max-frame or not followed by `\r\n`, or a line longer than
+//! [`MAX_LINE`], is a protocol error. Expiry times are read and not kept: a value
+//! stays until it is replaced.
 
 use super::{CRLF, ProtocolError, Sink};
 
@@ -30,8 +32,8 @@ pub enum Command<'a> {
     Get { keys: &'a [u8] },
     /// A command this server does not know: memcached's `ERROR`.
     Unknown,
-    /// A command that can be framed but not carried out: `CLIENT_ERROR` and why.
-    Invalid(&'static str),
+    /// A command line memcached refuses: `CLIENT_ERROR bad command line format`.
+    Invalid,
 }
 
 /// Where `set` keeps values and `get` finds them: the server's store, shared by its
@@ -51,7 +53,9 @@ pub fn decode(buf: &[u8], max_frame: usize) -> Result<Option<(Command<'_>, usize
     let window = &buf[..buf.len().min(MAX_LINE)];
     let Some(nl) = window.iter().position(|&b| b == b'\n') else {
         return match buf.len() >= MAX_LINE {
-            true => Err(ProtocolError::LineTooLong { limit: MAX_LINE }),
+            true => Err(ProtocolError::Malformed(
+                "a command line longer than memcached's 2048 bytes",
+            )),
             false => Ok(None),
         };
     };
@@ -70,7 +74,7 @@ pub fn decode(buf: &[u8], max_frame: usize) -> Result<Option<(Command<'_>, usize
         b"get" => {
             let command = match words(rest).map(<[u8]>::len).max() {
                 None => Command::Unknown,
-                Some(longest) if longest > MAX_KEY => Command::Invalid(KEY_TOO_LONG),
+                Some(longest) if longest > MAX_KEY => Command::Invalid,
                 Some(_) => Command::Get { keys: rest },
             };
             Ok(Some((command, after)))
@@ -84,13 +88,8 @@ fn words(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     line.split(|&b| b == b' ').filter(|w| !w.is_empty())
 }
 
-const KEY_TOO_LONG: &str = "key longer than 250 bytes";
-const BAD_LINE: ProtocolError = ProtocolError::Malformed(
-    "bad command line format: set <key> <flags> <exptime> <bytes> [noreply]",
-);
-
 /// A `set` line's words after `set`, and what follows the line: the command and
-/// the bytes its value takes.
+/// the bytes its value takes (none when the line is refused).
 fn set<'a>(
     words: Vec<&'a [u8]>,
     rest: &'a [u8],
@@ -98,9 +97,15 @@ fn set<'a>(
 ) -> Result<Option<(Command<'a>, usize)>, ProtocolError> {
     let (key, flags, exptime, bytes, noreply) = match words[..] {
         [key, flags, exptime, bytes] => (key, flags, exptime, bytes, false),
-        [key, flags, exptime, bytes, b"noreply"] => (key, flags, exptime, bytes, true),
-        _ => return Err(BAD_LINE),
+        // memcached ignores a fifth word that is not `noreply`.
+        [key, flags, exptime, bytes, last] => (key, flags, exptime, bytes, last == b"noreply"),
+        // Not a set to memcached at all.
+        _ => return Ok(Some((Command::Unknown, 0))),
     };
+    let refused = Ok(Some((Command::Invalid, 0)));
+    if key.len() > MAX_KEY {
+        return refused;
+    }
     let number = |w: &[u8]| {
         std::str::from_utf8(w)
             .ok()
@@ -110,10 +115,10 @@ fn set<'a>(
         .ok()
         .is_some_and(|s| s.parse::<i64>().is_ok());
     let (Some(flags), Some(bytes), true) = (number(flags), number(bytes), expiry_ok) else {
-        return Err(BAD_LINE);
+        return refused;
     };
     let Ok(flags) = u32::try_from(flags) else {
-        return Err(BAD_LINE);
+        return refused;
     };
     if bytes > max_frame as u64 {
         return Err(ProtocolError::FrameTooLong {
@@ -130,14 +135,11 @@ fn set<'a>(
             "bad data chunk: the value is not followed by \\r\\n",
         ));
     }
-    let command = match key.len() > MAX_KEY {
-        true => Command::Invalid(KEY_TOO_LONG),
-        false => Command::Set {
-            key,
-            flags,
-            data: &rest[..end],
-            noreply,
-        },
+    let command = Command::Set {
+        key,
+        flags,
+        data: &rest[..end],
+        noreply,
     };
     Ok(Some((command, end + CRLF.len())))
 }
@@ -167,11 +169,7 @@ pub fn reply(command: &Command<'_>, store: &dyn Store, out: &mut Vec<u8>) {
             out.put(b"END\r\n");
         }
         Command::Unknown => out.put(b"ERROR\r\n"),
-        Command::Invalid(why) => {
-            out.put(b"CLIENT_ERROR ");
-            out.put(why.as_bytes());
-            out.put(CRLF);
-        }
+        Command::Invalid => out.put(b"CLIENT_ERROR bad command line format\r\n"),
     }
 }
 

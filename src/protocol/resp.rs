@@ -16,13 +16,28 @@ const PING: &[u8] = b"PING";
 /// The most of a peer's string an error quotes (Redis's cut).
 const QUOTED: usize = 128;
 
-/// One command: its name, its first argument and how many there are.
+/// One command: its name, and its arguments as they came.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Command<'a> {
     pub name: &'a [u8],
-    pub first: Option<&'a [u8]>,
-    /// Arguments after the name.
+    /// How many arguments follow the name.
     pub args: u64,
+    /// The arguments' bulk strings, framing and all (checked by `decode`).
+    encoded: &'a [u8],
+}
+
+impl<'a> Command<'a> {
+    /// The arguments, read from their framing again: only an error quotes more
+    /// than the first.
+    pub fn arguments(&self) -> impl Iterator<Item = &'a [u8]> {
+        let mut rest = self.encoded;
+        std::iter::from_fn(move || {
+            let (len, start) = length(rest, 0, b'$').ok().flatten()?;
+            let (string, after) = rest[start..].split_at(len as usize);
+            rest = &after[CRLF.len()..];
+            Some(string)
+        })
+    }
 }
 
 /// The next complete command at the start of `buf` and the bytes it takes, or None
@@ -37,7 +52,7 @@ pub fn decode(buf: &[u8], max_frame: usize) -> Result<Option<(Command<'_>, usize
             "invalid multibulk length: a command is an array of 1 to 1024 bulk strings",
         ));
     }
-    let mut strings: [&[u8]; 2] = [&[], &[]];
+    let (mut name, mut args_from) = (&buf[..0], at);
     let mut total = 0u64;
     for i in 0..count {
         let Some((len, start)) = length(buf, at, b'$')? else {
@@ -59,15 +74,15 @@ pub fn decode(buf: &[u8], max_frame: usize) -> Result<Option<(Command<'_>, usize
                 "a bulk string not followed by \\r\\n",
             ));
         }
-        if let Some(s) = strings.get_mut(i as usize) {
-            *s = &buf[start..end];
-        }
         at = end + CRLF.len();
+        if i == 0 {
+            (name, args_from) = (&buf[start..end], at);
+        }
     }
     let command = Command {
-        name: strings[0],
-        first: (count > 1).then_some(strings[1]),
+        name,
         args: count - 1,
+        encoded: &buf[args_from..at],
     };
     Ok(Some((command, at)))
 }
@@ -116,7 +131,7 @@ pub fn reply(command: &Command<'_>, out: &mut Vec<u8>) {
         command.name.eq_ignore_ascii_case(ECHO),
         command.name.eq_ignore_ascii_case(PING),
     );
-    match (command.first, command.args) {
+    match (command.arguments().next(), command.args) {
         (Some(x), 1) if echo || ping => {
             bulk_head(x.len(), out);
             out.put(x);
@@ -129,10 +144,17 @@ pub fn reply(command: &Command<'_>, out: &mut Vec<u8>) {
             out.put(b"-ERR unknown command '");
             quote(command.name, out);
             out.put(b"', with args beginning with: ");
-            if let Some(first) = command.first {
+            // As Redis lists them: each quoted, until the list is QUOTED long.
+            let mut listed = 0;
+            for arg in command.arguments() {
+                if listed >= QUOTED {
+                    break;
+                }
+                let shown = &arg[..arg.len().min(QUOTED - listed)];
                 out.put(b"'");
-                quote(first, out);
+                quote(shown, out);
                 out.put(b"' ");
+                listed += shown.len() + 3;
             }
             out.put(CRLF);
         }
