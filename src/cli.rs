@@ -13,7 +13,7 @@ use crate::demo::{EtLtOptions, Mode};
 use crate::load::{LONG_WINDOW, LoadConfig};
 use crate::protocol::Protocol;
 use crate::report::View;
-use crate::server::{Model, ReadStrategy, RingSetup, Store};
+use crate::server::{DEFAULT_MAX_FRAME, Model, ReadStrategy, RingSetup, Store};
 use crate::style::{Charset, ColorChoice};
 use crate::transfer::{Method, TransferConfig};
 use crate::units::{CpuList, Size, parse_cpu_list, parse_duration, parse_size};
@@ -294,8 +294,9 @@ pub struct WorkloadArgs {
     /// Connections opened first and left silent for the whole run
     #[arg(long, help_heading = WORKLOAD, default_value_t = LoadConfig::DEFAULT.idle_connections)]
     pub idle_connections: usize,
-    /// Bytes per request (e.g. 64, 4K): raw bytes, a line with its `\n`, or a TLV
-    /// value (which starts with an 8-byte sequence number)
+    /// Bytes per request (e.g. 64, 4K): raw bytes, a line with its `\n`, a TLV value
+    /// (which starts with an 8-byte sequence number), the string ECHOed (resp) or the
+    /// value stored and got back (memcache)
     #[arg(long, help_heading = WORKLOAD, default_value_t = LoadConfig::DEFAULT.payload, value_parser = parse_size)]
     pub payload: usize,
     /// How requests are framed (the server must speak the same): raw, line, tlv
@@ -560,8 +561,8 @@ pub struct ServeArgs {
     pub protocol: Protocol,
     /// Longest line, TLV value, RESP command's strings or memcache value accepted;
     /// longer closes that connection
-    #[arg(long, help_heading = LIMITS, default_value = "1M", value_parser = parse_size)]
-    pub max_frame: usize,
+    #[arg(long, help_heading = LIMITS, default_value_t = Size(DEFAULT_MAX_FRAME))]
+    pub max_frame: Size,
     /// Bytes all connections together may hold in messages not complete yet; past it
     /// the connections holding the most are closed (default: 16 times --max-frame,
     /// at least 64M)

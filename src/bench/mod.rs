@@ -81,6 +81,14 @@ impl Subject {
             if server::unsupported(backend, model).is_some() {
                 return Some(format!("n/a ({backend} has no {model} model yet)"));
             }
+            // Our server runs with its default --max-frame: a longer message would
+            // close every connection.
+            if crate::load::limited_size(load.payload, load.protocol) > server::DEFAULT_MAX_FRAME {
+                let limit = crate::units::Size(server::DEFAULT_MAX_FRAME);
+                return Some(format!(
+                    "n/a (payload past the server's --max-frame {limit})"
+                ));
+            }
             if backend.trigger() == crate::backend::Trigger::Completion
                 && let Some(why) = server::io_uring_unavailable()
             {

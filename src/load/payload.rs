@@ -71,6 +71,17 @@ pub fn check_payload(size: usize, protocol: Protocol) -> Result<()> {
     }
 }
 
+/// The bytes of a request of `size` that a server's --max-frame bounds: a line, a
+/// TLV value, an ECHO command's strings (its name too), a memcache value; nothing
+/// in a raw stream.
+pub fn limited_size(size: usize, protocol: Protocol) -> usize {
+    match protocol {
+        Protocol::Raw => 0,
+        Protocol::Line | Protocol::Tlv | Protocol::Memcache => size,
+        Protocol::Resp => resp::ECHO.len() + size,
+    }
+}
+
 impl Payload {
     pub fn new(size: usize, protocol: Protocol) -> Result<Payload> {
         check_payload(size, protocol)?;
@@ -333,6 +344,8 @@ mod tests {
         assert!(Payload::new(0, Protocol::Resp).is_ok());
         assert!(Payload::new(MAX_PAYLOAD + 1, Protocol::Resp).is_err());
         assert!(Payload::new(MAX_MEMCACHE_VALUE, Protocol::Memcache).is_ok());
+        assert_eq!(limited_size(1 << 20, Protocol::Raw), 0);
+        assert_eq!(limited_size(100, Protocol::Resp), 104);
         let err = check_payload(MAX_MEMCACHE_VALUE + 1, Protocol::Memcache).unwrap_err();
         assert!(err.to_string().contains("use a smaller --payload"), "{err}");
     }

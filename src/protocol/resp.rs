@@ -11,7 +11,7 @@ use super::{CRLF, ProtocolError, Sink};
 pub const MAX_ARGS: u64 = 1024;
 /// Digits a length may have: any 19-digit number fits a u64.
 const MAX_DIGITS: usize = 19;
-const ECHO: &[u8] = b"ECHO";
+pub const ECHO: &[u8] = b"ECHO";
 const PING: &[u8] = b"PING";
 /// The most of a peer's string an error quotes (Redis's cut).
 const QUOTED: usize = 128;

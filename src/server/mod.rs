@@ -95,6 +95,8 @@ pub const DEFAULT_BACKEND: Backend = Backend::EpollEt;
 pub const DEFAULT_MODEL: Model = Model::Reactor;
 /// Threads of a model other than the reactor (`--threads`, `--server-threads`).
 pub const DEFAULT_THREADS: usize = 2;
+/// The longest message a framed protocol accepts (`--max-frame`).
+pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 
 named_enum! {
     /// How the server uses threads.

@@ -4,7 +4,7 @@
 use super::{row, summarise};
 use crate::bench::{self, BenchPlan, FIGURES, Step, Subject, Warning};
 use crate::experiment::{Experiment, Row, Setting};
-use crate::load::LoadConfig;
+use crate::load::{self, LoadConfig};
 use crate::server;
 
 pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
@@ -76,6 +76,10 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
     }
     if read_strategy.is_some_and(|r| r.strands_data(backend.trigger())) {
         return Err("n/a (one read per edge strands data)".to_string());
+    }
+    if load::check_payload(load.payload, load.protocol).is_err() {
+        let size = crate::units::Size(load.payload);
+        return Err(format!("n/a ({} cannot carry {size})", load.protocol));
     }
     let subject = Subject::ours(backend, model, threads);
     if let Some(why) = subject.cannot_run(&load) {
