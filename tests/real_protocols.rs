@@ -194,7 +194,8 @@ fn load_verifies_every_reply_of_the_real_redis_and_memcached() {
 }
 
 /// Sends `script` in one write, then `sentinel`'s request, and reads until the
-/// sentinel's reply ends what came back; returns what came before it.
+/// sentinel's reply ends what came back (it must be a reply that no reply of the
+/// script can end with); returns what came before it.
 fn answers(addr: SocketAddr, script: &[u8], sentinel: (&[u8], &[u8])) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -249,7 +250,11 @@ fn our_server_answers_as_redis_and_memcached_do() {
          set c 0 0 x\r\nset c 0 0\r\nset c 1 2 3 yes\r\nxyz\r\n\
          set a 6 0 2\r\nxy\r\nget a c\r\n"
     );
-    let memcache_sentinel = (&b"get nothing-here\r\n"[..], &b"END\r\n"[..]);
+    // A reply no earlier one can end with (a bare END could be a get's).
+    let memcache_sentinel = (
+        &b"set zz-end 0 0 3\r\nend\r\nget zz-end\r\n"[..],
+        &b"STORED\r\nVALUE zz-end 0 3\r\nend\r\nEND\r\n"[..],
+    );
     let redis = RealServer::redis();
     let theirs = answers(redis.addr, &resp_script, (&sentinel.0, &sentinel.1));
     drop(redis);
