@@ -183,6 +183,19 @@ impl RealServer {
     }
 }
 
+/// A real server that is not installed fails its test with the line that installs it.
+#[test]
+fn a_missing_server_names_the_package_to_install() {
+    let started = std::panic::catch_unwind(|| {
+        RealServer::start("iobench-no-such-server", "no-such-package", |_| Vec::new())
+    });
+    let why = started
+        .err()
+        .and_then(|e| e.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(why.contains("apt-get install no-such-package"), "{why:?}");
+}
+
 #[test]
 fn load_verifies_every_reply_of_the_real_redis_and_memcached() {
     let redis = RealServer::redis();
