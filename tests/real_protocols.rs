@@ -298,6 +298,67 @@ fn our_server_answers_as_redis_and_memcached_do() {
     server.stop();
 }
 
+/// The replies the library's own processor gives `script` read whole, on a fresh
+/// store.
+fn whole_answer(protocol: Protocol, script: &[u8]) -> Vec<u8> {
+    let (store, mut out, mut at) = (Store::new(1 << 20), Vec::new(), 0);
+    while let Some((frame, used)) = protocol::decode(protocol, &script[at..], 1 << 20).unwrap() {
+        protocol::reply(&frame, &store, &mut out);
+        at += used;
+    }
+    assert_eq!(at, script.len(), "a script of whole commands");
+    out
+}
+
+/// Commands that arrive a few bytes at a time, split at every kind of place (in a
+/// length, in a value, between `\r` and `\n`), are answered as if they came whole:
+/// the server keeps what is incomplete, on every backend and model.
+#[test]
+fn trickled_commands_are_answered_as_whole_ones_on_every_backend_and_model() {
+    let value = [b'v'; 300];
+    let resp: Vec<u8> = [
+        resp_command(&[b"ECHO", &value]),
+        resp_command(&[b"ping"]),
+        resp_command(&[b"NOPE", b"x"]),
+        resp_command(&[b"PING", b"\r\n"]),
+    ]
+    .concat();
+    let memcache = [
+        &b"set k 7 0 300\r\n"[..],
+        &value,
+        b"\r\nget k nothing\r\nbogus\r\nget k\n",
+    ]
+    .concat();
+    for (b, m) in combinations_with_models() {
+        for (protocol, script) in [(Protocol::Resp, &resp), (Protocol::Memcache, &memcache)] {
+            let ctx = format!("{protocol} on {b}/{m}");
+            let mut args = model_args(b, m);
+            args.extend(["--protocol".into(), protocol.name().into()]);
+            let server = Server::start(&strs(&args));
+            let mut c = server.connect();
+            c.set_nodelay(true).unwrap();
+            for (i, piece) in script.chunks(7).enumerate() {
+                c.write_all(piece).unwrap();
+                if i % 4 == 0 {
+                    // Often enough that the server reads many pieces apart.
+                    thread::sleep(Duration::from_millis(1));
+                }
+            }
+            let expected = whole_answer(protocol, script);
+            let mut got = vec![0; expected.len()];
+            c.read_exact(&mut got).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&expected),
+                "{ctx}"
+            );
+            assert!(finish(c).is_empty(), "{ctx}");
+            let (stats, _) = server.stop();
+            assert_eq!(counter(&stats, Stat::ProtocolErrors), 0, "{ctx}");
+        }
+    }
+}
+
 /// Reads until the server closes; what it sent before.
 fn until_closed(mut s: TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
