@@ -57,7 +57,9 @@ pub enum Frame<'a> {
         kind: u16,
         value: &'a [u8],
     },
+    /// A RESP command (an array of bulk strings).
     Resp(resp::Command<'a>),
+    /// A memcache command line, with a set's value.
     Memcache(memcache::Command<'a>),
 }
 
