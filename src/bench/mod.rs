@@ -89,6 +89,16 @@ impl Subject {
                     "n/a (payload past the server's --max-frame {limit})"
                 ));
             }
+            // Memcache: one value per connection, in a store of the default size.
+            let stored = server::Store::entry_cost(crate::load::MEMCACHE_KEY_LEN, load.payload);
+            if load.protocol == crate::protocol::Protocol::Memcache
+                && load.connections.saturating_mul(stored) > server::Store::DEFAULT_LIMIT
+            {
+                let limit = crate::units::Size(server::Store::DEFAULT_LIMIT);
+                return Some(format!(
+                    "n/a (the values exceed the store's --store-memory {limit})"
+                ));
+            }
             if backend.trigger() == crate::backend::Trigger::Completion
                 && let Some(why) = server::io_uring_unavailable()
             {

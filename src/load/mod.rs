@@ -10,7 +10,7 @@ mod payload;
 
 pub use client::connect;
 pub use histogram_files::{merge_logs, write_hgrm, write_interval_log};
-pub use payload::{MAX_PAYLOAD, check_payload, limited_size};
+pub use payload::{MAX_PAYLOAD, MEMCACHE_KEY_LEN, check_payload, limited_size};
 
 use crate::metrics::ProcessUsage;
 use crate::protocol::Protocol;

@@ -22,6 +22,8 @@ const SEQ: usize = 8;
 /// memcache: a connection's value is stored under `iobench:` and its number in 16
 /// hex digits (every key as long, so that every reply is too), with these flags.
 const KEY_PREFIX: &[u8] = b"iobench:";
+/// The length of every memcache key the generator stores under.
+pub const MEMCACHE_KEY_LEN: usize = KEY_PREFIX.len() + 16;
 const FLAGS: u32 = 0xC0FFEE;
 
 pub struct Payload {
@@ -194,7 +196,7 @@ fn tlv_head(head: &mut Head, kind: u16, size: usize, seq: u64) {
 fn key(conn: u64) -> Head {
     let mut key = Head::new();
     key.put(KEY_PREFIX);
-    for nibble in (0..16).rev() {
+    for nibble in (0..MEMCACHE_KEY_LEN - KEY_PREFIX.len()).rev() {
         key.put(&[b"0123456789abcdef"[(conn >> (4 * nibble)) as usize & 15]]);
     }
     key

@@ -29,12 +29,17 @@ struct Item {
 }
 
 fn cost(key: &[u8], data: &[u8]) -> usize {
-    key.len() + data.len() + ENTRY_OVERHEAD
+    Store::entry_cost(key.len(), data.len())
 }
 
 impl Store {
     /// The default bound (`--store-memory`): memcached's default `-m 64`.
     pub const DEFAULT_LIMIT: usize = 64 << 20;
+
+    /// What one entry counts against the bound.
+    pub fn entry_cost(key_len: usize, value_len: usize) -> usize {
+        key_len + value_len + ENTRY_OVERHEAD
+    }
 
     pub fn new(limit: usize) -> Store {
         Store {
