@@ -13,7 +13,7 @@ use crate::demo::{EtLtOptions, Mode};
 use crate::load::{Driver, LONG_WINDOW, LoadConfig};
 use crate::protocol::Protocol;
 use crate::report::View;
-use crate::server::{Model, ReadStrategy, RingSetup};
+use crate::server::{DEFAULT_MAX_FRAME, Model, ReadStrategy, RingSetup, Store};
 use crate::style::{Charset, ColorChoice};
 use crate::transfer::{Method, TransferConfig};
 use crate::units::{CpuList, Size, parse_cpu_list, parse_duration, parse_size};
@@ -295,8 +295,9 @@ pub struct WorkloadArgs {
     /// Connections opened first and left silent for the whole run
     #[arg(long, help_heading = WORKLOAD, default_value_t = LoadConfig::DEFAULT.idle_connections)]
     pub idle_connections: usize,
-    /// Bytes per request (e.g. 64, 4K): raw bytes, a line with its `\n`, or a TLV
-    /// value (which starts with an 8-byte sequence number)
+    /// Bytes per request (e.g. 64, 4K): raw bytes, a line with its `\n`, a TLV value
+    /// (which starts with an 8-byte sequence number), the string ECHOed (resp) or the
+    /// value stored and got back (memcache)
     #[arg(long, help_heading = WORKLOAD, default_value_t = LoadConfig::DEFAULT.payload, value_parser = parse_size)]
     pub payload: usize,
     /// How requests are framed (the server must speak the same): raw, line, tlv
@@ -559,18 +560,25 @@ pub struct ServeArgs {
     #[arg(long, help_heading = LIMITS, value_parser = parse_size)]
     pub sndbuf: Option<usize>,
     /// How the byte stream is cut into messages: raw (echo bytes as they come), line
-    /// (echo each `\n`-terminated line), tlv ([type u16][length u32][value], big-endian)
+    /// (echo each `\n`-terminated line), tlv ([type u16][length u32][value], big-endian),
+    /// resp (Redis's protocol: ECHO and PING), memcache (memcached's text protocol: set
+    /// and get on an in-memory store)
     // The load generator's default, so that `serve` and `load` agree without flags.
     #[arg(long, help_heading = SERVER, value_enum, default_value_t = LoadConfig::DEFAULT.protocol)]
     pub protocol: Protocol,
-    /// Longest line or TLV value accepted; longer closes that connection
-    #[arg(long, help_heading = LIMITS, default_value = "1M", value_parser = parse_size)]
-    pub max_frame: usize,
+    /// Longest line, TLV value, RESP command's strings or memcache value accepted;
+    /// longer closes that connection
+    #[arg(long, help_heading = LIMITS, default_value_t = Size(DEFAULT_MAX_FRAME))]
+    pub max_frame: Size,
     /// Bytes all connections together may hold in messages not complete yet; past it
     /// the connections holding the most are closed (default: 16 times --max-frame,
     /// at least 64M)
     #[arg(long, help_heading = LIMITS, value_parser = parse_size)]
     pub input_budget: Option<usize>,
+    /// Memory the memcache store may hold, keys and values; past it a set is
+    /// answered SERVER_ERROR (memcached's default -m)
+    #[arg(long, help_heading = LIMITS, default_value_t = Size(Store::DEFAULT_LIMIT))]
+    pub store_memory: Size,
     /// Close a connection that completes no message for this long (silent clients,
     /// slowloris tricklers); default: never
     #[arg(long, help_heading = LIMITS, value_parser = parse_duration)]

@@ -72,10 +72,11 @@ pub fn serve(args: &ServeArgs) -> Result<ServeConfig> {
             max_conns: args.max_conns,
             send_buffer: args.sndbuf,
             protocol: args.protocol,
-            max_frame: args.max_frame.max(1),
+            max_frame: args.max_frame.0.max(1),
             input_budget: args
                 .input_budget
-                .unwrap_or_else(|| InputBudget::default_for(args.max_frame)),
+                .unwrap_or_else(|| InputBudget::default_for(args.max_frame.0)),
+            store_limit: args.store_memory.0,
             idle_timeout: args.idle_timeout.filter(|t| !t.is_zero()),
             ring: args.ring.unwrap_or(DEFAULT_RING),
             sqpoll_idle: args.sqpoll_idle,

@@ -1,5 +1,6 @@
 //! Line and TLV on every backend: verified pipelined load, and garbage that closes
-//! only the connection that sent it.
+//! only the connection that sent it (resp and memcache: tests/real_protocols.rs;
+//! random bytes: every framed protocol).
 
 mod common;
 
@@ -146,7 +147,12 @@ fn garbage_closes_only_its_own_connection() {
 #[test]
 fn random_bytes_never_take_the_server_down() {
     let mut rng = iobench::rng::XorShift::new(0x2545_F491_4F6C_DD1D);
-    let protocols = [Protocol::Line, Protocol::Tlv];
+    let protocols = [
+        Protocol::Line,
+        Protocol::Tlv,
+        Protocol::Resp,
+        Protocol::Memcache,
+    ];
     for (protocol, model) in protocols
         .iter()
         .flat_map(|&p| Model::ALL.iter().map(move |&m| (p, m)))
@@ -171,6 +177,8 @@ fn random_bytes_never_take_the_server_down() {
         let mut good = server.connect();
         let (request, reply) = match protocol {
             Protocol::Line => (b"ok\n".to_vec(), b"ok\n".to_vec()),
+            Protocol::Resp => (b"*1\r\n$4\r\nPING\r\n".to_vec(), b"+PONG\r\n".to_vec()),
+            Protocol::Memcache => (b"get nothing\r\n".to_vec(), b"END\r\n".to_vec()),
             _ => (tlv(1, b"12345678"), tlv(2, b"12345678")),
         };
         good.write_all(&request).unwrap();

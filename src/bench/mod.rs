@@ -87,6 +87,24 @@ impl Subject {
             if server::unsupported(backend, model).is_some() {
                 return Some(format!("n/a ({backend} has no {model} model yet)"));
             }
+            // Our server runs with its default --max-frame: a longer message would
+            // close every connection.
+            if crate::load::limited_size(load.payload, load.protocol) > server::DEFAULT_MAX_FRAME {
+                let limit = crate::units::Size(server::DEFAULT_MAX_FRAME);
+                return Some(format!(
+                    "n/a (payload past the server's --max-frame {limit})"
+                ));
+            }
+            // Memcache: one value per connection, in a store of the default size.
+            let stored = server::Store::entry_cost(crate::load::MEMCACHE_KEY_LEN, load.payload);
+            if load.protocol == crate::protocol::Protocol::Memcache
+                && load.connections.saturating_mul(stored) > server::Store::DEFAULT_LIMIT
+            {
+                let limit = crate::units::Size(server::Store::DEFAULT_LIMIT);
+                return Some(format!(
+                    "n/a (the values exceed the store's --store-memory {limit})"
+                ));
+            }
             if backend.trigger() == crate::backend::Trigger::Completion
                 && let Some(why) = server::io_uring_unavailable()
             {

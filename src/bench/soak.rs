@@ -84,7 +84,7 @@ pub fn run(
         let written = server
             .stop()?
             .map_or(0, |s| s.totals.counter(crate::sys::Stat::BytesOut));
-        let verified = report.requests_total * report.wire_size as u64;
+        let verified = report.bytes_in;
         rows.push(SoakRow {
             backend: backend.name().into(),
             model: model.name().into(),

@@ -171,7 +171,7 @@ pub(super) fn disagreements(s: &SubjectRuns) -> Vec<Disagreement> {
                 about,
             })
         };
-        let client = r.load.requests_total * r.load.wire_size as u64;
+        let client = r.load.bytes_in;
         if client != written {
             disagree(Disagreed::EchoedBytes {
                 client,

@@ -308,8 +308,8 @@ impl<'a> Book<'a> {
             }
         }
         for c in &self.conns {
-            let size = self.plan.payload.wire_size() as u64;
-            self.res.lost_bytes += c.in_flight.len() as u64 * size - c.rx_off as u64;
+            let owed = c.rx_seq..c.rx_seq + c.in_flight.len() as u64;
+            self.res.lost_bytes += self.plan.payload.replies_size(owed) - c.rx_off as u64;
         }
     }
 
@@ -419,10 +419,12 @@ impl<'a> Book<'a> {
     /// what of them it wrote (`wrote`).
     pub fn fill(&mut self, c: usize, now: Instant, out: &mut Vec<u8>) {
         let payload = self.plan.payload;
-        let size = payload.wire_size();
-        let batch = batch(size);
+        let batch = batch(payload.wire_size());
         let conn = &mut self.conns[c];
         while conn.open && out.len() < batch {
+            // Requests differ in size (memcache's first is its set).
+            let msg = payload.request(conn.id, conn.tx_seq);
+            let size = msg.len();
             if conn.tx_off == 0 {
                 let no_room = !out.is_empty() && out.len() + size > batch;
                 if no_room || conn.in_flight.len() >= self.plan.pipeline {
@@ -437,7 +439,6 @@ impl<'a> Book<'a> {
                     waited,
                 });
             }
-            let msg = payload.request(conn.id, conn.tx_seq);
             let rest = msg.bytes_from(conn.tx_off, &mut self.scratch);
             let piece = &rest[..rest.len().min(batch - out.len())];
             out.extend_from_slice(piece);
@@ -462,7 +463,6 @@ impl<'a> Book<'a> {
         self.sys.counters().add(Stat::BytesIn, data.len() as u64);
         self.last_echo = now;
         let payload = self.plan.payload;
-        let size = payload.wire_size();
         let mut data = data;
         let mut completed = 0;
         while !data.is_empty() {
@@ -472,10 +472,10 @@ impl<'a> Book<'a> {
                 self.res.mismatched_bytes += data.len() as u64;
                 break;
             }
+            let expected = payload.response(conn.id, conn.rx_seq);
+            let size = expected.len();
             let k = (size - conn.rx_off).min(data.len());
-            self.res.mismatched_bytes += payload
-                .response(conn.id, conn.rx_seq)
-                .mismatches(conn.rx_off, &data[..k]);
+            self.res.mismatched_bytes += expected.mismatches(conn.rx_off, &data[..k]);
             data = &data[k..];
             conn.rx_off += k;
             if conn.rx_off < size {
@@ -524,14 +524,14 @@ impl<'a> Book<'a> {
     /// The server closed or reset a connection we still expected echoes on. The
     /// driver stops watching it; its descriptor stays open until the thread ends.
     pub fn lose(&mut self, c: usize) {
-        let size = self.plan.payload.wire_size() as u64;
         let conn = &mut self.conns[c];
         if !conn.open {
             return;
         }
         conn.open = false;
         self.res.unexpected_closes += 1;
-        self.res.lost_bytes += conn.in_flight.len() as u64 * size - conn.rx_off as u64;
+        let owed = conn.rx_seq..conn.rx_seq + conn.in_flight.len() as u64;
+        self.res.lost_bytes += self.plan.payload.replies_size(owed) - conn.rx_off as u64;
         conn.in_flight.clear();
         // Counted as lost once: the end of the run must not count its part again.
         conn.rx_off = 0;

@@ -12,11 +12,11 @@ mod payload;
 pub use client::connect;
 pub use driver::Driver;
 pub use histogram_files::{merge_logs, write_hgrm, write_interval_log};
-pub use payload::{MAX_PAYLOAD, check_payload};
+pub use payload::{MAX_PAYLOAD, MEMCACHE_KEY_LEN, check_payload, limited_size};
 
 use crate::metrics::ProcessUsage;
 use crate::protocol::Protocol;
-use crate::sys::{Registry, Sys};
+use crate::sys::{Registry, Stat, Sys};
 use crate::units;
 use anyhow::{Context, Result, bail};
 use client::{Pace, ThreadPlan, Timing, new_histogram};
@@ -122,8 +122,12 @@ pub struct LoadReport {
     pub requests: u64,
     /// Echoes completed in all, warm-up and drain included.
     pub requests_total: u64,
-    /// Bytes per request on the wire (with framing).
+    /// Bytes per reply on the wire (with framing; memcache: a `get`'s).
     pub wire_size: usize,
+    /// Bytes the generator read in all (warm-up and drain included), every one of
+    /// them checked: the server's replies, when there are no errors.
+    #[serde(default)]
+    pub bytes_in: u64,
     pub window_s: f64,
     pub requests_per_s: f64,
     pub mb_per_s: f64,
@@ -358,7 +362,7 @@ fn summarise(
     let mut backpressure = new_histogram();
     let (mut requests, mut total, mut mismatched, mut lost, mut closes, mut syscalls) =
         (0, 0, 0, 0, 0, 0);
-    let (mut missed, mut stalled) = (0, false);
+    let (mut missed, mut stalled, mut bytes_in) = (0, false, 0);
     let mut last = None;
     for r in results {
         latency.add(&r.latency).expect("same bounds");
@@ -371,6 +375,7 @@ fn summarise(
         lost += r.lost_bytes;
         closes += r.unexpected_closes;
         syscalls += r.counts.total_calls();
+        bytes_in += r.counts.stat(Stat::BytesIn);
         missed += r.missed;
         stalled |= r.stalled;
         last = last.max(r.last_completion);
@@ -391,6 +396,7 @@ fn summarise(
         requests,
         requests_total: total,
         wire_size: payload.wire_size(),
+        bytes_in,
         window_s,
         requests_per_s: ratio(requests as f64, window_s),
         mb_per_s: ratio(requests as f64 * payload.wire_size() as f64 / 1e6, window_s),

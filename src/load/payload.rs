@@ -1,10 +1,16 @@
 //! Request contents: every request's body is a window into one pseudo-random
 //! template, at an offset that depends on the connection and the request number, framed
 //! as the protocol wants. Requests differ by connection and by request, nothing is
-//! generated per request, and an echo is checked against the expected response
-//! segment by segment, without building it.
+//! generated per request, and a reply is checked against the expected one segment
+//! by segment, without building it.
+//!
+//! memcache is the exception to "one reply per request, the request echoed": a
+//! connection's request 0 stores its value (`set`, answered `STORED`), and every
+//! later one gets it back (`get`, answered with the value).
 
-use crate::protocol::{Protocol, TLV_HEADER, TLV_REQUEST, TLV_RESPONSE};
+use crate::protocol::{
+    self, CRLF, Head, Protocol, Sink, TLV_REQUEST, TLV_RESPONSE, memcache, resp,
+};
 use crate::rng::XorShift;
 use crate::units::Size;
 use anyhow::{Result, bail};
@@ -13,24 +19,34 @@ use anyhow::{Result, bail};
 const SPREAD: usize = 4093;
 /// A TLV request's value starts with its sequence number.
 const SEQ: usize = 8;
+/// memcache: a connection's value is stored under `iobench:` and its number in 16
+/// hex digits (every key as long, so that every reply is too), with these flags.
+const KEY_PREFIX: &[u8] = b"iobench:";
+/// The length of every memcache key the generator stores under.
+pub const MEMCACHE_KEY_LEN: usize = KEY_PREFIX.len() + 16;
+const FLAGS: u32 = 0xC0FFEE;
 
 pub struct Payload {
     template: Vec<u8>,
-    /// Bytes per message: raw bytes, a line with its `\n`, or a TLV value.
+    /// Bytes per message: raw bytes, a line with its `\n`, a TLV value, the string
+    /// ECHOed, the value stored.
     size: usize,
     protocol: Protocol,
 }
 
-/// One message as it goes on the wire: a head, a window of the template, a tail.
+/// One message as it goes on the wire: a head, a window of the template (or a
+/// fixed reply), a tail.
 pub struct Message<'a> {
-    head: [u8; TLV_HEADER + SEQ],
-    head_len: usize,
+    head: Head,
     body: &'a [u8],
     tail: &'static [u8],
 }
 
 /// The largest request body: the generator keeps one template of it.
 pub const MAX_PAYLOAD: usize = 16 << 20;
+/// The largest memcache value: what a memcached item holds at its default `-I 1m`,
+/// less room for the item's header and key.
+pub const MAX_MEMCACHE_VALUE: usize = (1 << 20) - 1024;
 
 /// Refuses a payload the protocol cannot carry or the generator should not hold.
 pub fn check_payload(size: usize, protocol: Protocol) -> Result<()> {
@@ -43,12 +59,28 @@ pub fn check_payload(size: usize, protocol: Protocol) -> Result<()> {
                 "--payload must be at least {SEQ} bytes with tlv: a request's value starts with its 8-byte sequence number"
             )
         }
+        Protocol::Memcache if size > MAX_MEMCACHE_VALUE => bail!(
+            "--payload {} is more than the {} value memcached stores by default (its -I 1m, less the item's header): use a smaller --payload",
+            Size(size),
+            Size(MAX_MEMCACHE_VALUE)
+        ),
         _ if size > MAX_PAYLOAD => bail!(
             "--payload {} is more than the {} a request may carry",
             Size(size),
             Size(MAX_PAYLOAD)
         ),
         _ => Ok(()),
+    }
+}
+
+/// The bytes of a request of `size` that a server's --max-frame bounds: a line, a
+/// TLV value, an ECHO command's strings (its name too), a memcache value; nothing
+/// in a raw stream.
+pub fn limited_size(size: usize, protocol: Protocol) -> usize {
+    match protocol {
+        Protocol::Raw => 0,
+        Protocol::Line | Protocol::Tlv | Protocol::Memcache => size,
+        Protocol::Resp => resp::ECHO.len() + size,
     }
 }
 
@@ -59,7 +91,8 @@ impl Payload {
         let template = (0..size + SPREAD)
             .map(|_| {
                 let b = rng.next_byte();
-                // A line's body must hold no newline: keep it printable.
+                // A line's body must hold no newline: keep it printable. (RESP and
+                // memcache values are counted, not delimited: any byte will do.)
                 if protocol == Protocol::Line {
                     b'!' + b % 94
                 } else {
@@ -74,57 +107,115 @@ impl Payload {
         })
     }
 
-    /// Bytes one request (and its response) takes on the wire.
+    /// Bytes the reply to request `seq` takes on the wire, whichever the connection.
+    pub fn reply_size(&self, seq: u64) -> usize {
+        self.response(0, seq).len()
+    }
+
+    /// Bytes of the replies to the requests `seqs`.
+    pub fn replies_size(&self, seqs: std::ops::Range<u64>) -> u64 {
+        seqs.map(|seq| self.reply_size(seq) as u64).sum()
+    }
+
+    /// Bytes one reply takes on the wire once a connection has started (for
+    /// memcache, a `get`'s).
     pub fn wire_size(&self) -> usize {
-        match self.protocol {
-            Protocol::Raw | Protocol::Line => self.size,
-            Protocol::Tlv => TLV_HEADER + self.size,
-        }
+        self.reply_size(1)
     }
 
     /// Request `seq` of connection `conn`.
     pub fn request(&self, conn: u64, seq: u64) -> Message<'_> {
-        self.message(conn, seq, TLV_REQUEST)
+        let mut head = Head::new();
+        let (body, tail): (&[u8], &'static [u8]) = match self.protocol {
+            Protocol::Raw => (self.window(conn, seq, self.size), b""),
+            Protocol::Line => (self.window(conn, seq, self.size - 1), b"\n"),
+            Protocol::Tlv => {
+                tlv_head(&mut head, TLV_REQUEST, self.size, seq);
+                (self.window(conn, seq, self.size - SEQ), b"")
+            }
+            Protocol::Resp => {
+                resp::echo_head(self.size, &mut head);
+                (self.window(conn, seq, self.size), CRLF)
+            }
+            Protocol::Memcache if seq == 0 => {
+                memcache::set_head(key(conn).as_slice(), FLAGS, self.size, &mut head);
+                (self.value(conn), CRLF)
+            }
+            Protocol::Memcache => {
+                memcache::get_line(key(conn).as_slice(), &mut head);
+                (b"", b"")
+            }
+        };
+        Message { head, body, tail }
     }
 
-    /// What the echo server must answer to it.
+    /// What the server must answer to it.
     pub fn response(&self, conn: u64, seq: u64) -> Message<'_> {
-        self.message(conn, seq, TLV_RESPONSE)
+        let mut head = Head::new();
+        let (body, tail): (&[u8], &'static [u8]) = match self.protocol {
+            Protocol::Raw | Protocol::Line => return self.request(conn, seq),
+            Protocol::Tlv => {
+                tlv_head(&mut head, TLV_RESPONSE, self.size, seq);
+                (self.window(conn, seq, self.size - SEQ), b"")
+            }
+            Protocol::Resp => {
+                resp::bulk_head(self.size, &mut head);
+                (self.window(conn, seq, self.size), CRLF)
+            }
+            Protocol::Memcache if seq == 0 => (memcache::STORED, b""),
+            Protocol::Memcache => {
+                memcache::value_head(key(conn).as_slice(), FLAGS, self.size, &mut head);
+                (self.value(conn), memcache::VALUE_TAIL)
+            }
+        };
+        Message { head, body, tail }
     }
 
-    fn message(&self, conn: u64, seq: u64, kind: u16) -> Message<'_> {
+    /// `len` bytes of the template, at an offset chosen by the connection and the
+    /// request number.
+    fn window(&self, conn: u64, seq: u64, len: usize) -> &[u8] {
         let mix =
             conn.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seq.wrapping_mul(0xBF58_4761_CE4E_5B9D);
         let off = (mix >> 33) as usize % SPREAD;
-        let mut head = [0u8; TLV_HEADER + SEQ];
-        let (head_len, body_len, tail): (usize, usize, &'static [u8]) = match self.protocol {
-            Protocol::Raw => (0, self.size, b""),
-            Protocol::Line => (0, self.size - 1, b"\n"),
-            Protocol::Tlv => {
-                head[..2].copy_from_slice(&kind.to_be_bytes());
-                head[2..6].copy_from_slice(&(self.size as u32).to_be_bytes());
-                head[6..].copy_from_slice(&seq.to_be_bytes());
-                (TLV_HEADER + SEQ, self.size - SEQ, b"")
-            }
-        };
-        Message {
-            head,
-            head_len,
-            body: &self.template[off..off + body_len],
-            tail,
-        }
+        &self.template[off..off + len]
     }
+
+    /// The value a memcache connection stores, and gets back every time.
+    fn value(&self, conn: u64) -> &[u8] {
+        self.window(conn, 0, self.size)
+    }
+}
+
+/// A TLV frame's header, and the sequence number its value starts with.
+fn tlv_head(head: &mut Head, kind: u16, size: usize, seq: u64) {
+    protocol::tlv_header(kind, size, head);
+    head.put(&seq.to_be_bytes());
+}
+
+/// The memcache key of connection `conn`.
+fn key(conn: u64) -> Head {
+    let mut key = Head::new();
+    key.put(KEY_PREFIX);
+    for nibble in (0..MEMCACHE_KEY_LEN - KEY_PREFIX.len()).rev() {
+        key.put(&[b"0123456789abcdef"[(conn >> (4 * nibble)) as usize & 15]]);
+    }
+    key
 }
 
 impl Message<'_> {
     fn parts(&self) -> [&[u8]; 3] {
-        [&self.head[..self.head_len], self.body, self.tail]
+        [self.head.as_slice(), self.body, self.tail]
+    }
+
+    /// Bytes on the wire.
+    pub fn len(&self) -> usize {
+        self.parts().iter().map(|p| p.len()).sum()
     }
 
     /// The bytes from `offset` on, contiguous: the body itself when there is no
     /// framing (no copy), else assembled in `scratch`.
     pub fn bytes_from<'s>(&'s self, offset: usize, scratch: &'s mut Vec<u8>) -> &'s [u8] {
-        if self.head_len == 0 && self.tail.is_empty() {
+        if self.head.as_slice().is_empty() && self.tail.is_empty() {
             return &self.body[offset..];
         }
         scratch.clear();
@@ -158,7 +249,7 @@ impl Message<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{decode, echo_reply};
+    use crate::protocol::{decode, memcache::MapStore, reply};
 
     fn whole(m: &Message<'_>) -> Vec<u8> {
         m.bytes_from(0, &mut Vec::new()).to_vec()
@@ -173,26 +264,78 @@ mod tests {
         assert_eq!(whole(&p.request(7, 9)), whole(&p.request(7, 9)));
     }
 
-    /// The client's idea of the response is what the server's echo processor says.
+    /// The client's idea of each reply is what the server's processor says, on
+    /// one store for every connection (memcache's first request stores the value
+    /// the others get back), and one wrong byte is one mismatch.
     #[test]
     fn responses_are_what_the_server_answers() {
-        for protocol in [Protocol::Line, Protocol::Tlv] {
+        let framed = Protocol::ALL.iter().filter(|&&p| p != Protocol::Raw);
+        for &protocol in framed {
             let p = Payload::new(40, protocol).unwrap();
-            let request = whole(&p.request(3, 5));
-            assert_eq!(request.len(), p.wire_size());
-            let (frame, used) = decode(protocol, &request, 1024).unwrap().unwrap();
-            assert_eq!(used, request.len());
-            let mut reply = Vec::new();
-            echo_reply(&frame, &mut reply);
-            assert_eq!(reply, whole(&p.response(3, 5)), "{protocol:?}");
-            assert_eq!(p.response(3, 5).mismatches(0, &reply), 0);
-            assert_eq!(p.response(3, 5).mismatches(4, &reply[4..]), 0);
-            let mut off = reply.clone();
-            off[10] ^= 1;
-            assert_eq!(p.response(3, 5).mismatches(0, &off), 1);
-            let mut scratch = Vec::new();
-            assert_eq!(p.request(3, 5).bytes_from(9, &mut scratch), &request[9..]);
+            let store = MapStore::new(usize::MAX);
+            for (conn, seq) in [(3, 0), (3, 5), (4, 0), (3, 6), (4, 1)] {
+                let request = whole(&p.request(conn, seq));
+                let (frame, used) = decode(protocol, &request, 1024).unwrap().unwrap();
+                assert_eq!(used, request.len(), "{protocol}");
+                let mut answer = Vec::new();
+                reply(&frame, &store, &mut answer);
+                let expected = p.response(conn, seq);
+                assert_eq!(answer, whole(&expected), "{protocol} {conn}/{seq}");
+                assert_eq!(expected.len(), p.reply_size(seq), "{protocol}");
+                assert_eq!(expected.mismatches(0, &answer), 0);
+                assert_eq!(expected.mismatches(4, &answer[4..]), 0);
+                let mut off = answer.clone();
+                off[answer.len() / 2] ^= 1;
+                assert_eq!(expected.mismatches(0, &off), 1);
+                let mut scratch = Vec::new();
+                let from = request.len() / 3;
+                assert_eq!(
+                    p.request(conn, seq).bytes_from(from, &mut scratch),
+                    &request[from..]
+                );
+            }
+            assert_eq!(p.wire_size(), p.reply_size(1));
+            assert_eq!(
+                p.replies_size(0..3),
+                (p.reply_size(0) + 2 * p.reply_size(1)) as u64
+            );
         }
+    }
+
+    /// The wire formats, spelled out once here as the servers' documentation has
+    /// them.
+    #[test]
+    fn resp_and_memcache_requests_are_what_redis_and_memcached_expect() {
+        let p = Payload::new(3, Protocol::Resp).unwrap();
+        let body = p.window(1, 2, 3).to_vec();
+        let request = [&b"*2\r\n$4\r\nECHO\r\n$3\r\n"[..], &body, b"\r\n"].concat();
+        assert_eq!(whole(&p.request(1, 2)), request);
+        assert_eq!(
+            whole(&p.response(1, 2)),
+            [&b"$3\r\n"[..], &body, b"\r\n"].concat()
+        );
+        let p = Payload::new(3, Protocol::Memcache).unwrap();
+        let value = p.value(255).to_vec();
+        let key = "iobench:00000000000000ff";
+        let set = [
+            format!("set {key} 12648430 0 3\r\n").as_bytes(),
+            &value,
+            b"\r\n",
+        ]
+        .concat();
+        assert_eq!(whole(&p.request(255, 0)), set);
+        assert_eq!(whole(&p.response(255, 0)), b"STORED\r\n");
+        assert_eq!(
+            whole(&p.request(255, 9)),
+            format!("get {key}\r\n").as_bytes()
+        );
+        let value_reply = [
+            format!("VALUE {key} 12648430 3\r\n").as_bytes(),
+            &value,
+            b"\r\nEND\r\n",
+        ]
+        .concat();
+        assert_eq!(whole(&p.response(255, 9)), value_reply);
     }
 
     #[test]
@@ -200,5 +343,12 @@ mod tests {
         assert!(Payload::new(0, Protocol::Raw).is_err());
         assert!(Payload::new(7, Protocol::Tlv).is_err());
         assert!(Payload::new(1, Protocol::Line).is_ok());
+        assert!(Payload::new(0, Protocol::Resp).is_ok());
+        assert!(Payload::new(MAX_PAYLOAD + 1, Protocol::Resp).is_err());
+        assert!(Payload::new(MAX_MEMCACHE_VALUE, Protocol::Memcache).is_ok());
+        assert_eq!(limited_size(1 << 20, Protocol::Raw), 0);
+        assert_eq!(limited_size(100, Protocol::Resp), 104);
+        let err = check_payload(MAX_MEMCACHE_VALUE + 1, Protocol::Memcache).unwrap_err();
+        assert!(err.to_string().contains("use a smaller --payload"), "{err}");
     }
 }

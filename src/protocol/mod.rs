@@ -8,8 +8,18 @@
 //!   answered by a response (2) carrying the same value; notices (3) and responses get
 //!   no reply. A request's value starts with its 8-byte sequence number (big-endian),
 //!   which lets a client match pipelined responses.
+//! - `resp`: Redis's protocol, commands as arrays of bulk strings; `ECHO` and `PING`
+//!   are answered as Redis answers them, any other command with an error ([`resp`]).
+//! - `memcache`: memcached's text protocol, `set` and `get` on a store the caller
+//!   provides ([`memcache`]).
+//!
+//! Replies are in the order of the requests, so a pipelining client matches them
+//! by position.
 //!
 //! Layer: the bottom (beside `sys`); uses only `names`.
+
+pub mod memcache;
+pub mod resp;
 
 use crate::names::named_enum;
 use std::fmt;
@@ -23,8 +33,15 @@ named_enum! {
         Line => "line",
         /// [type u16][length u32][value], big-endian
         Tlv => "tlv",
+        /// Redis's RESP: ECHO and PING answered, other commands an error
+        Resp => "resp",
+        /// memcached's text protocol: set and get on an in-memory store
+        Memcache => "memcache",
     }
 }
+
+/// The line end of RESP and memcache.
+pub const CRLF: &[u8] = b"\r\n";
 
 pub const TLV_HEADER: usize = 6;
 pub const TLV_REQUEST: u16 = 1;
@@ -40,14 +57,25 @@ pub enum Frame<'a> {
         kind: u16,
         value: &'a [u8],
     },
+    /// A RESP command (an array of bulk strings).
+    Resp(resp::Command<'a>),
+    /// A memcache command line, with a set's value.
+    Memcache(memcache::Command<'a>),
 }
 
 /// Why a stream cannot be decoded: the connection is closed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProtocolError {
-    LineTooLong { limit: usize },
-    FrameTooLong { length: u64, limit: usize },
+    LineTooLong {
+        limit: usize,
+    },
+    FrameTooLong {
+        length: u64,
+        limit: usize,
+    },
     UnknownType(u16),
+    /// A frame that breaks the protocol's grammar, and what was wrong with it.
+    Malformed(&'static str),
 }
 
 impl fmt::Display for ProtocolError {
@@ -63,6 +91,7 @@ impl fmt::Display for ProtocolError {
                 )
             }
             ProtocolError::UnknownType(t) => write!(f, "unknown frame type {t}"),
+            ProtocolError::Malformed(what) => f.write_str(what),
         }
     }
 }
@@ -82,7 +111,9 @@ pub fn decode(
 
 /// [`decode`] of a `buf` whose first `scanned` bytes are known to hold no line end
 /// (an earlier call returned None on them): a line arriving in many small reads is
-/// scanned once, not again from its start on every read.
+/// scanned once, not again from its start on every read. (`resp` and `memcache`
+/// look for line ends only in short length and command lines, and skip values by
+/// their length: they rescan at most those lines.)
 pub fn decode_from(
     protocol: Protocol,
     buf: &[u8],
@@ -126,11 +157,17 @@ pub fn decode_from(
             let value = &buf[TLV_HEADER..end];
             Ok(Some((Frame::Tlv { kind, value }, end)))
         }
+        Protocol::Resp => Ok(resp::decode(buf, max_frame)?.map(|(c, n)| (Frame::Resp(c), n))),
+        Protocol::Memcache => {
+            Ok(memcache::decode(buf, max_frame)?.map(|(c, n)| (Frame::Memcache(c), n)))
+        }
     }
 }
 
-/// The echo processor: appends the reply to `frame`, if any, to `out`.
-pub fn echo_reply(frame: &Frame<'_>, out: &mut Vec<u8>) {
+/// The processors: appends the reply to `frame`, if any, to `out`. Every protocol
+/// but memcache is echoed (resp's ECHO and PING); memcache's set and get go to
+/// `store`.
+pub fn reply(frame: &Frame<'_>, store: &dyn memcache::Store, out: &mut Vec<u8>) {
     match frame {
         Frame::Line(line) => out.extend_from_slice(line),
         Frame::Tlv {
@@ -141,18 +178,95 @@ pub fn echo_reply(frame: &Frame<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(value);
         }
         Frame::Tlv { .. } => {}
+        Frame::Resp(command) => resp::reply(command, out),
+        Frame::Memcache(command) => memcache::reply(command, store, out),
     }
 }
 
-pub fn tlv_header(kind: u16, length: usize, out: &mut Vec<u8>) {
-    out.extend_from_slice(&kind.to_be_bytes());
-    out.extend_from_slice(&(length as u32).to_be_bytes());
+pub fn tlv_header(kind: u16, length: usize, out: &mut impl Sink) {
+    out.put(&kind.to_be_bytes());
+    out.put(&(length as u32).to_be_bytes());
 }
 
-/// What a server writes before closing a connection over a protocol error: one
-/// line for `line` (a person with nc sees why), nothing for binary protocols.
+/// What a server writes before closing a connection over a protocol error: a line
+/// for the text protocols, in each one's own form (a person with nc sees why, a
+/// Redis or memcached client gets the error it knows), nothing for `tlv`.
 pub fn error_reply(protocol: Protocol, err: &ProtocolError) -> Option<String> {
-    (protocol == Protocol::Line).then(|| format!("ERR {err}\n"))
+    match protocol {
+        Protocol::Line => Some(format!("ERR {err}\n")),
+        Protocol::Resp => Some(format!("-ERR Protocol error: {err}\r\n")),
+        Protocol::Memcache => Some(format!("CLIENT_ERROR {err}\r\n")),
+        Protocol::Raw | Protocol::Tlv => None,
+    }
+}
+
+/// Where framing is written: a reply buffer, or a request's [`Head`]. Numbers are
+/// written in decimal, as the text protocols carry them.
+pub trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+
+    fn put_number(&mut self, n: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = n;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.put(&digits[at..]);
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// The framing before a message's body, built in place: a load generator frames
+/// every request and expected reply without allocating.
+#[derive(Clone, Copy)]
+pub struct Head {
+    bytes: [u8; Head::CAPACITY],
+    len: usize,
+}
+
+impl Head {
+    /// Room for the longest head the load generator builds (a memcache `set` line
+    /// with its key and three numbers).
+    pub const CAPACITY: usize = 96;
+
+    pub fn new() -> Head {
+        Head {
+            bytes: [0; Head::CAPACITY],
+            len: 0,
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl Default for Head {
+    fn default() -> Head {
+        Head::new()
+    }
+}
+
+impl Sink for Head {
+    /// Past the capacity the head is cut short, which a peer's check then reports:
+    /// the callers' heads are bounded well below it.
+    fn put(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(Head::CAPACITY - self.len);
+        debug_assert_eq!(n, bytes.len(), "a head longer than Head::CAPACITY");
+        self.bytes[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
 }
 
 #[cfg(test)]

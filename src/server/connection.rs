@@ -5,7 +5,7 @@
 //! buffer, which is allocated then and freed when it drains. An idle connection costs
 //! this struct and nothing more.
 
-use super::input::{self, Input, InputBudget};
+use super::input::{self, Input, Shared};
 use super::{LoopOptions, ReadStrategy};
 use crate::backend::{Event, Interest, Trigger};
 use crate::protocol::Protocol;
@@ -28,27 +28,27 @@ pub struct Io<'a> {
     pub replies: &'a mut Vec<u8>,
     /// The time of this wakeup, when connections' progress is timed (--idle-timeout).
     pub now: Option<Instant>,
-    /// What every connection of the server holds in unfinished messages.
-    pub budget: &'a InputBudget,
+    /// The input budget and the memcache store, the server's.
+    pub shared: &'a Shared,
 }
 
 /// A thread's buffers for connection I/O: the read buffer and the replies scratch,
-/// and the server's input budget.
+/// and what the server's threads share.
 pub struct Workspace {
     buf: Box<[u8]>,
     replies: Vec<u8>,
     /// Set once per wakeup by the loop when idle connections are timed.
     pub now: Option<Instant>,
-    pub budget: Arc<InputBudget>,
+    pub shared: Arc<Shared>,
 }
 
 impl Workspace {
-    pub fn new(opts: &LoopOptions, budget: Arc<InputBudget>) -> Workspace {
+    pub fn new(opts: &LoopOptions, shared: Arc<Shared>) -> Workspace {
         Workspace {
             buf: vec![0; opts.buffer_size].into_boxed_slice(),
             replies: Vec::new(),
             now: None,
-            budget,
+            shared,
         }
     }
 
@@ -63,7 +63,7 @@ impl Workspace {
             max_frame: opts.max_frame,
             replies: &mut self.replies,
             now: self.now,
-            budget: &self.budget,
+            shared: &self.shared,
         }
     }
 }
@@ -206,7 +206,7 @@ impl Connection {
         io.replies.clear();
         let (used, decoded) = self
             .input
-            .answer(io.protocol, io.max_frame, io.replies, io.budget);
+            .answer(io.protocol, io.max_frame, io.replies, io.shared);
         self.out.extend_from_slice(io.replies);
         if used > 0 {
             self.progressed(io);
@@ -268,7 +268,7 @@ impl Connection {
             io.sys.counters().add(Stat::BytesIn, n as u64);
             match step {
                 Step::Answer => self.process(io, n)?,
-                Step::Keep => self.input.keep(&io.buf[..n], io.budget),
+                Step::Keep => self.input.keep(&io.buf[..n], &io.shared.budget),
             }
             // Answered at once, output piles up only when the socket is full, and an
             // EPOLLOUT edge will come. Kept input (an I/O thread's read) is bounded
@@ -294,7 +294,7 @@ impl Connection {
         }
     }
 
-    /// Hands `n` bytes just read to the protocol and the echo processor, and sends
+    /// Hands `n` bytes just read to the protocol and its processor, and sends
     /// the replies. Raw bytes go straight back, without a copy.
     fn process(&mut self, io: &mut Io<'_>, n: usize) -> io::Result<()> {
         if io.protocol == Protocol::Raw {
@@ -305,14 +305,20 @@ impl Connection {
         let (used, decoded) = if self.input.is_empty() {
             // The common case: whole messages, answered where they were read; only
             // the start of an incomplete one is kept for the next read.
-            let (used, decoded) =
-                input::answer(io.protocol, io.max_frame, &io.buf[..n], 0, io.replies);
-            self.input.keep_rest(&io.buf[used..n], io.budget);
+            let (used, decoded) = input::answer(
+                io.protocol,
+                io.max_frame,
+                &io.shared.store,
+                &io.buf[..n],
+                0,
+                io.replies,
+            );
+            self.input.keep_rest(&io.buf[used..n], &io.shared.budget);
             (used, decoded)
         } else {
-            self.input.keep(&io.buf[..n], io.budget);
+            self.input.keep(&io.buf[..n], &io.shared.budget);
             self.input
-                .answer(io.protocol, io.max_frame, io.replies, io.budget)
+                .answer(io.protocol, io.max_frame, io.replies, io.shared)
         };
         // A completed message is progress, whether it has a reply or not (a notice).
         if used > 0 {

@@ -9,7 +9,7 @@
 use super::accept::{Accepting, admissible};
 use super::connection::{Connection, Outcome, Workspace};
 use super::dispatch::{Inbox, Workers};
-use super::input::InputBudget;
+use super::input::Shared;
 use super::io_threads::IoThreads;
 use super::{LoopOptions, log_once};
 use crate::backend::{Event, Interest, Multiplexer, Trigger};
@@ -129,7 +129,7 @@ impl Core {
         wake: OwnedFd,
         stop: Arc<AtomicBool>,
         opts: LoopOptions,
-        budget: Arc<InputBudget>,
+        shared: Arc<Shared>,
     ) -> Result<Core> {
         mux.register(wake.as_fd(), Interest::READ)
             .context("watching the wake pipe")?;
@@ -139,7 +139,7 @@ impl Core {
             mux,
             wake,
             stop,
-            space: Workspace::new(&opts, budget),
+            space: Workspace::new(&opts, shared),
             opts,
             conns: Vec::new(),
             open: 0,
@@ -274,7 +274,7 @@ impl Core {
         // Deregistering an open descriptor cannot fail unless our own tables are
         // wrong; the descriptor is closed either way.
         let _ = self.mux.deregister(conn.fd());
-        self.space.budget.change(conn.held_input(), 0);
+        self.space.shared.budget.change(conn.held_input(), 0);
         self.sys.close(conn.into_fd());
         self.open -= 1;
         self.sys.counters().add(Stat::Closed, 1);
@@ -316,7 +316,7 @@ impl Core {
     /// most unfinished input until the server is back within it (or this loop has
     /// none left; the loop whose client made it grow finds it first).
     fn keep_to_budget(&mut self) {
-        while self.space.budget.exceeded() {
+        while self.space.shared.budget.exceeded() {
             let largest = self
                 .conns
                 .iter()

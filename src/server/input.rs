@@ -1,14 +1,22 @@
-//! A connection's input that does not make a whole message yet, and the echo
-//! processor run over what does.
+//! A connection's input that does not make a whole message yet, and the protocol's
+//! processor run over what does (echo, or memcache's store).
 //!
 //! Bytes are appended at the back and consumed from the front, and a line's end is
 //! looked for only in bytes not looked at before, so that a message arriving in many
 //! small reads costs amortised O(1) per byte, not a copy and a rescan of everything
 //! kept on every read.
 
+use super::store::Store;
 use crate::protocol::{self, Protocol};
 use std::io::{self, ErrorKind};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// What every loop and I/O thread of a server shares: the input budget and the
+/// memcache store.
+pub struct Shared {
+    pub budget: InputBudget,
+    pub store: Store,
+}
 
 /// The bytes every connection of a server holds in unfinished messages, shared by
 /// its threads, against `--input-budget`: without a bound, 100,000 connections each
@@ -86,12 +94,19 @@ impl Input {
         protocol: Protocol,
         max_frame: usize,
         replies: &mut Vec<u8>,
-        budget: &InputBudget,
+        shared: &Shared,
     ) -> (usize, io::Result<()>) {
         let kept = &self.buf[self.start..];
-        let (used, result) = answer(protocol, max_frame, kept, self.scanned, replies);
+        let (used, result) = answer(
+            protocol,
+            max_frame,
+            &shared.store,
+            kept,
+            self.scanned,
+            replies,
+        );
         self.scanned = kept.len() - used;
-        budget.change(kept.len(), kept.len() - used);
+        shared.budget.change(kept.len(), kept.len() - used);
         self.start += used;
         if self.start == self.buf.len() {
             // All answered: give the memory back (an idle connection holds none).
@@ -106,14 +121,16 @@ impl Input {
     }
 }
 
-/// Runs the echo processor over the complete messages at the start of `data`, whose
-/// first `scanned` bytes hold no line end; the replies go to `replies`. Returns the
+/// Runs the protocol's processor (memcache's on `store`) over the complete messages
+/// at the start of `data`, whose first `scanned` bytes hold no line end; the
+/// replies go to `replies`. Returns the
 /// bytes used (what follows is the start of a message, scanned to its end), and a
 /// protocol error as an InvalidData error (after telling the peer, where the
 /// protocol has a way to).
 pub fn answer(
     protocol: Protocol,
     max_frame: usize,
+    store: &Store,
     data: &[u8],
     scanned: usize,
     replies: &mut Vec<u8>,
@@ -127,7 +144,7 @@ pub fn answer(
     loop {
         match protocol::decode_from(protocol, &data[used..], scanned, max_frame) {
             Ok(Some((frame, len))) => {
-                protocol::echo_reply(&frame, replies);
+                protocol::reply(&frame, store, replies);
                 used += len;
                 scanned = 0;
             }
@@ -148,23 +165,31 @@ mod tests {
 
     const LINE: Protocol = Protocol::Line;
 
+    fn shared(budget: usize) -> Shared {
+        Shared {
+            budget: InputBudget::new(budget),
+            store: Store::new(0),
+        }
+    }
+
     /// A line trickled in one byte at a time is answered once, whole, what follows
     /// it is kept, and the budget follows what is kept.
     #[test]
     fn a_trickled_line_is_answered_once_and_the_rest_kept() {
-        let budget = InputBudget::new(5);
+        let shared = shared(5);
+        let budget = &shared.budget;
         let mut input = Input::default();
         let mut replies = Vec::new();
         for &b in b"hello\nwor" {
-            input.keep(&[b], &budget);
-            let (_, result) = input.answer(LINE, 1 << 20, &mut replies, &budget);
+            input.keep(&[b], budget);
+            let (_, result) = input.answer(LINE, 1 << 20, &mut replies, &shared);
             result.unwrap();
         }
         assert_eq!(replies, b"hello\n");
         assert_eq!(input.len(), 3);
-        input.keep(b"ld\n", &budget);
+        input.keep(b"ld\n", budget);
         assert!(budget.exceeded(), "6 bytes held against a budget of 5");
-        let (used, result) = input.answer(LINE, 1 << 20, &mut replies, &budget);
+        let (used, result) = input.answer(LINE, 1 << 20, &mut replies, &shared);
         result.unwrap();
         assert_eq!((used, replies.as_slice()), (6, &b"hello\nworld\n"[..]));
         assert!(input.is_empty());
@@ -175,17 +200,17 @@ mod tests {
     /// read), and the frame limit still applies.
     #[test]
     fn a_long_unfinished_line_hits_the_limit_without_rescans() {
-        let budget = InputBudget::new(usize::MAX);
+        let shared = shared(usize::MAX);
         let mut input = Input::default();
         let mut replies = Vec::new();
         for _ in 0..999 {
-            input.keep(b"x", &budget);
-            let (_, result) = input.answer(LINE, 1000, &mut replies, &budget);
+            input.keep(b"x", &shared.budget);
+            let (_, result) = input.answer(LINE, 1000, &mut replies, &shared);
             assert!(result.is_ok());
             assert_eq!(input.scanned, input.len());
         }
-        input.keep(b"x", &budget);
-        let (_, result) = input.answer(LINE, 1000, &mut replies, &budget);
+        input.keep(b"x", &shared.budget);
+        let (_, result) = input.answer(LINE, 1000, &mut replies, &shared);
         assert_eq!(result.unwrap_err().kind(), ErrorKind::InvalidData);
     }
 }

@@ -239,7 +239,7 @@ impl IoPool {
                 state: AtomicU8::new(State::Idle as u8),
             });
             let sys = maker.sys(&name);
-            let space = Workspace::new(&opts, maker.budget());
+            let space = Workspace::new(&opts, maker.shared());
             let mine = Arc::clone(&slot);
             let handle = std::thread::Builder::new()
                 .name(name)

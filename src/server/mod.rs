@@ -25,10 +25,12 @@ mod listener;
 mod reactor;
 mod reuseport;
 mod stats;
+mod store;
 mod uring;
 
 pub use input::InputBudget;
 pub use stats::{Render, ServerStats};
+pub use store::Store;
 pub use uring::unavailable_here as io_uring_unavailable;
 
 use crate::backend::{Backend, Trigger};
@@ -37,6 +39,7 @@ use crate::protocol::Protocol;
 use crate::sys::{Registry, Sys, Tracer};
 use anyhow::{Context, Result};
 use event_loop::{Core, EventLoop};
+use input::Shared;
 use listener::{Listener, PortSharing};
 use stats::{Moment, Reporter};
 use std::collections::HashSet;
@@ -92,6 +95,8 @@ pub const DEFAULT_BACKEND: Backend = Backend::EpollEt;
 pub const DEFAULT_MODEL: Model = Model::Reactor;
 /// Threads of a model other than the reactor (`--threads`, `--server-threads`).
 pub const DEFAULT_THREADS: usize = 2;
+/// The longest message a framed protocol accepts (`--max-frame`).
+pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 
 named_enum! {
     /// How the server uses threads.
@@ -180,6 +185,8 @@ pub struct LoopOptions {
     pub max_frame: usize,
     /// Bytes of unfinished messages all connections may hold together.
     pub input_budget: usize,
+    /// Bytes the memcache store may hold (keys and values, and what each costs).
+    pub store_limit: usize,
     /// Close connections that complete no message for this long.
     pub idle_timeout: Option<Duration>,
     /// io-uring: how each ring is set up, and how long an SQPOLL thread polls
@@ -226,7 +233,10 @@ pub fn serve(cfg: &ServeConfig, render: Render) -> Result<()> {
         cfg,
         stop: Arc::new(AtomicBool::new(false)),
         wakers: Vec::new(),
-        budget: Arc::new(InputBudget::new(cfg.loop_options.input_budget)),
+        shared: Arc::new(Shared {
+            budget: InputBudget::new(cfg.loop_options.input_budget),
+            store: Store::new(cfg.loop_options.store_limit),
+        }),
     };
     let sharing = match cfg.model {
         Model::Reuseport => PortSharing::Shared,
@@ -354,7 +364,7 @@ pub struct LoopMaker<'a> {
     /// The write end of every loop's wake pipe, for the control thread.
     wakers: Vec<OwnedFd>,
     /// Shared by every loop and I/O thread.
-    budget: Arc<InputBudget>,
+    shared: Arc<Shared>,
 }
 
 impl LoopMaker<'_> {
@@ -372,8 +382,8 @@ impl LoopMaker<'_> {
         self.cfg.loop_options
     }
 
-    fn budget(&self) -> Arc<InputBudget> {
-        Arc::clone(&self.budget)
+    fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
     }
 
     /// Whether the loops are completion loops (io-uring) rather than readiness ones.
@@ -400,7 +410,7 @@ impl LoopMaker<'_> {
             wake,
             Arc::clone(&self.stop),
             self.cfg.loop_options,
-            self.budget(),
+            self.shared(),
         )
     }
 
@@ -418,7 +428,7 @@ impl LoopMaker<'_> {
             wake_rx,
             Arc::clone(&self.stop),
             self.cfg.loop_options,
-            self.budget(),
+            self.shared(),
         )
     }
 }

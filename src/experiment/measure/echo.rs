@@ -5,7 +5,7 @@ use super::{row, summarise};
 use crate::backend::Backend;
 use crate::bench::{self, BenchPlan, FIGURES, Step, Subject, Warning};
 use crate::experiment::{Experiment, Row, Setting};
-use crate::load::LoadConfig;
+use crate::load::{self, LoadConfig};
 use crate::server;
 
 pub fn measure(exp: &Experiment, progress: &mut dyn FnMut(Step)) -> Vec<Row> {
@@ -82,6 +82,10 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
     }
     if ring.is_some() && backend != Backend::IoUring {
         return Err("n/a (ring setups are io-uring's)".to_string());
+    }
+    if load::check_payload(load.payload, load.protocol).is_err() {
+        let size = crate::units::Size(load.payload);
+        return Err(format!("n/a ({} cannot carry {size})", load.protocol));
     }
     let subject = Subject::ours(backend, model, threads);
     if let Some(why) = subject.cannot_run(&load) {

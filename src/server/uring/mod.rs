@@ -18,13 +18,13 @@
 //! a connection is closed only once the kernel holds none of its operations, since
 //! a send reads the connection's memory and a recv names its descriptor number.
 //!
-//! The protocol processors and the input buffer and budget are the readiness
-//! loop's own (`input`); so are the counters and statistics.
+//! The protocol processors, the input buffer and budget and the memcache store are
+//! the readiness loop's own (`input`); so are the counters and statistics.
 
 mod buffers;
 
 use super::accept::admissible;
-use super::input::{self, Input, InputBudget};
+use super::input::{self, Input, Shared};
 use super::listener::Listener;
 use super::{LoopOptions, RingSetup, log_once};
 use crate::protocol::Protocol;
@@ -155,7 +155,7 @@ pub struct Ring {
     wake: OwnedFd,
     stop: Arc<AtomicBool>,
     opts: LoopOptions,
-    budget: Arc<InputBudget>,
+    shared: Arc<Shared>,
     /// Connections indexed by descriptor.
     conns: Vec<Option<Conn>>,
     open: usize,
@@ -182,7 +182,7 @@ impl Ring {
         wake: OwnedFd,
         stop: Arc<AtomicBool>,
         opts: LoopOptions,
-        budget: Arc<InputBudget>,
+        shared: Arc<Shared>,
     ) -> Result<Ring> {
         let ring = setup(&sys, &opts)?;
         let buffers = Buffers::new(opts.buffer_size);
@@ -202,7 +202,7 @@ impl Ring {
             retry_at: None,
             wake,
             stop,
-            budget,
+            shared,
             conns: Vec::new(),
             open: 0,
             freed: false,
@@ -536,7 +536,7 @@ impl Ring {
                         data,
                         &self.opts,
                         &mut self.replies,
-                        &self.budget,
+                        &self.shared,
                         self.now,
                     );
                     if let Err(e) = r {
@@ -616,7 +616,7 @@ impl Ring {
         let Some(conn) = self.conns.get_mut(fd as usize).and_then(Option::as_mut) else {
             return;
         };
-        self.budget.change(conn.input.len(), 0);
+        self.shared.budget.change(conn.input.len(), 0);
         conn.input = Input::default();
         conn.closing = true;
         self.sys.counters().add(why, 1);
@@ -693,7 +693,7 @@ impl Ring {
         let Some(conn) = self.conns.get_mut(fd as usize).and_then(Option::take) else {
             return;
         };
-        self.budget.change(conn.input.len(), 0);
+        self.shared.budget.change(conn.input.len(), 0);
         self.sys.close(conn.fd);
         self.open -= 1;
         self.sys.counters().add(Stat::Closed, 1);
@@ -703,7 +703,7 @@ impl Ring {
     /// Past the server's input budget: closes the connections holding the most
     /// unfinished input until the server is back within it (as the readiness loop).
     fn keep_to_budget(&mut self) {
-        while self.budget.exceeded() {
+        while self.shared.budget.exceeded() {
             let largest = self
                 .conns
                 .iter()
@@ -794,14 +794,14 @@ impl Drop for Ring {
     }
 }
 
-/// Hands the bytes of one recv to the protocol and the echo processor, queueing the
+/// Hands the bytes of one recv to the protocol and its processor, queueing the
 /// replies behind any output already waiting (raw bytes are their own reply).
 fn absorb(
     conn: &mut Conn,
     data: &[u8],
     opts: &LoopOptions,
     replies: &mut Vec<u8>,
-    budget: &InputBudget,
+    shared: &Shared,
     now: Option<Instant>,
 ) -> io::Result<()> {
     if opts.protocol == Protocol::Raw {
@@ -811,13 +811,20 @@ fn absorb(
     }
     replies.clear();
     let (used, decoded) = if conn.input.is_empty() {
-        let (used, decoded) = input::answer(opts.protocol, opts.max_frame, data, 0, replies);
-        conn.input.keep_rest(&data[used..], budget);
+        let (used, decoded) = input::answer(
+            opts.protocol,
+            opts.max_frame,
+            &shared.store,
+            data,
+            0,
+            replies,
+        );
+        conn.input.keep_rest(&data[used..], &shared.budget);
         (used, decoded)
     } else {
-        conn.input.keep(data, budget);
+        conn.input.keep(data, &shared.budget);
         conn.input
-            .answer(opts.protocol, opts.max_frame, replies, budget)
+            .answer(opts.protocol, opts.max_frame, replies, shared)
     };
     if used > 0 {
         conn.progressed(now);
