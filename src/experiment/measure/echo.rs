@@ -48,17 +48,20 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
         server::DEFAULT_MODEL,
         server::DEFAULT_THREADS,
     );
-    let (mut read_strategy, mut buffer_size) = (None, None);
-    let (server_cpu, cpus) = bench::default_pinning();
+    let (mut read_strategy, mut buffer_size, mut external) = (None, None, None);
+    let (mut server_cpus, cpus) = bench::default_pinning();
     let mut load = LoadConfig {
         cpus,
         ..LoadConfig::DEFAULT
     };
     for s in point {
-        match *s {
+        match s.clone() {
             Setting::Backend(b) => backend = b,
             Setting::Model(m) => model = m,
             Setting::ServerThreads(n) => threads = n,
+            Setting::External(r) => external = Some(r),
+            Setting::ServerCpus(l) => server_cpus = l.0,
+            Setting::ClientCpus(l) => load.cpus = l.0,
             Setting::Connections(n) => load.connections = n,
             Setting::IdleConnections(n) => load.idle_connections = n,
             Setting::Payload(n) => load.payload = n,
@@ -77,18 +80,22 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
     if read_strategy.is_some_and(|r| r.strands_data(backend.trigger())) {
         return Err("n/a (one read per edge strands data)".to_string());
     }
-    let subject = Subject::ours(backend, model, threads);
-    if let Some(why) = subject.cannot_run(&load) {
-        return Err(why);
-    }
-    Ok(BenchPlan {
+    let subject = match external {
+        Some(real) => Subject::real(real, threads),
+        None => Subject::ours(backend, model, threads),
+    };
+    let plan = BenchPlan {
         subjects: vec![subject],
         runs,
-        server_cpu,
+        server_cpus,
         server_args: bench::server_args(read_strategy, buffer_size, load.protocol),
         load,
         kernel_counts: false,
         // An experiment of one point varies nothing: its subject names it.
         label: Some(label).filter(|l| !l.is_empty()),
-    })
+    };
+    match plan.cannot_run(&plan.subjects[0]) {
+        Some(why) => Err(why),
+        None => Ok(plan),
+    }
 }
