@@ -80,6 +80,24 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
     if read_strategy.is_some_and(|r| r.strands_data(backend.trigger())) {
         return Err("n/a (one read per edge strands data)".to_string());
     }
+    // Our server's own settings say nothing of a real one: a point that gives both
+    // would measure something else than its label says.
+    if let Some(real) = external
+        && let Some(ours) = point.iter().find(|s| {
+            matches!(
+                s,
+                Setting::Backend(_)
+                    | Setting::Model(_)
+                    | Setting::ReadStrategy(_)
+                    | Setting::BufferSize(_)
+            )
+        })
+    {
+        return Err(format!(
+            "n/a ({} is a setting of our server, not of {real})",
+            ours.key()
+        ));
+    }
     let subject = match external {
         Some(real) => Subject::real(real, threads),
         None => Subject::ours(backend, model, threads),
@@ -97,5 +115,32 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
     match plan.cannot_run(&plan.subjects[0]) {
         Some(why) => Err(why),
         None => Ok(plan),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::RealServer;
+    use crate::server::Model;
+
+    /// `external` makes the point's subject the real server, its threads the point's
+    /// server_threads; our server's own settings beside it make the point n/a.
+    #[test]
+    fn a_real_server_is_the_subject_and_takes_none_of_ours_settings() {
+        let redis = Setting::External(RealServer::Redis);
+        let redis_plan = plan(
+            &[redis.clone(), Setting::ServerThreads(3)],
+            1,
+            String::new(),
+        )
+        .expect("redis-server is installed where the tests run");
+        let Subject::External { name, command, .. } = &redis_plan.subjects[0] else {
+            panic!("{redis_plan:?}")
+        };
+        assert_eq!(name, "redis x3");
+        assert!(command.contains("--io-threads 3 "), "{command}");
+        let why = plan(&[redis, Setting::Model(Model::Dispatch)], 1, String::new()).unwrap_err();
+        assert_eq!(why, "n/a (model is a setting of our server, not of redis)");
     }
 }
