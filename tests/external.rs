@@ -39,14 +39,15 @@ fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("iobench-ext-{}-{name}", std::process::id()))
 }
 
-/// A short run's flags.
+/// A short run's flags: a window long enough that a busy machine (other tests'
+/// servers on the same CPUs) still completes requests in it.
 const SHORT: &[&str] = &[
     "--runs",
     "1",
     "--duration",
-    "400ms",
+    "1s",
     "--warmup",
-    "200ms",
+    "500ms",
     "--connections",
     "8",
 ];
@@ -247,8 +248,8 @@ fn cpu_layouts_past_the_machine_are_not_applicable_and_bad_lists_refused() {
         std::fs::write(
             &file,
             format!(
-                "question = \"q\"\nruns = 1\n[workload]\nduration = \"200ms\"\n\
-                 warmup = \"100ms\"\nconnections = 4\n[[sweep]]\nserver_cpus = [{cpus}]\n"
+                "question = \"q\"\nruns = 1\n[workload]\nduration = \"1s\"\n\
+                 warmup = \"500ms\"\nconnections = 4\n[[sweep]]\nserver_cpus = [{cpus}]\n"
             ),
         )
         .unwrap();

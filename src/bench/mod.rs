@@ -485,6 +485,9 @@ impl Window<'_> {
     /// snapshot, so that the two counts cover the same window.
     fn edge(&mut self) -> Result<()> {
         let pid = self.server.pid();
+        if let Some(counters) = self.perf.as_mut() {
+            counters.follow(pid)?;
+        }
         let perf_before = self.perf.as_mut().map(PerfCounters::read).transpose()?;
         let io_before = ProcSample::read_io(pid)?;
         let own = self.server.snapshot()?;

@@ -156,6 +156,8 @@ pub(super) fn threads(pid: i32) -> Result<Vec<i32>> {
 
 /// perf_event_open counters on every thread of a process.
 pub struct PerfCounters {
+    /// The raw_syscalls:sys_enter tracepoint's id.
+    sys_enter: u64,
     /// The threads counted, in the order of the counters.
     tids: Vec<i32>,
     syscalls: Vec<Counter>,
@@ -173,22 +175,38 @@ impl PerfCounters {
     /// Opens the counters on every thread `pid` has now (a server starts all its
     /// threads before it says `listening on`). Err says why the kernel refused.
     pub fn open(pid: i32) -> Result<PerfCounters, String> {
-        let id = tracepoint_id("raw_syscalls/sys_enter")?;
         let mut counters = PerfCounters {
+            sys_enter: tracepoint_id("raw_syscalls/sys_enter")?,
             tids: Vec::new(),
             syscalls: Vec::new(),
             switches: Vec::new(),
         };
         for tid in threads(pid).map_err(|e| format!("{e:#}"))? {
-            counters.tids.push(tid);
-            counters
-                .syscalls
-                .push(open_on(tid, &mut Builder::new(Tracepoint::with_id(id)))?);
-            counters
-                .switches
-                .push(open_on(tid, &mut Builder::new(Software::CONTEXT_SWITCHES))?);
+            counters.add(tid)?;
         }
         Ok(counters)
+    }
+
+    /// Counts, from now, the threads `pid` started since: an external server may
+    /// start some after its port accepts (Redis its I/O threads).
+    pub fn follow(&mut self, pid: i32) -> Result<()> {
+        for tid in threads(pid)? {
+            if !self.tids.contains(&tid) {
+                // The kernel took the first threads' counters: a refusal now is a
+                // thread that ended since it was listed, with nothing to count.
+                let _ = self.add(tid);
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, tid: i32) -> Result<(), String> {
+        let syscalls = open_on(tid, &mut Builder::new(Tracepoint::with_id(self.sys_enter)))?;
+        let switches = open_on(tid, &mut Builder::new(Software::CONTEXT_SWITCHES))?;
+        self.tids.push(tid);
+        self.syscalls.push(syscalls);
+        self.switches.push(switches);
+        Ok(())
     }
 
     /// Each thread's system calls so far, by TID.
