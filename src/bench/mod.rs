@@ -247,8 +247,8 @@ pub struct ServerWindow {
     pub handoff: Option<Handoff>,
 }
 
-/// What a real server's listening thread did from its start to the measured
-/// window's, while every connection of the workload was accepted: memcached's
+/// What a real server's listening thread did from when it was ready to the measured
+/// window's start, while every connection of the workload was accepted: memcached's
 /// accepts and its writes to wake the worker each connection went to.
 #[derive(Clone, Debug, Serialize)]
 pub struct Handoff {

@@ -96,9 +96,9 @@ fn table(
     }
     if let Some(h) = handoff {
         notes.push(format!(
-            "Its listener ({}) made {} {}(2) per {}(2) ({} and {}, from its start to the \
-             window's, while it accepted the connections): the notification that wakes the \
-             worker a connection is handed to.",
+            "Its listener ({}) made {} {}(2) per {}(2) ({} and {}, from when it was ready to \
+             the window's start, while it accepted the workload's connections): the \
+             notification that wakes the worker a connection is handed to.",
             h.thread,
             number(h.notifies as f64 / h.accepts.max(1) as f64, 2),
             h.calls.notify,
