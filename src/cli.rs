@@ -502,7 +502,8 @@ pub struct RunArgs {
     /// The threading model
     #[arg(long, help_heading = SERVER, value_enum, default_value_t = MODEL)]
     pub model: Model,
-    /// Threads of the model (`serve --threads`; --threads is the client's)
+    /// Threads of the model (`serve --threads`; --threads is the client's), and of
+    /// --external redis (--io-threads, main included) and memcached (-t, workers)
     #[arg(long, help_heading = SERVER, default_value_t = DEFAULT_THREADS)]
     pub server_threads: usize,
     #[command(flatten)]
@@ -518,7 +519,8 @@ pub struct CompareArgs {
     #[arg(long, help_heading = SERVER, value_enum, value_delimiter = ',', default_values_t = [MODEL])]
     pub models: Vec<Model>,
     /// Threads of the models other than the reactor (`serve --threads`; --threads is
-    /// the client's)
+    /// the client's), and of --external redis (--io-threads, main included) and
+    /// memcached (-t, workers)
     #[arg(long, help_heading = SERVER, default_value_t = DEFAULT_THREADS)]
     pub server_threads: usize,
     #[command(flatten)]
