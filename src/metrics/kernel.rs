@@ -172,8 +172,9 @@ pub struct PerfSample {
 }
 
 impl PerfCounters {
-    /// Opens the counters on every thread `pid` has now (a server starts all its
-    /// threads before it says `listening on`). Err says why the kernel refused.
+    /// Opens the counters on every thread `pid` has now (ours starts all its threads
+    /// before it says `listening on`; [`PerfCounters::follow`] adds later ones). Err
+    /// says why the kernel refused.
     pub fn open(pid: i32) -> Result<PerfCounters, String> {
         let mut counters = PerfCounters {
             sys_enter: tracepoint_id("raw_syscalls/sys_enter")?,
