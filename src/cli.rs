@@ -9,6 +9,7 @@
 //! Layer: above `report`; clap definitions only.
 
 use crate::backend::Backend;
+use crate::bench::RealServer;
 use crate::demo::{EtLtOptions, Mode};
 use crate::load::{Driver, LONG_WINDOW, LoadConfig};
 use crate::protocol::Protocol;
@@ -378,14 +379,17 @@ pub struct BenchArgs {
     /// Runs per backend, interleaved (A B C A B C ...); the table shows medians
     #[arg(long, help_heading = MEASUREMENT, default_value_t = 3)]
     pub runs: usize,
-    /// The server's CPU (default 0 when there are two CPUs or more)
-    #[arg(long, help_heading = MEASUREMENT)]
-    pub server_cpu: Option<usize>,
-    /// The load generator's CPUs (default 1 when there are two CPUs or more)
-    #[arg(long, help_heading = MEASUREMENT, value_parser = parse_cpu_list)]
-    pub client_cpu: Option<CpuList>,
+    /// The server's CPUs, e.g. 0 or 0-3 or 0,2: all its threads (an external
+    /// server's too) run within them (default 0 when there are two CPUs or more). A
+    /// layout past this machine's CPUs makes each subject n/a
+    #[arg(long, visible_alias = "server-cpu", help_heading = MEASUREMENT, value_parser = parse_cpu_list)]
+    pub server_cpus: Option<CpuList>,
+    /// The load generator's CPUs, its threads spread over them in turn (default 1
+    /// when there are two CPUs or more)
+    #[arg(long, visible_alias = "client-cpu", help_heading = MEASUREMENT, value_parser = parse_cpu_list)]
+    pub client_cpus: Option<CpuList>,
     /// Pin nothing
-    #[arg(long, help_heading = MEASUREMENT, conflicts_with_all = ["server_cpu", "client_cpu"])]
+    #[arg(long, help_heading = MEASUREMENT, conflicts_with_all = ["server_cpus", "client_cpus"])]
     pub no_pin: bool,
     /// The server's read strategy (default: each backend's own)
     #[arg(long, help_heading = SERVER, value_enum)]
@@ -418,24 +422,43 @@ pub struct BenchArgs {
     /// Write every figure of every run as JSON (`-`: standard output)
     #[arg(long, help_heading = OUTPUT)]
     pub export_json: Option<std::path::PathBuf>,
-    /// Also measure anyone's echo server: NAME='COMMAND ... {port}' (repeatable). It
-    /// is started with a free port for {port}, driven and measured like ours, from the
-    /// kernel's side (our own counts are n/a for it)
+    /// Also measure anyone's echo server: NAME='COMMAND ... {port}', or a real server
+    /// by name: redis (redis-server --io-threads N) or memcached (-t N), N being
+    /// --server-threads (repeatable). It is started with a free port for {port},
+    /// driven and measured like ours, from the kernel's side (our own counts are n/a
+    /// for it)
     #[arg(long, help_heading = SERVER, value_parser = parse_external)]
-    pub external: Vec<(String, String)>,
+    pub external: Vec<External>,
 }
 
-/// `NAME=COMMAND`, the command holding `{port}`.
-fn parse_external(text: &str) -> Result<(String, String), String> {
-    let (name, command) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not NAME='COMMAND {{port}}'"))?;
+/// An `--external` server.
+#[derive(Clone, Debug)]
+pub enum External {
+    Command { name: String, command: String },
+    Real(RealServer),
+}
+
+/// `NAME=COMMAND`, the command holding `{port}`, or a real server's name.
+fn parse_external(text: &str) -> Result<External, String> {
+    if let Ok(real) = text.parse() {
+        return Ok(External::Real(real));
+    }
+    let names: Vec<&str> = RealServer::ALL.iter().map(|r| r.name()).collect();
+    let (name, command) = text.split_once('=').ok_or_else(|| {
+        format!(
+            "`{text}` is not NAME='COMMAND {{port}}' nor a real server ({})",
+            names.join(", ")
+        )
+    })?;
     if name.trim().is_empty() || !command.contains("{port}") {
         return Err(format!(
             "`{text}`: give a name and a command that listens on {{port}}, e.g. ys='./echo_epoll {{port}}'"
         ));
     }
-    Ok((name.trim().to_string(), command.to_string()))
+    Ok(External::Command {
+        name: name.trim().to_string(),
+        command: command.to_string(),
+    })
 }
 
 /// The help of `--duration` or `--warmup`: `load` measures one server once, for
@@ -487,7 +510,8 @@ pub struct RunArgs {
     /// The threading model
     #[arg(long, help_heading = SERVER, value_enum, default_value_t = MODEL)]
     pub model: Model,
-    /// Threads of the model (`serve --threads`; --threads is the client's)
+    /// Threads of the model (`serve --threads`; --threads is the client's), and of
+    /// --external redis (--io-threads, main included) and memcached (-t, workers)
     #[arg(long, help_heading = SERVER, default_value_t = DEFAULT_THREADS)]
     pub server_threads: usize,
     #[command(flatten)]
@@ -503,7 +527,8 @@ pub struct CompareArgs {
     #[arg(long, help_heading = SERVER, value_enum, value_delimiter = ',', default_values_t = [MODEL])]
     pub models: Vec<Model>,
     /// Threads of the models other than the reactor (`serve --threads`; --threads is
-    /// the client's)
+    /// the client's), and of --external redis (--io-threads, main included) and
+    /// memcached (-t, workers)
     #[arg(long, help_heading = SERVER, default_value_t = DEFAULT_THREADS)]
     pub server_threads: usize,
     #[command(flatten)]
@@ -621,6 +646,9 @@ mod tests {
             "iobench compare --backends select,epoll-et --runs 1 --client-cpu 1 --kernel-counts",
             "iobench run --backend poll --duration 1s --export-json x.json",
             "iobench compare --external ys=./echo_epoll_{port} --external b=x_{port}",
+            "iobench compare --backends epoll-et --models dispatch --external memcached --external redis",
+            "iobench run --server-cpus 0-3 --client-cpus 4-7",
+            "iobench compare --server-cpu 0 --client-cpu 1",
             "iobench compare --backends epoll-et --models reactor,dispatch,io-threads --server-threads 2",
             "iobench serve --model reuseport --threads 4 --protocol tlv --max-frame 64K",
             "iobench serve --backend io-uring --ring sqpoll --sqpoll-idle 10ms",

@@ -8,8 +8,8 @@
 use crate::backend::{Backend, Trigger};
 use crate::bench::{self, BenchPlan, Subject};
 use crate::cli::{
-    BenchArgs, CompareArgs, DemoArgs, LoadArgs, RunArgs, ServeArgs, SoakArgs, TransferArgs,
-    WorkloadArgs,
+    BenchArgs, CompareArgs, DemoArgs, External, LoadArgs, RunArgs, ServeArgs, SoakArgs,
+    TransferArgs, WorkloadArgs,
 };
 use crate::demo::{EtLtOptions, Mode};
 use crate::load::{self, Driver, LONG_WINDOW, LoadConfig};
@@ -345,27 +345,29 @@ fn bench(
             to_stdout.join(" and ")
         );
     }
+    // A layout this machine cannot give makes each subject n/a (BenchPlan::cannot_run),
+    // not an error: the same line runs where it can.
     let (default_server, default_client) = if args.no_pin {
-        (None, Vec::new())
+        (Vec::new(), Vec::new())
     } else {
         bench::default_pinning()
     };
-    let client_cpus = match &args.client_cpu {
-        Some(list) => checked_cpus(&list.0)?,
-        None => default_client,
-    };
+    let given = |list: &Option<crate::units::CpuList>| list.as_ref().map(|l| l.0.clone());
+    let server_cpus = given(&args.server_cpus).unwrap_or(default_server);
+    let client_cpus = given(&args.client_cpus).unwrap_or(default_client);
     let ours = backends.iter().flat_map(|&backend| {
         models
             .iter()
             .map(move |&model| Subject::ours(backend, model, threads))
     });
-    let external = args
-        .external
-        .iter()
-        .map(|(name, command)| Subject::External {
+    let external = args.external.iter().map(|external| match external {
+        External::Command { name, command } => Subject::External {
             name: name.clone(),
             command: command.clone(),
-        });
+            real: None,
+        },
+        External::Real(server) => Subject::real(*server, threads),
+    });
     let plan = BenchPlan {
         subjects: ours.chain(external).collect(),
         runs: args.runs,
@@ -377,11 +379,7 @@ fn bench(
                 ..LoadConfig::DEFAULT
             },
         )?,
-        server_cpu: args
-            .server_cpu
-            .map(checked_cpu)
-            .transpose()?
-            .or(default_server),
+        server_cpus,
         server_args: bench::server_args(
             args.read_strategy,
             args.buffer_size,

@@ -87,7 +87,31 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CpuList(pub Vec<usize>);
 
-/// A CPU list: `1`, `0,2`, `0-3`, `0-1,4`.
+/// A CPU list as a command line takes it (`0-3`, `0,2`) and as the workload line
+/// shows it: runs of consecutive CPUs as ranges.
+impl std::fmt::Display for CpuList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        let mut i = 0;
+        while i < self.0.len() {
+            let start = self.0[i];
+            let mut end = start;
+            while self.0.get(i + 1) == Some(&(end + 1)) {
+                end += 1;
+                i += 1;
+            }
+            parts.push(match end - start {
+                0 => start.to_string(),
+                1 => format!("{start},{end}"),
+                _ => format!("{start}-{end}"),
+            });
+            i += 1;
+        }
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// A CPU list: `1`, `0,2`, `0-3`, `0-1,4`; each CPU once.
 pub fn parse_cpu_list(text: &str) -> Result<CpuList, String> {
     let bad = || format!("`{text}` is not a CPU list (examples: 1, 0,2, 0-3)");
     let mut cpus = Vec::new();
@@ -105,6 +129,12 @@ pub fn parse_cpu_list(text: &str) -> Result<CpuList, String> {
             }
             None => cpus.push(part.trim().parse().map_err(|_| bad())?),
         }
+    }
+    let mut seen = cpus.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    if seen.len() < cpus.len() {
+        return Err(format!("`{text}` names a CPU twice"));
     }
     Ok(CpuList(cpus))
 }
@@ -137,6 +167,11 @@ mod tests {
         assert_eq!(parse_cpu_list("0-2,5"), Ok(CpuList(vec![0, 1, 2, 5])));
         assert!(parse_cpu_list("2-1").is_err());
         assert!(parse_cpu_list("x").is_err());
+        assert!(parse_cpu_list("").is_err());
+        assert!(parse_cpu_list("0-3,2").is_err());
+        for text in ["0-3", "4-7", "0,2", "0,1", "1", "0-2,5,7-9"] {
+            assert_eq!(parse_cpu_list(text).unwrap().to_string(), text);
+        }
     }
 
     #[test]

@@ -355,14 +355,6 @@ fn bad_input_is_refused_before_anything_runs() {
             "--export-json /nonexistent/x.json: there is no folder /nonexistent",
         ),
         (
-            vec!["compare", "--server-cpu", "999"],
-            "CPU 999 is not one this process may use",
-        ),
-        (
-            vec!["run", "--client-cpu", "999"],
-            "CPU 999 is not one this process may use",
-        ),
-        (
             vec!["serve", "--cpu", "999"],
             "CPU 999 is not one this process may use",
         ),

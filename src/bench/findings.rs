@@ -316,7 +316,7 @@ mod tests {
                 idle_connections: idle,
                 ..LoadConfig::DEFAULT
             },
-            server_cpu: None,
+            server_cpus: Vec::new(),
             server_args: Vec::new(),
             kernel_counts: false,
             label: None,

@@ -8,6 +8,7 @@
 mod figures;
 mod findings;
 pub mod interrupt;
+mod real;
 mod ring;
 mod server_process;
 mod soak;
@@ -15,6 +16,8 @@ mod warning;
 
 pub use figures::{FIGURES, OUR_CALL_COUNTS, Summary, summarise};
 pub use findings::{Finding, HEADLINE, Verdict, findings, verdict};
+use real::HandoffCounters;
+pub use real::{HandoffCalls, RealServer};
 pub use ring::{RING_FIGURES, RingConfig, measure as measure_ring};
 pub use soak::{SoakRow, run as soak};
 pub use warning::{
@@ -24,7 +27,9 @@ pub use warning::{
 
 use crate::backend::Backend;
 use crate::load::{self, LoadConfig, LoadReport, WindowHooks};
-use crate::metrics::{Counts, PerfCounters, PerfSample, ProcSample, ThreadStats};
+use crate::metrics::{
+    Counts, PerfCounters, PerfSample, ProcSample, TaskSample, ThreadStats, task_window,
+};
 use crate::protocol::Protocol;
 use crate::server::ServerStats;
 use crate::server::{self, Model, ReadStrategy, RingSetup};
@@ -43,7 +48,13 @@ pub enum Subject {
         threads: usize,
     },
     /// A command that serves echo on `{port}`; measured from the kernel's side only.
-    External { name: String, command: String },
+    External {
+        name: String,
+        command: String,
+        /// The real server the command starts, when it is a preset (`--external redis`).
+        #[serde(skip)]
+        real: Option<RealServer>,
+    },
 }
 
 impl Subject {
@@ -53,6 +64,15 @@ impl Subject {
             backend,
             model,
             threads: model.threads(threads),
+        }
+    }
+
+    /// A real server with `threads` threads of its model, as `--external redis` starts it.
+    pub fn real(server: RealServer, threads: usize) -> Subject {
+        Subject::External {
+            name: format!("{server} x{threads}"),
+            command: server.command(threads),
+            real: Some(server),
         }
     }
 
@@ -82,6 +102,12 @@ impl Subject {
             && let Some(why) = server::io_uring_unavailable()
         {
             return Some(format!("n/a (driver {}: {why})", load.driver));
+        }
+        if let Subject::External {
+            real: Some(server), ..
+        } = self
+        {
+            return server.missing().map(|why| format!("n/a ({why})"));
         }
         if let Subject::Ours { backend, model, .. } = *self {
             if server::unsupported(backend, model).is_some() {
@@ -156,7 +182,9 @@ pub struct BenchPlan {
     pub runs: usize,
     /// The workload; its target is replaced by each server's address.
     pub load: LoadConfig,
-    pub server_cpu: Option<usize>,
+    /// The CPUs the server may run on (its threads placed within them by the
+    /// scheduler); empty: any. The load generator's are `load.cpus`.
+    pub server_cpus: Vec<usize>,
     /// Further `serve` flags (read strategy, buffer size, ...).
     pub server_args: Vec<String>,
     pub kernel_counts: bool,
@@ -174,16 +202,29 @@ impl BenchPlan {
     fn run_time(&self) -> Option<Duration> {
         Some(self.load.warmup + self.load.duration? + AROUND_A_RUN)
     }
+
+    /// Why `subject` cannot run in this plan, if it cannot: the CPU layout is not to
+    /// be had on this machine, or the subject cannot serve the workload.
+    pub fn cannot_run(&self, subject: &Subject) -> Option<String> {
+        let cpus: Vec<usize> = self
+            .server_cpus
+            .iter()
+            .chain(&self.load.cpus)
+            .copied()
+            .collect();
+        crate::sys::layout_unavailable(&cpus)
+            .map(|why| format!("n/a ({why})"))
+            .or_else(|| subject.cannot_run(&self.load))
+    }
 }
 
 /// Server on CPU 0, load generator on CPU 1, when there are two CPUs; else nothing
 /// pinned.
-pub fn default_pinning() -> (Option<usize>, Vec<usize>) {
-    let two_cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
-    if two_cpus {
-        (Some(0), vec![1])
+pub fn default_pinning() -> (Vec<usize>, Vec<usize>) {
+    if crate::sys::machine_cpus() >= 2 {
+        (vec![0], vec![1])
     } else {
-        (None, Vec::new())
+        (Vec::new(), Vec::new())
     }
 }
 
@@ -226,6 +267,24 @@ pub struct ServerWindow {
     /// exactly the client's completed requests times the payload when nothing is lost.
     /// None for an external server.
     pub lifetime_bytes_out: Option<u64>,
+    /// Each thread's kernel figures for the window (/proc/PID/task; system calls
+    /// with `--kernel-counts`), the main thread first.
+    pub tasks: Vec<TaskSample>,
+    /// How a real server's listener hands connections to its workers, with
+    /// `--kernel-counts`, where the kernel can tell (memcached).
+    pub handoff: Option<Handoff>,
+}
+
+/// What a real server's listening thread did from when it was ready to the measured
+/// window's start, while every connection of the workload was accepted: memcached's
+/// accepts and its writes to wake the worker each connection went to.
+#[derive(Clone, Debug, Serialize)]
+pub struct Handoff {
+    /// The listening thread's name.
+    pub thread: String,
+    pub calls: HandoffCalls,
+    pub accepts: u64,
+    pub notifies: u64,
 }
 
 /// One run of one subject.
@@ -268,7 +327,7 @@ pub fn run_many(plans: &[BenchPlan], progress: &mut dyn FnMut(Step)) -> Vec<Vec<
                 .iter()
                 .map(|s| SubjectRuns {
                     subject: s.name(),
-                    not_applicable: s.cannot_run(&plan.load),
+                    not_applicable: plan.cannot_run(s),
                     runs: Vec::new(),
                     failures: Vec::new(),
                 })
@@ -344,9 +403,9 @@ fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult>
             // Long enough for the run, short enough that nothing lingers if all else fails.
             let window = plan.load.duration.unwrap_or(Duration::from_secs(60));
             let lifetime = plan.load.warmup + window + Duration::from_secs(120);
-            ServerProcess::start(&args, plan.server_cpu, lifetime)?
+            ServerProcess::start(&args, &plan.server_cpus, lifetime)?
         }
-        Subject::External { command, .. } => ServerProcess::external(command, plan.server_cpu)?,
+        Subject::External { command, .. } => ServerProcess::external(command, &plan.server_cpus)?,
     };
     let (perf, perf_unavailable) = if plan.kernel_counts {
         match PerfCounters::open(server.pid()) {
@@ -356,11 +415,23 @@ fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult>
     } else {
         (None, None)
     };
+    // The main thread's TID is the PID: where memcached listens. Counted where the
+    // kernel counts the rest (perf opened), else not at all.
+    let handoff = match subject {
+        Subject::External {
+            real: Some(real), ..
+        } if perf.is_some() => real
+            .handoff()
+            .and_then(|calls| HandoffCounters::open(server.pid(), calls).ok()),
+        _ => None,
+    };
+    let handoff_calls = handoff.as_ref().map(|h| h.calls);
     let mut load = plan.load.clone();
     load.target = server.addr;
     let mut hooks = Window {
         server: &mut server,
         perf,
+        handoff,
         edges: Vec::new(),
     };
     let report = load::run(&load, &mut hooks)?;
@@ -375,6 +446,17 @@ fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult>
     }
     let [start, end] = <[Edge; 2]>::try_from(std::mem::take(&mut hooks.edges))
         .map_err(|_| anyhow::anyhow!("the measured window has no two edges"))?;
+    let handoff = handoff_calls
+        .zip(start.handoff)
+        .map(|(calls, (accepts, notifies))| Handoff {
+            thread: start
+                .tasks
+                .first()
+                .map_or_else(String::new, |t| t.name.clone()),
+            calls,
+            accepts,
+            notifies,
+        });
     let last = server.stop()?;
     Ok(RunResult {
         subject: subject.name(),
@@ -402,6 +484,8 @@ fn measure(plan: &BenchPlan, subject: &Subject, run: usize) -> Result<RunResult>
             },
             perf_unavailable,
             lifetime_bytes_out: last.map(|l| l.totals.counter(crate::sys::Stat::BytesOut)),
+            tasks: task_window(&end.tasks, &start.tasks),
+            handoff,
         },
     })
 }
@@ -411,11 +495,15 @@ struct Edge {
     own: Option<ServerStats>,
     proc: ProcSample,
     perf: Option<PerfSample>,
+    tasks: Vec<TaskSample>,
+    /// The listener's accepts and notifications so far.
+    handoff: Option<(u64, u64)>,
 }
 
 struct Window<'a> {
     server: &'a mut ServerProcess,
     perf: Option<PerfCounters>,
+    handoff: Option<HandoffCounters>,
     edges: Vec<Edge>,
 }
 
@@ -425,6 +513,9 @@ impl Window<'_> {
     /// snapshot, so that the two counts cover the same window.
     fn edge(&mut self) -> Result<()> {
         let pid = self.server.pid();
+        if let Some(counters) = self.perf.as_mut() {
+            counters.follow(pid)?;
+        }
         let perf_before = self.perf.as_mut().map(PerfCounters::read).transpose()?;
         let io_before = ProcSample::read_io(pid)?;
         let own = self.server.snapshot()?;
@@ -434,7 +525,26 @@ impl Window<'_> {
         proc.syscr = (io_before.0 + io_after.0) / 2;
         proc.syscw = (io_before.1 + io_after.1) / 2;
         let perf = perf_before.zip(perf_after).map(|(b, a)| b.midpoint(&a));
-        self.edges.push(Edge { own, proc, perf });
+        let mut tasks = TaskSample::read_all(pid)?;
+        if let Some(counters) = self.perf.as_mut() {
+            for (tid, calls) in counters.per_thread()? {
+                if let Some(t) = tasks.iter_mut().find(|t| t.tid == tid) {
+                    t.syscalls = Some(calls);
+                }
+            }
+        }
+        let handoff = self
+            .handoff
+            .as_mut()
+            .map(HandoffCounters::read)
+            .transpose()?;
+        self.edges.push(Edge {
+            own,
+            proc,
+            perf,
+            tasks,
+            handoff,
+        });
         Ok(())
     }
 }

@@ -30,18 +30,18 @@ const STARTUP: Duration = Duration::from_secs(10);
 /// How long an external server's processes get to end after SIGTERM.
 const GRACE: Duration = Duration::from_secs(3);
 
-/// In the forked child before exec: die with the parent; pin to `cpu`.
-fn prepare_child(cmd: &mut Command, cpu: Option<usize>) {
+/// In the forked child before exec: die with the parent; run on `cpus` only (none:
+/// anywhere), every thread the server starts inheriting it.
+fn prepare_child(cmd: &mut Command, cpus: &[usize]) {
+    let cpus = cpus.to_vec();
     // SAFETY: prctl and sched_setaffinity are plain system calls, async-signal-safe,
     // and run in the forked child only.
     unsafe {
         cmd.pre_exec(move || {
             // If we die (even by SIGKILL), the server goes too.
             nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
-            if let Some(cpu) = cpu {
-                let mut set = nix::sched::CpuSet::new();
-                set.set(cpu)?;
-                nix::sched::sched_setaffinity(Pid::from_raw(0), &set)?;
+            if !cpus.is_empty() {
+                crate::sys::pin_to_cpus(&cpus)?;
             }
             Ok(())
         });
@@ -51,7 +51,7 @@ fn prepare_child(cmd: &mut Command, cpu: Option<usize>) {
 impl ServerProcess {
     /// Starts `iobench serve --json ARGS`, bounded to `lifetime`, and waits for its
     /// `listening on` line (printed once all its threads run).
-    pub fn start(args: &[String], cpu: Option<usize>, lifetime: Duration) -> Result<Self> {
+    pub fn start(args: &[String], cpus: &[usize], lifetime: Duration) -> Result<Self> {
         let exe = std::env::current_exe().context("finding the iobench executable")?;
         let mut cmd = Command::new(exe);
         cmd.arg("serve")
@@ -62,7 +62,7 @@ impl ServerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        prepare_child(&mut cmd, cpu);
+        prepare_child(&mut cmd, cpus);
         let mut child = cmd.spawn().context("starting iobench serve")?;
         let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut line = String::new();
@@ -90,7 +90,7 @@ impl ServerProcess {
 
     /// Starts `command` (through `sh -c`, with `{port}` replaced by a free port) and
     /// waits until the port accepts connections.
-    pub fn external(command: &str, cpu: Option<usize>) -> Result<Self> {
+    pub fn external(command: &str, cpus: &[usize]) -> Result<Self> {
         if !command.contains("{port}") {
             bail!("the external command must say where to listen with {{port}}: {command}");
         }
@@ -111,7 +111,7 @@ impl ServerProcess {
             .stderr(Stdio::piped())
             // Its own group, led by the shell: every process of a pipeline in it.
             .process_group(0);
-        prepare_child(&mut cmd, cpu);
+        prepare_child(&mut cmd, cpus);
         // Their groups are not ours, so a terminal's Ctrl-C does not reach them, and
         // PDEATHSIG reaches only the shell that leads each: the handler stops them.
         super::interrupt::install()?;

@@ -69,7 +69,7 @@ pub fn run(
         ]
         .map(String::from)
         .into();
-        let server = ServerProcess::start(&args, None, Duration::from_secs(3600))?;
+        let server = ServerProcess::start(&args, &[], Duration::from_secs(3600))?;
         let rss_start = ProcSample::read(server.pid())?.rss_kib;
         let mut cfg = template.clone();
         cfg.target = server.addr;

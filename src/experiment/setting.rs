@@ -3,12 +3,13 @@
 //! and so are the values (`epoll-et`, `short-read`, `4K`, `500ms`).
 
 use crate::backend::Backend;
+use crate::bench::RealServer;
 use crate::load::Driver;
 use crate::names::named_enum;
 use crate::protocol::Protocol;
 use crate::server::{Model, ReadStrategy, RingSetup};
 use crate::transfer::Method;
-use crate::units::{parse_duration, parse_size};
+use crate::units::{CpuList, parse_cpu_list, parse_duration, parse_size};
 use std::time::Duration;
 
 named_enum! {
@@ -29,7 +30,7 @@ type Parse = fn(&toml::Value) -> Result<Setting, String>;
 /// the kinds of experiment it belongs to, and how its value is read.
 macro_rules! settings {
     ($($var:ident($value:ty) = $key:literal for [$($kind:ident),+] by $parse:expr;)*) => {
-        #[derive(Clone, Copy, Debug, PartialEq)]
+        #[derive(Clone, Debug, PartialEq)]
         pub enum Setting {
             $($var($value),)*
         }
@@ -53,6 +54,9 @@ settings! {
     Backend(Backend) = "backend" for [Echo, Ring] by choice;
     Model(Model) = "model" for [Echo] by choice;
     ServerThreads(usize) = "server_threads" for [Echo] by |v| count(v, 1);
+    External(RealServer) = "external" for [Echo] by choice;
+    ServerCpus(CpuList) = "server_cpus" for [Echo] by cpu_list;
+    ClientCpus(CpuList) = "client_cpus" for [Echo] by cpu_list;
     Connections(usize) = "connections" for [Echo] by |v| count(v, 1);
     IdleConnections(usize) = "idle_connections" for [Echo] by |v| count(v, 0);
     Payload(usize) = "payload" for [Echo] by size;
@@ -133,12 +137,14 @@ impl Setting {
         }
     }
 
-    /// The setting in a label: a name stands alone ("epoll-et"), a number says what
-    /// it counts ("active=1").
+    /// The setting in a label: a name stands alone ("epoll-et"), a number or a CPU
+    /// list says what it is ("active=1", "server_cpus=0-3").
     pub fn label(&self) -> String {
-        match self.number() {
-            Some(_) => format!("{}={}", self.key(), self.value()),
-            None => self.value(),
+        match (self.number(), self) {
+            (Some(_), _) | (_, Setting::ServerCpus(_) | Setting::ClientCpus(_)) => {
+                format!("{}={}", self.key(), self.value())
+            }
+            _ => self.value(),
         }
     }
 
@@ -152,6 +158,8 @@ impl Setting {
             Setting::ReadStrategy(r) => r.name().to_string(),
             Setting::Ring(r) => r.name().to_string(),
             Setting::Method(m) => m.name().to_string(),
+            Setting::External(r) => r.name().to_string(),
+            Setting::ServerCpus(ref l) | Setting::ClientCpus(ref l) => l.to_string(),
             Setting::Cold(true) => "cold".to_string(),
             Setting::Cold(false) => "warm".to_string(),
             Setting::Payload(n)
@@ -178,6 +186,15 @@ pub fn size_text(n: usize) -> String {
 /// A name the command line accepts for this enum.
 fn choice<T: std::str::FromStr<Err = String>>(v: &toml::Value) -> Result<T, String> {
     v.as_str().ok_or("give a name in quotes")?.parse()
+}
+
+/// `"0-3"`, `"0,2"` or `1`.
+fn cpu_list(v: &toml::Value) -> Result<CpuList, String> {
+    match v {
+        toml::Value::Integer(_) => Ok(CpuList(vec![count(v, 0)?])),
+        toml::Value::String(s) => parse_cpu_list(s),
+        _ => Err("give a CPU list in quotes, e.g. \"0-3\" or \"0,2\"".into()),
+    }
 }
 
 fn boolean(v: &toml::Value) -> Result<bool, String> {
@@ -243,6 +260,14 @@ mod tests {
         assert_eq!(Setting::Driver(Driver::IoUring).label(), "io-uring");
         assert_eq!(Setting::Payload(65536).value(), "64K");
         assert_eq!(Setting::Connections(1000).number(), Some(1000.0));
+        assert_eq!(
+            parse(Kind::Echo, "server_cpus", "\"0-3\"").map(|s| s.label()),
+            Ok("server_cpus=0-3".to_string())
+        );
+        assert_eq!(
+            parse(Kind::Echo, "external", "\"memcached\""),
+            Ok(Setting::External(RealServer::Memcached))
+        );
     }
 
     #[test]
@@ -256,5 +281,8 @@ mod tests {
         assert!(parse(Kind::Echo, "connections", "0").is_err());
         assert!(parse(Kind::Echo, "payload", "\"0\"").is_err());
         assert!(parse(Kind::Echo, "duration", "5").is_err());
+        let e = parse(Kind::Echo, "client_cpus", "\"3-1\"").unwrap_err();
+        assert!(e.contains("not a CPU list"), "{e}");
+        assert!(parse(Kind::Echo, "external", "\"nginx\"").is_err());
     }
 }

@@ -291,7 +291,7 @@ fn apply_quick(
                 bail!("[quick] gives several values for `{key}`, which no sweep varies");
             }
             base.retain(|s| s.key() != key.as_str());
-            base.push(values[0]);
+            base.push(values[0].clone());
         }
     }
     Ok(())
@@ -310,7 +310,7 @@ fn expand(base: &[Setting], sweeps: &mut [Sweep]) -> Vec<Vec<Setting>> {
                 .flat_map(|c| {
                     axis.iter().map(move |v| {
                         let mut c = c.clone();
-                        c.push(*v);
+                        c.push(v.clone());
                         c
                     })
                 })
@@ -320,7 +320,7 @@ fn expand(base: &[Setting], sweeps: &mut [Sweep]) -> Vec<Vec<Setting>> {
             let mut full: Vec<Setting> = base
                 .iter()
                 .filter(|b| combo.iter().all(|c| c.key() != b.key()))
-                .copied()
+                .cloned()
                 .collect();
             full.extend(combo);
             let index = match points.iter().position(|p| same_point(p, &full)) {

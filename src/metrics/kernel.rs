@@ -135,7 +135,7 @@ fn machine_ticks() -> Result<(u64, u64)> {
     Ok((values[..8].iter().sum(), values[7]))
 }
 
-fn field(text: &str, name: &str) -> Option<u64> {
+pub(super) fn field(text: &str, name: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with(name))?;
     line[name.len()..].split_whitespace().next()?.parse().ok()
 }
@@ -146,7 +146,7 @@ fn clock_ticks_per_second() -> f64 {
     if t > 0 { t as f64 } else { 100.0 }
 }
 
-fn threads(pid: i32) -> Result<Vec<i32>> {
+pub(super) fn threads(pid: i32) -> Result<Vec<i32>> {
     let dir = fs::read_dir(format!("/proc/{pid}/task"))
         .with_context(|| format!("listing the threads of process {pid}"))?;
     Ok(dir
@@ -156,6 +156,10 @@ fn threads(pid: i32) -> Result<Vec<i32>> {
 
 /// perf_event_open counters on every thread of a process.
 pub struct PerfCounters {
+    /// The raw_syscalls:sys_enter tracepoint's id.
+    sys_enter: u64,
+    /// The threads counted, in the order of the counters.
+    tids: Vec<i32>,
     syscalls: Vec<Counter>,
     switches: Vec<Counter>,
 }
@@ -168,34 +172,51 @@ pub struct PerfSample {
 }
 
 impl PerfCounters {
-    /// Opens the counters on every thread `pid` has now (a server starts all its
-    /// threads before it says `listening on`). Err says why the kernel refused.
+    /// Opens the counters on every thread `pid` has now (ours starts all its threads
+    /// before it says `listening on`; [`PerfCounters::follow`] adds later ones). Err
+    /// says why the kernel refused.
     pub fn open(pid: i32) -> Result<PerfCounters, String> {
-        let id = sys_enter_id()?;
         let mut counters = PerfCounters {
+            sys_enter: tracepoint_id("raw_syscalls/sys_enter")?,
+            tids: Vec::new(),
             syscalls: Vec::new(),
             switches: Vec::new(),
         };
         for tid in threads(pid).map_err(|e| format!("{e:#}"))? {
-            let open = |b: &mut Builder| -> Result<Counter, String> {
-                let mut c = b
-                    .observe_pid(tid)
-                    .any_cpu()
-                    .include_kernel()
-                    .build()
-                    .map_err(|e| format!("perf_event_open: {e}"))?;
-                c.enable()
-                    .map_err(|e| format!("enabling a perf counter: {e}"))?;
-                Ok(c)
-            };
-            counters
-                .syscalls
-                .push(open(&mut Builder::new(Tracepoint::with_id(id)))?);
-            counters
-                .switches
-                .push(open(&mut Builder::new(Software::CONTEXT_SWITCHES))?);
+            counters.add(tid)?;
         }
         Ok(counters)
+    }
+
+    /// Counts, from now, the threads `pid` started since: an external server may
+    /// start some after its port accepts (Redis its I/O threads).
+    pub fn follow(&mut self, pid: i32) -> Result<()> {
+        for tid in threads(pid)? {
+            if !self.tids.contains(&tid) {
+                // The kernel took the first threads' counters: a refusal now is a
+                // thread that ended since it was listed, with nothing to count.
+                let _ = self.add(tid);
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, tid: i32) -> Result<(), String> {
+        let syscalls = open_on(tid, &mut Builder::new(Tracepoint::with_id(self.sys_enter)))?;
+        let switches = open_on(tid, &mut Builder::new(Software::CONTEXT_SWITCHES))?;
+        self.tids.push(tid);
+        self.syscalls.push(syscalls);
+        self.switches.push(switches);
+        Ok(())
+    }
+
+    /// Each thread's system calls so far, by TID.
+    pub fn per_thread(&mut self) -> Result<Vec<(i32, u64)>> {
+        self.tids
+            .iter()
+            .zip(&mut self.syscalls)
+            .map(|(&tid, c)| Ok((tid, c.read().context("reading a perf counter")?)))
+            .collect()
     }
 
     pub fn read(&mut self) -> Result<PerfSample> {
@@ -207,6 +228,35 @@ impl PerfCounters {
             s.context_switches += c.read().context("reading a perf counter")?;
         }
         Ok(s)
+    }
+}
+
+/// One counter, enabled, on one thread.
+fn open_on(tid: i32, builder: &mut Builder) -> Result<Counter, String> {
+    let mut c = builder
+        .observe_pid(tid)
+        .any_cpu()
+        .include_kernel()
+        .build()
+        .map_err(|e| format!("perf_event_open: {e}"))?;
+    c.enable()
+        .map_err(|e| format!("enabling a perf counter: {e}"))?;
+    Ok(c)
+}
+
+/// One system call's count on one thread: the syscalls:sys_enter_NAME tracepoint,
+/// e.g. the writes by which memcached's listener hands connections to its workers.
+pub struct CallCounter(Counter);
+
+impl CallCounter {
+    /// Err says why the kernel refused.
+    pub fn open(tid: i32, call: &str) -> Result<CallCounter, String> {
+        let id = tracepoint_id(&format!("syscalls/sys_enter_{call}"))?;
+        open_on(tid, &mut Builder::new(Tracepoint::with_id(id))).map(CallCounter)
+    }
+
+    pub fn read(&mut self) -> Result<u64> {
+        self.0.read().context("reading a perf counter")
     }
 }
 
@@ -228,13 +278,12 @@ impl PerfSample {
     }
 }
 
-/// The id of the raw_syscalls:sys_enter tracepoint. perf-event2's `with_name` looks
+/// The id of a tracepoint (`raw_syscalls/sys_enter`). perf-event2's `with_name` looks
 /// only under /sys/kernel/debug/tracing, so read it ourselves; mount tracefs (as perf
 /// does) when it is not mounted yet.
-fn sys_enter_id() -> Result<u64, String> {
+fn tracepoint_id(name: &str) -> Result<u64, String> {
     const TRACEFS: &str = "/sys/kernel/tracing";
-    const REL: &str = "events/raw_syscalls/sys_enter/id";
-    let read = |dir: &str| fs::read_to_string(format!("{dir}/{REL}")).ok();
+    let read = |dir: &str| fs::read_to_string(format!("{dir}/events/{name}/id")).ok();
     let text = read(TRACEFS)
         .or_else(|| read("/sys/kernel/debug/tracing"))
         .or_else(|| {
@@ -248,7 +297,12 @@ fn sys_enter_id() -> Result<u64, String> {
             .ok()?;
             read(TRACEFS)
         })
-        .ok_or_else(|| "the raw_syscalls:sys_enter tracepoint is not available (tracefs is not mounted and could not be)".to_string())?;
+        .ok_or_else(|| {
+            format!(
+                "the {} tracepoint is not available (tracefs is not mounted and could not be)",
+                name.replace('/', ":")
+            )
+        })?;
     text.trim()
         .parse()
         .map_err(|_| format!("unexpected tracepoint id {text:?}"))

@@ -7,11 +7,13 @@ mod figure;
 mod kernel;
 mod machine;
 mod process;
+mod tasks;
 
 pub use figure::{Figure, Spread, spreads};
-pub use kernel::{PerfCounters, PerfSample, ProcSample};
+pub use kernel::{CallCounter, PerfCounters, PerfSample, ProcSample};
 pub use machine::Machine;
 pub use process::ProcessUsage;
+pub use tasks::{TaskSample, window as task_window};
 
 use crate::sys::{Call, Stat, ThreadCounts};
 use serde::{Deserialize, Serialize};

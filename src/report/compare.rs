@@ -11,6 +11,7 @@ use super::warnings::{calls_in_brief, varied_in_brief};
 use crate::bench::{self, BenchReport, Disagreed, Finding, HEADLINE, Verdict, Warning};
 use crate::style::{NBSP, Paint, Style};
 use crate::sys::Stat;
+use crate::units::CpuList;
 use comfy_table::{Cell, CellAlignment};
 
 /// The figure that rests on the tick-counted user/kernel split.
@@ -30,6 +31,7 @@ pub fn render(report: &BenchReport, view: &View, style: &Style) -> String {
         }
     }
     out += &threads_section(report, style);
+    out += &super::tasks::render(report, view, style);
     for (what, text) in notes(report, view) {
         out += &style.labelled(what, &text);
     }
@@ -48,20 +50,14 @@ pub fn workload(report: &BenchReport) -> String {
         Some(r) => format!("open loop at {} requests/s", super::number(r, 0)),
         None => "closed loop".to_string(),
     };
-    let pinned = match (plan.server_cpu, load.cpus.as_slice()) {
-        (None, []) => "nothing pinned".to_string(),
-        (server, client) => {
-            let cpus: Vec<String> = client.iter().map(usize::to_string).collect();
-            format!(
-                "server CPU {}, client CPU {}",
-                server.map_or("any".to_string(), |c| c.to_string()),
-                if cpus.is_empty() {
-                    "any".to_string()
-                } else {
-                    cpus.join(",")
-                }
-            )
-        }
+    let cpus = |list: &[usize]| match list {
+        [] => "CPU any".to_string(),
+        [one] => format!("CPU {one}"),
+        many => format!("CPUs {}", CpuList(many.to_vec())),
+    };
+    let pinned = match (plan.server_cpus.as_slice(), load.cpus.as_slice()) {
+        ([], []) => "nothing pinned".to_string(),
+        (server, client) => format!("server {}, client {}", cpus(server), cpus(client)),
     };
     format!(
         "{} ({} idle), {}{NBSP}B, pipeline {}, {pace}, the client on {}; {} per run after \

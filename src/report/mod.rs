@@ -15,6 +15,7 @@ pub mod progress;
 pub mod serve;
 pub mod soak;
 mod table;
+mod tasks;
 pub mod transfer;
 mod warnings;
 // Counted nouns for every renderer: "1 run", "3 runs".

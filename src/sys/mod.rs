@@ -13,7 +13,7 @@ pub mod terminal;
 mod trace;
 
 pub use counters::{Call, Counters, Registry, Stat, ThreadCounts};
-pub use cpu::{check_cpu, pin_to_cpu};
+pub use cpu::{check_cpu, layout_unavailable, machine_cpus, pin_to_cpu, pin_to_cpus};
 pub use limits::{inherited_descriptors, raise_nofile_limit};
 pub use trace::{Tracer, outcome, shown};
 

@@ -49,17 +49,20 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
         server::DEFAULT_MODEL,
         server::DEFAULT_THREADS,
     );
-    let (mut read_strategy, mut buffer_size, mut ring) = (None, None, None);
-    let (server_cpu, cpus) = bench::default_pinning();
+    let (mut read_strategy, mut buffer_size, mut ring, mut external) = (None, None, None, None);
+    let (mut server_cpus, cpus) = bench::default_pinning();
     let mut load = LoadConfig {
         cpus,
         ..LoadConfig::DEFAULT
     };
     for s in point {
-        match *s {
+        match s.clone() {
             Setting::Backend(b) => backend = b,
             Setting::Model(m) => model = m,
             Setting::ServerThreads(n) => threads = n,
+            Setting::External(r) => external = Some(r),
+            Setting::ServerCpus(l) => server_cpus = l.0,
+            Setting::ClientCpus(l) => load.cpus = l.0,
             Setting::Connections(n) => load.connections = n,
             Setting::IdleConnections(n) => load.idle_connections = n,
             Setting::Payload(n) => load.payload = n,
@@ -87,18 +90,68 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
         let size = crate::units::Size(load.payload);
         return Err(format!("n/a ({} cannot carry {size})", load.protocol));
     }
-    let subject = Subject::ours(backend, model, threads);
-    if let Some(why) = subject.cannot_run(&load) {
-        return Err(why);
+    // Our server's own settings say nothing of a real one: a point that gives both
+    // would measure something else than its label says.
+    if let Some(real) = external
+        && let Some(ours) = point.iter().find(|s| {
+            matches!(
+                s,
+                Setting::Backend(_)
+                    | Setting::Model(_)
+                    | Setting::ReadStrategy(_)
+                    | Setting::BufferSize(_)
+                    | Setting::Ring(_)
+            )
+        })
+    {
+        return Err(format!(
+            "n/a ({} is a setting of our server, not of {real})",
+            ours.key()
+        ));
     }
-    Ok(BenchPlan {
+    let subject = match external {
+        Some(real) => Subject::real(real, threads),
+        None => Subject::ours(backend, model, threads),
+    };
+    let plan = BenchPlan {
         subjects: vec![subject],
         runs,
-        server_cpu,
+        server_cpus,
         server_args: bench::server_args(read_strategy, buffer_size, ring, load.protocol),
         load,
         kernel_counts: false,
         // An experiment of one point varies nothing: its subject names it.
         label: Some(label).filter(|l| !l.is_empty()),
-    })
+    };
+    match plan.cannot_run(&plan.subjects[0]) {
+        Some(why) => Err(why),
+        None => Ok(plan),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::RealServer;
+    use crate::server::Model;
+
+    /// `external` makes the point's subject the real server, its threads the point's
+    /// server_threads; our server's own settings beside it make the point n/a.
+    #[test]
+    fn a_real_server_is_the_subject_and_takes_none_of_ours_settings() {
+        let redis = Setting::External(RealServer::Redis);
+        let redis_plan = plan(
+            &[redis.clone(), Setting::ServerThreads(3)],
+            1,
+            String::new(),
+        )
+        .expect("redis-server is installed where the tests run");
+        let Subject::External { name, command, .. } = &redis_plan.subjects[0] else {
+            panic!("{redis_plan:?}")
+        };
+        assert_eq!(name, "redis x3");
+        assert!(command.contains("--io-threads 3 "), "{command}");
+        let why = plan(&[redis, Setting::Model(Model::Dispatch)], 1, String::new()).unwrap_err();
+        assert_eq!(why, "n/a (model is a setting of our server, not of redis)");
+    }
 }

@@ -5,7 +5,7 @@ use super::plots::Plot;
 use super::shows;
 use super::sweep::{column, sweep_name, sweep_rows, x_value};
 use crate::bench::COUNTS_AGREE_WITHIN;
-use crate::experiment::{Column, Experiment, Kind, Results, Scale, Sweep};
+use crate::experiment::{Column, Experiment, Kind, Results, Scale, Setting, Sweep};
 use crate::report::grid::figure_cells;
 use crate::report::{plural, table};
 
@@ -101,7 +101,7 @@ fn how_measured(exp: &Experiment, results: &Results, command: &str) -> String {
          (one row per point: its settings, then each figure's median, min and max), \
          `data.json` (the same with every run's own figures, the machine and the experiment \
          file)\n",
-        method(exp.kind, exp.runs, m.cores),
+        method(exp, m.cores),
         results.seconds,
         m.cpu,
         plural(m.cores, "CPU"),
@@ -110,16 +110,29 @@ fn how_measured(exp: &Experiment, results: &Results, command: &str) -> String {
     )
 }
 
-fn method(kind: Kind, runs: usize, cores: usize) -> String {
-    let runs = plural(runs, "run");
-    let pinning = if cores >= 2 {
-        "as a child process pinned to CPU 0, driven by the load generator pinned to CPU 1"
-    } else {
-        "as a child process, driven by the load generator (one CPU: nothing pinned)"
+fn method(exp: &Experiment, cores: usize) -> String {
+    let runs = plural(exp.runs, "run");
+    let set = |is: fn(&Setting) -> bool| exp.points.iter().flatten().any(is);
+    let laid_out = set(|s| matches!(s, Setting::ServerCpus(_) | Setting::ClientCpus(_)));
+    let pinning = match (cores >= 2, laid_out) {
+        (true, false) => {
+            "as a child process pinned to CPU 0, driven by the load generator pinned to CPU 1"
+        }
+        (true, true) => {
+            "as a child process on its point's server_cpus (default CPU 0), driven by the load \
+             generator on its client_cpus (default CPU 1)"
+        }
+        (false, _) => "as a child process, driven by the load generator (one CPU: nothing pinned)",
     };
-    match kind {
+    let server = if set(|s| matches!(s, Setting::External(_))) {
+        "our echo server, or the real server a point's `external` names (found on PATH, its \
+         server_threads as its threads),"
+    } else {
+        "our echo server"
+    };
+    match exp.kind {
         Kind::Echo => format!(
-            "Each point: our echo server {pinning} (closed loop, every echoed byte verified), \
+            "Each point: {server} {pinning} (closed loop, every echoed byte verified), \
              as `iobench compare` does. {runs} per point, interleaved across all points (run 1 of \
              every point, then run 2, ...). Figures are medians over the runs with (min–max); \
              per-request figures divide by the requests completed in the measured window; \
