@@ -66,6 +66,7 @@ settings! {
     BufferSize(usize) = "buffer_size" for [Echo] by size;
     ReadStrategy(ReadStrategy) = "read_strategy" for [Echo] by choice;
     Ring(RingSetup) = "ring" for [Echo] by choice;
+    KernelCounts(bool) = "kernel_counts" for [Echo] by boolean;
     Duration(Duration) = "duration" for [Echo] by duration;
     Warmup(Duration) = "warmup" for [Echo] by duration;
     Descriptors(usize) = "descriptors" for [Ring] by |v| count(v, 2);
@@ -128,7 +129,7 @@ impl Setting {
     /// The value in data files: sizes and counts as plain numbers, the rest as text.
     pub fn datum(&self) -> serde_json::Value {
         match self {
-            Setting::Cold(c) => (*c).into(),
+            Setting::Cold(c) | Setting::KernelCounts(c) => (*c).into(),
             Setting::Duration(_) | Setting::Warmup(_) => self.value().into(),
             _ => match self.number() {
                 Some(n) => (n as u64).into(),
@@ -162,6 +163,8 @@ impl Setting {
             Setting::ServerCpus(ref l) | Setting::ClientCpus(ref l) => l.to_string(),
             Setting::Cold(true) => "cold".to_string(),
             Setting::Cold(false) => "warm".to_string(),
+            Setting::KernelCounts(true) => "kernel counts".to_string(),
+            Setting::KernelCounts(false) => "own counts".to_string(),
             Setting::Payload(n)
             | Setting::BufferSize(n)
             | Setting::FileSize(n)

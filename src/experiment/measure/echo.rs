@@ -51,6 +51,7 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
     );
     let (mut read_strategy, mut buffer_size, mut ring, mut external) = (None, None, None, None);
     let (mut server_cpus, cpus) = bench::default_pinning();
+    let mut kernel_counts = false;
     let mut load = LoadConfig {
         cpus,
         ..LoadConfig::DEFAULT
@@ -72,6 +73,7 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
             Setting::BufferSize(n) => buffer_size = Some(n),
             Setting::ReadStrategy(r) => read_strategy = Some(r),
             Setting::Ring(r) => ring = Some(r),
+            Setting::KernelCounts(k) => kernel_counts = k,
             Setting::Duration(d) => load.duration = Some(d),
             Setting::Warmup(d) => load.warmup = d,
             _ => unreachable!(
@@ -119,7 +121,7 @@ fn plan(point: &[Setting], runs: usize, label: String) -> Result<BenchPlan, Stri
         server_cpus,
         server_args: bench::server_args(read_strategy, buffer_size, ring, load.protocol),
         load,
-        kernel_counts: false,
+        kernel_counts,
         // An experiment of one point varies nothing: its subject names it.
         label: Some(label).filter(|l| !l.is_empty()),
     };
