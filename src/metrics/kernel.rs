@@ -1,6 +1,7 @@
 //! What the kernel says about another process, for a measured window: /proc (free,
 //! always), and with `--kernel-counts` perf_event_open counters on every thread: all
-//! system calls (the raw_syscalls:sys_enter tracepoint) and context switches.
+//! system calls (the raw_syscalls:sys_enter tracepoint), io_uring requests submitted
+//! and completions posted (the io_uring tracepoints), and context switches.
 
 use anyhow::{Context, Result, anyhow, bail};
 use perf_event::events::{Software, Tracepoint};
@@ -158,6 +159,8 @@ fn threads(pid: i32) -> Result<Vec<i32>> {
 pub struct PerfCounters {
     syscalls: Vec<Counter>,
     switches: Vec<Counter>,
+    ring_submitted: Vec<Counter>,
+    ring_completed: Vec<Counter>,
 }
 
 /// Kernel counts read from perf counters.
@@ -165,16 +168,29 @@ pub struct PerfCounters {
 pub struct PerfSample {
     pub syscalls: u64,
     pub context_switches: u64,
+    /// io_uring requests the kernel took from submission rings, and completions it
+    /// posted (0 for a process without rings, or a kernel without the tracepoints).
+    pub ring_submitted: u64,
+    pub ring_completed: u64,
 }
 
 impl PerfCounters {
     /// Opens the counters on every thread `pid` has now (a server starts all its
     /// threads before it says `listening on`). Err says why the kernel refused.
     pub fn open(pid: i32) -> Result<PerfCounters, String> {
-        let id = sys_enter_id()?;
+        let id = tracepoint_id(&["raw_syscalls/sys_enter"])?;
+        // The submission tracepoint was renamed in 5.19; either is one per request.
+        let ring = tracepoint_id(&[
+            "io_uring/io_uring_submit_req",
+            "io_uring/io_uring_submit_sqe",
+        ])
+        .and_then(|submit| Ok((submit, tracepoint_id(&["io_uring/io_uring_complete"])?)))
+        .ok();
         let mut counters = PerfCounters {
             syscalls: Vec::new(),
             switches: Vec::new(),
+            ring_submitted: Vec::new(),
+            ring_completed: Vec::new(),
         };
         for tid in threads(pid).map_err(|e| format!("{e:#}"))? {
             let open = |b: &mut Builder| -> Result<Counter, String> {
@@ -194,6 +210,14 @@ impl PerfCounters {
             counters
                 .switches
                 .push(open(&mut Builder::new(Software::CONTEXT_SWITCHES))?);
+            if let Some((submit, complete)) = ring {
+                counters
+                    .ring_submitted
+                    .push(open(&mut Builder::new(Tracepoint::with_id(submit)))?);
+                counters
+                    .ring_completed
+                    .push(open(&mut Builder::new(Tracepoint::with_id(complete)))?);
+            }
         }
         Ok(counters)
     }
@@ -206,6 +230,12 @@ impl PerfCounters {
         for c in &mut self.switches {
             s.context_switches += c.read().context("reading a perf counter")?;
         }
+        for c in &mut self.ring_submitted {
+            s.ring_submitted += c.read().context("reading a perf counter")?;
+        }
+        for c in &mut self.ring_completed {
+            s.ring_completed += c.read().context("reading a perf counter")?;
+        }
         Ok(s)
     }
 }
@@ -217,6 +247,8 @@ impl PerfSample {
         PerfSample {
             syscalls: (self.syscalls + other.syscalls) / 2,
             context_switches: (self.context_switches + other.context_switches) / 2,
+            ring_submitted: (self.ring_submitted + other.ring_submitted) / 2,
+            ring_completed: (self.ring_completed + other.ring_completed) / 2,
         }
     }
 
@@ -224,17 +256,22 @@ impl PerfSample {
         PerfSample {
             syscalls: self.syscalls - earlier.syscalls,
             context_switches: self.context_switches - earlier.context_switches,
+            ring_submitted: self.ring_submitted - earlier.ring_submitted,
+            ring_completed: self.ring_completed - earlier.ring_completed,
         }
     }
 }
 
-/// The id of the raw_syscalls:sys_enter tracepoint. perf-event2's `with_name` looks
-/// only under /sys/kernel/debug/tracing, so read it ourselves; mount tracefs (as perf
-/// does) when it is not mounted yet.
-fn sys_enter_id() -> Result<u64, String> {
+/// The id of the first of `names` (`group/event`) this kernel has. perf-event2's
+/// `with_name` looks only under /sys/kernel/debug/tracing, so read it ourselves;
+/// mount tracefs (as perf does) when it is not mounted yet.
+fn tracepoint_id(names: &[&str]) -> Result<u64, String> {
     const TRACEFS: &str = "/sys/kernel/tracing";
-    const REL: &str = "events/raw_syscalls/sys_enter/id";
-    let read = |dir: &str| fs::read_to_string(format!("{dir}/{REL}")).ok();
+    let read = |dir: &str| {
+        names
+            .iter()
+            .find_map(|name| fs::read_to_string(format!("{dir}/events/{name}/id")).ok())
+    };
     let text = read(TRACEFS)
         .or_else(|| read("/sys/kernel/debug/tracing"))
         .or_else(|| {
@@ -248,7 +285,12 @@ fn sys_enter_id() -> Result<u64, String> {
             .ok()?;
             read(TRACEFS)
         })
-        .ok_or_else(|| "the raw_syscalls:sys_enter tracepoint is not available (tracefs is not mounted and could not be)".to_string())?;
+        .ok_or_else(|| {
+            format!(
+                "the {} tracepoint is not available (tracefs is not mounted and could not be)",
+                names[0].replace('/', ":")
+            )
+        })?;
     text.trim()
         .parse()
         .map_err(|_| format!("unexpected tracepoint id {text:?}"))

@@ -28,7 +28,7 @@ use super::input::{self, Input, InputBudget};
 use super::listener::Listener;
 use super::{LoopOptions, RingSetup, log_once};
 use crate::protocol::Protocol;
-use crate::sys::{Call, Stat, Sys, outcome};
+use crate::sys::{Call, RingOp, Stat, Sys, outcome};
 use anyhow::{Context, Result, anyhow};
 use buffers::Buffers;
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
@@ -78,13 +78,14 @@ impl Op {
         Some((op, data as u32 as RawFd))
     }
 
-    fn name(self) -> &'static str {
+    /// The kind it is counted and traced as.
+    fn kind(self) -> RingOp {
         match self {
-            Op::Accept => "accept",
-            Op::Recv => "recv",
-            Op::Send => "send",
-            Op::Cancel => "cancel",
-            Op::Wake | Op::Listen => "poll",
+            Op::Accept => RingOp::Accept,
+            Op::Recv => RingOp::Recv,
+            Op::Send => RingOp::Send,
+            Op::Cancel => RingOp::Cancel,
+            Op::Wake | Op::Listen => RingOp::Poll,
         }
     }
 }
@@ -295,13 +296,9 @@ impl Ring {
                 outcome(&r)
             )
         });
-        let c = self.sys.counters();
-        c.add(Stat::Waits, 1);
+        self.sys.counters().add(Stat::Waits, 1);
         match r {
-            Ok(submitted) => {
-                c.add(Stat::Submitted, submitted as u64);
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             // ETIME: the timer came first; EINTR: a signal (they are blocked in the
             // loops); EBUSY: completions to reap first.
             Err(e)
@@ -329,6 +326,11 @@ impl Ring {
             // name no memory of ours.
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 self.inflight += 1;
+                // Counted as queued: with SUBMIT_ALL the next enter (or the SQPOLL
+                // thread) submits every entry queued, in order.
+                if let Some((op, _)) = Op::untag(entry.get_user_data()) {
+                    self.sys.counters().submitted(op.kind());
+                }
                 return;
             }
             if let Err(e) = self.enter(0, None) {
@@ -384,6 +386,7 @@ impl Ring {
         let Some((op, fd)) = Op::untag(data) else {
             return;
         };
+        self.sys.counters().completed(op.kind());
         self.sys.trace(|| describe(op, fd, res, flags));
         match op {
             Op::Accept => self.accepted(res, more),
@@ -776,6 +779,9 @@ impl Ring {
                 if !cqueue::more(c.flags()) {
                     self.inflight -= 1;
                 }
+                if let Some((op, _)) = Op::untag(c.user_data()) {
+                    self.sys.counters().completed(op.kind());
+                }
             }
         }
         Ok(())
@@ -909,7 +915,7 @@ fn describe(op: Op, fd: RawFd, res: i32, flags: u32) -> String {
     };
     let buf = cqueue::buffer_select(flags).map_or(String::new(), |b| format!(" [buf {b}]"));
     let more = if cqueue::more(flags) { " MORE" } else { "" };
-    format!("{}(fd {fd}) {result}{buf}{more}", op.name())
+    format!("{}(fd {fd}) {result}{buf}{more}", op.kind())
 }
 
 #[cfg(test)]
