@@ -50,6 +50,19 @@ fn ring_ops(r: &RunResult, count: fn(&Counts) -> u64) -> Option<f64> {
     per_request(r, count(own) as f64)
 }
 
+/// One kind's share of a ring figure, as a row under it: `of_which!(key, label,
+/// submitted or completed, the RingOp)`.
+macro_rules! of_which {
+    ($key:literal, $kind:literal, $side:ident, $op:ident) => {
+        Figure {
+            key: $key,
+            label: concat!("  of which ", $kind),
+            decimals: 3,
+            value: |r| ring_ops(r, |c| c.$side(RingOp::$op)),
+        }
+    };
+}
+
 /// The kernel's count of io_uring operations per request, with `--kernel-counts`;
 /// None where neither the kernel nor we saw a ring at work.
 fn kernel_ring_ops(r: &RunResult, count: fn(&PerfSample) -> u64) -> Option<f64> {
@@ -186,36 +199,21 @@ pub const FIGURES: &[Figure<RunResult>] = &[
         decimals: 3,
         value: |r| ring_ops(r, Counts::ring_submitted_total),
     },
-    Figure {
-        key: "ring_accept_submitted_per_request",
-        label: "  of which accept",
-        decimals: 3,
-        value: |r| ring_ops(r, |c| c.submitted(RingOp::Accept)),
-    },
-    Figure {
-        key: "ring_recv_submitted_per_request",
-        label: "  of which recv",
-        decimals: 3,
-        value: |r| ring_ops(r, |c| c.submitted(RingOp::Recv)),
-    },
-    Figure {
-        key: "ring_send_submitted_per_request",
-        label: "  of which send",
-        decimals: 3,
-        value: |r| ring_ops(r, |c| c.submitted(RingOp::Send)),
-    },
-    Figure {
-        key: "ring_cancel_submitted_per_request",
-        label: "  of which cancel",
-        decimals: 3,
-        value: |r| ring_ops(r, |c| c.submitted(RingOp::Cancel)),
-    },
-    Figure {
-        key: "ring_poll_submitted_per_request",
-        label: "  of which poll",
-        decimals: 3,
-        value: |r| ring_ops(r, |c| c.submitted(RingOp::Poll)),
-    },
+    of_which!(
+        "ring_accept_submitted_per_request",
+        "accept",
+        submitted,
+        Accept
+    ),
+    of_which!("ring_recv_submitted_per_request", "recv", submitted, Recv),
+    of_which!("ring_send_submitted_per_request", "send", submitted, Send),
+    of_which!(
+        "ring_cancel_submitted_per_request",
+        "cancel",
+        submitted,
+        Cancel
+    ),
+    of_which!("ring_poll_submitted_per_request", "poll", submitted, Poll),
     Figure {
         key: "kernel_ring_ops_per_request",
         label: "io_uring operations submitted/request (kernel: tracepoint)",
@@ -228,36 +226,21 @@ pub const FIGURES: &[Figure<RunResult>] = &[
         decimals: 3,
         value: |r| ring_ops(r, Counts::ring_completed_total),
     },
-    Figure {
-        key: "ring_accept_completions_per_request",
-        label: "  of which accept",
-        decimals: 3,
-        value: |r| ring_ops(r, |c| c.completed(RingOp::Accept)),
-    },
-    Figure {
-        key: "ring_recv_completions_per_request",
-        label: "  of which recv",
-        decimals: 3,
-        value: |r| ring_ops(r, |c| c.completed(RingOp::Recv)),
-    },
-    Figure {
-        key: "ring_send_completions_per_request",
-        label: "  of which send",
-        decimals: 3,
-        value: |r| ring_ops(r, |c| c.completed(RingOp::Send)),
-    },
-    Figure {
-        key: "ring_cancel_completions_per_request",
-        label: "  of which cancel",
-        decimals: 3,
-        value: |r| ring_ops(r, |c| c.completed(RingOp::Cancel)),
-    },
-    Figure {
-        key: "ring_poll_completions_per_request",
-        label: "  of which poll",
-        decimals: 3,
-        value: |r| ring_ops(r, |c| c.completed(RingOp::Poll)),
-    },
+    of_which!(
+        "ring_accept_completions_per_request",
+        "accept",
+        completed,
+        Accept
+    ),
+    of_which!("ring_recv_completions_per_request", "recv", completed, Recv),
+    of_which!("ring_send_completions_per_request", "send", completed, Send),
+    of_which!(
+        "ring_cancel_completions_per_request",
+        "cancel",
+        completed,
+        Cancel
+    ),
+    of_which!("ring_poll_completions_per_request", "poll", completed, Poll),
     Figure {
         key: "kernel_ring_completions_per_request",
         label: "io_uring completions/request (kernel: tracepoint)",
