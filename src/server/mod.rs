@@ -25,6 +25,7 @@ mod listener;
 mod reactor;
 mod reuseport;
 mod stats;
+mod table;
 mod uring;
 
 pub use input::InputBudget;
