@@ -93,9 +93,13 @@ impl EventLoop {
                 a.accept_all(core, Core::admit)
             }
             Role::Acceptor(a, workers) if a.is(ev.fd) => {
-                a.accept_all(core, |core, fd| workers.hand_off(core, fd))
+                a.accept_all(core, |core, fd| workers.hand_off(&core.sys, fd))
             }
-            Role::Worker(inbox) if inbox.is(ev.fd) => inbox.take_connections(core),
+            Role::Worker(inbox) if inbox.is(ev.fd) => {
+                for fd in inbox.take_connections(&core.sys) {
+                    core.admit(fd);
+                }
+            }
             Role::IoThreadsMain(_, threads) => threads.queue(*ev),
             _ => core.serve(ev),
         }

@@ -1,9 +1,9 @@
 //! Handling what comes back: each completion to whoever it is for (the accept, a
 //! connection's recv or send, the wake pipe), and a connection settled after it.
 
-use super::Ring;
 use super::conn::{Conn, Recv};
 use super::submit::Op;
+use super::{Ring, Role};
 use crate::server::accept::{ACCEPT_RETRY, admissible, is_out_of_fds};
 use crate::server::log_once;
 use crate::server::table::{self, refuse};
@@ -40,6 +40,7 @@ impl Ring {
             }
             // A client waits while we are out of descriptors: the accept sheds it.
             Op::Listen => self.arm_accept(),
+            Op::Inbox => self.take_connections(fd),
         }
     }
 
@@ -48,7 +49,11 @@ impl Ring {
         if res >= 0 {
             // SAFETY: the kernel has just opened this descriptor for us; nothing
             // else owns it.
-            self.admit(unsafe { OwnedFd::from_raw_fd(res) });
+            let fd = unsafe { OwnedFd::from_raw_fd(res) };
+            match &mut self.role {
+                Role::Acceptor(_, workers) => workers.hand_off(&self.sys, fd),
+                _ => self.admit(fd),
+            }
         } else {
             let e = io::Error::from_raw_os_error(-res);
             match -res {
@@ -69,11 +74,25 @@ impl Ring {
     /// loop took the descriptor we freed), accepting pauses until one of ours closes,
     /// or 100 ms.
     fn shed_one(&mut self) {
-        match self.reserve.shed_one(&self.sys, self.listener.fd()) {
+        let (Some(listener), Some(reserve)) = (self.role.listener(), &mut self.reserve) else {
+            return;
+        };
+        match reserve.shed_one(&self.sys, listener.fd()) {
             Some(true) => {}
             Some(false) => self.arm_listen(),
             None => self.retry_at = Some(Instant::now() + ACCEPT_RETRY),
         }
+    }
+
+    /// A dispatch worker's notice: serve the connections queued for it, and watch
+    /// its pipe again.
+    fn take_connections(&mut self, pipe: RawFd) {
+        if let Role::Worker(inbox) = &self.role {
+            for fd in inbox.take_connections(&self.sys) {
+                self.admit(fd);
+            }
+        }
+        self.arm_inbox(pipe);
     }
 
     /// Once paused: accept again when one of our connections has closed since, or
@@ -84,7 +103,9 @@ impl Ring {
         if !freed && Instant::now() < at {
             return;
         }
-        self.reserve.refill(&self.sys);
+        if let Some(reserve) = &mut self.reserve {
+            reserve.refill(&self.sys);
+        }
         self.retry_at = None;
         if !self.accept_armed && !self.listening {
             self.arm_accept();

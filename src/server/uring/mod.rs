@@ -34,6 +34,7 @@ pub use setup::unavailable_here;
 
 use super::LoopOptions;
 use super::accept::Reserve;
+use super::dispatch::{Inbox, Workers};
 use super::input::InputBudget;
 use super::listener::Listener;
 use super::table::Table;
@@ -51,14 +52,38 @@ use std::time::{Duration, Instant};
 /// How long a stopping loop waits for the kernel to give back its operations.
 const QUIESCE_LIMIT: Duration = Duration::from_secs(5);
 
-/// One completion loop: a ring, its buffers, its listener and its connections.
+/// A completion loop's part in its threading model.
+pub enum Role {
+    /// Accepts on its listener and serves what it accepts: the reactor, each
+    /// reuseport reactor.
+    Reactor(Listener),
+    /// Accepts on its listener and hands every connection to a worker through the
+    /// worker's queue and notification pipe: memcached's main thread (dispatch).
+    Acceptor(Listener, Workers),
+    /// Serves the connections its inbox receives: a dispatch worker, whose ring polls
+    /// the notification pipe.
+    Worker(Inbox),
+}
+
+impl Role {
+    fn listener(&self) -> Option<&Listener> {
+        match self {
+            Role::Reactor(l) | Role::Acceptor(l, _) => Some(l),
+            Role::Worker(_) => None,
+        }
+    }
+}
+
+/// One completion loop: a ring, its buffers, its role and its connections.
 pub struct Ring {
     /// Declared first, so dropped first: no operation outlives the memory below.
     ring: IoUring,
     buffers: Buffers,
     sys: Sys,
-    listener: Listener,
-    reserve: Reserve,
+    role: Role,
+    /// For a loop that accepts: the spare descriptor that sheds a client when out of
+    /// them.
+    reserve: Option<Reserve>,
     accept_armed: bool,
     /// Out of descriptors: the listener is polled for a client to shed.
     listening: bool,
@@ -87,7 +112,7 @@ impl Ring {
     /// SINGLE_ISSUER binds it to the thread that does) and registers its buffers.
     pub fn new(
         sys: Sys,
-        listener: Listener,
+        role: Role,
         wake: OwnedFd,
         stop: Arc<AtomicBool>,
         opts: LoopOptions,
@@ -98,11 +123,12 @@ impl Ring {
         buffers
             .register(&sys, &ring)
             .context("registering the provided-buffer ring (Linux 5.19 or later)")?;
+        let reserve = role.listener().map(|_| Reserve::open(&sys)).transpose()?;
         Ok(Ring {
             ring,
             buffers,
-            listener,
-            reserve: Reserve::open(&sys)?,
+            role,
+            reserve,
             accept_armed: false,
             listening: false,
             retry_at: None,
@@ -134,7 +160,12 @@ impl Ring {
                 self.ring.submitter().register_enable_rings()
             })
             .context("enabling the ring on its thread")?;
-        self.arm_accept();
+        if self.role.listener().is_some() {
+            self.arm_accept();
+        }
+        if let Role::Worker(inbox) = &self.role {
+            self.arm_inbox(inbox.fd());
+        }
         self.arm_wake();
         while !self.stop.load(Ordering::Acquire) {
             self.turn()?;

@@ -20,6 +20,8 @@ pub enum Op {
     Wake,
     /// A poll on the listener, while out of descriptors: a client is waiting.
     Listen,
+    /// A poll on a dispatch worker's notification pipe: connections are queued.
+    Inbox,
 }
 
 impl Op {
@@ -35,6 +37,7 @@ impl Op {
             4 => Op::Cancel,
             5 => Op::Wake,
             6 => Op::Listen,
+            7 => Op::Inbox,
             _ => return None,
         };
         Some((op, data as u32 as RawFd))
@@ -47,7 +50,7 @@ impl Op {
             Op::Recv => RingOp::Recv,
             Op::Send => RingOp::Send,
             Op::Cancel => RingOp::Cancel,
-            Op::Wake | Op::Listen => RingOp::Poll,
+            Op::Wake | Op::Listen | Op::Inbox => RingOp::Poll,
         }
     }
 }
@@ -127,9 +130,13 @@ impl Ring {
         }
     }
 
+    /// Arms the multishot accept (a loop that accepts).
     pub(super) fn arm_accept(&mut self) {
+        let Some(listener) = self.role.listener() else {
+            return;
+        };
+        let fd = listener.fd().as_raw_fd();
         self.listening = false;
-        let fd = self.listener.fd().as_raw_fd();
         // Accepted sockets are left blocking: io_uring waits for them itself, and
         // the loop never reads or writes them with a system call of its own.
         let entry = opcode::AcceptMulti::new(types::Fd(fd))
@@ -142,9 +149,17 @@ impl Ring {
 
     /// Out of descriptors with nobody waiting: a poll says when a client comes.
     pub(super) fn arm_listen(&mut self) {
-        let fd = self.listener.fd().as_raw_fd();
+        let Some(listener) = self.role.listener() else {
+            return;
+        };
+        let fd = listener.fd().as_raw_fd();
         self.listening = true;
         self.poll(Op::Listen, fd);
+    }
+
+    /// A dispatch worker's notification pipe: a byte there is a connection queued.
+    pub(super) fn arm_inbox(&mut self, fd: RawFd) {
+        self.poll(Op::Inbox, fd);
     }
 
     pub(super) fn arm_wake(&mut self) {
@@ -196,6 +211,7 @@ mod tests {
             Op::Cancel,
             Op::Wake,
             Op::Listen,
+            Op::Inbox,
         ] {
             assert_eq!(Op::untag(op.tag(1234)), Some((op, 1234)));
         }
