@@ -1,5 +1,6 @@
 //! Handling what comes back: each completion to whoever it is for (the accept, a
-//! connection's recv or send, the wake pipe), and a connection settled after it.
+//! connection's recv or send, the wake pipe, a dispatch worker's notification
+//! pipe), and a connection settled after it.
 
 use super::conn::{Conn, Recv};
 use super::submit::Op;
