@@ -1,9 +1,9 @@
 //! `compare` and `run` end to end: real server processes, real load, and the
 //! figures checked against each other and against the kernel's.
 
-use iobench::backend::Backend;
+use iobench::backend::{Backend, Trigger};
 use iobench::load::LoadConfig;
-use iobench::sys::Call;
+use iobench::sys::{Call, RingOp};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -100,6 +100,37 @@ fn compare_all_backends_gives_a_complete_consistent_table() {
         assert!(figure(s, "requests_per_s") > 0.0, "{name}");
         assert!(figure(s, "server_cpu_us_per_request") > 0.0, "{name}");
         assert!(figure(s, "wakeups_per_request") > 0.0, "{name}");
+        // A completion loop's operations: the kinds add up to the total, and the
+        // kernel's tracepoints count what ours do.
+        if backend(name).trigger() == Trigger::Completion {
+            for (ours, side, kernel) in [
+                (
+                    "ring_ops_per_request",
+                    "submitted",
+                    "kernel_ring_ops_per_request",
+                ),
+                (
+                    "ring_completions_per_request",
+                    "completions",
+                    "kernel_ring_completions_per_request",
+                ),
+            ] {
+                let total = figure(s, ours);
+                let kinds: f64 = RingOp::ALL
+                    .iter()
+                    .map(|op| figure(s, &format!("ring_{op}_{side}_per_request")))
+                    .sum();
+                assert!((total - kinds).abs() < 1e-3, "{name}: {total} vs {kinds}");
+                assert!(total >= 0.9, "{name}: {total} {side}/request");
+                if perf_available {
+                    let theirs = figure(s, kernel);
+                    assert!(
+                        (total - theirs).abs() / theirs < 0.01,
+                        "{name} {side}: ours {total}, kernel {theirs}"
+                    );
+                }
+            }
+        }
         if perf_available && backend(name).counts_every_call() {
             let ours = figure(s, "syscalls_per_request");
             let kernel = figure(s, "kernel_syscalls_per_request");
@@ -156,6 +187,10 @@ fn compare_all_backends_gives_a_complete_consistent_table() {
     assert_eq!(csv.lines().count(), 1 + Backend::COUNT, "{csv}");
     assert!(
         csv.starts_with("subject,runs,not_applicable,requests_per_s_median"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(",ring_recv_completions_per_request_median,"),
         "{csv}"
     );
     let md = std::fs::read_to_string(&md).unwrap();

@@ -55,9 +55,24 @@ fn every_model_on_every_backend_echoes_exactly() {
     }
 }
 
+/// On a readiness backend and on the completion loop (whose workers' rings poll
+/// their pipes) alike.
 #[test]
 fn dispatch_hands_connections_round_robin() {
-    let mut server = Server::start(&["--model", Model::Dispatch.name(), "--threads", "3"]);
+    for backend in [Backend::EpollEt, Backend::IoUring] {
+        dispatch_round_robin(backend);
+    }
+}
+
+fn dispatch_round_robin(backend: Backend) {
+    let mut server = Server::start(&[
+        "--backend",
+        backend.name(),
+        "--model",
+        Model::Dispatch.name(),
+        "--threads",
+        "3",
+    ]);
     let mut clients: Vec<_> = (0..9).map(|_| server.connect()).collect();
     for (i, c) in clients.iter_mut().enumerate() {
         // One round trip each: the worker owns it by then.
@@ -67,29 +82,29 @@ fn dispatch_hands_connections_round_robin() {
     assert_eq!(
         counter(thread(&stats, "main"), Stat::Dispatched),
         9,
-        "{stats:?}"
+        "{backend}: {stats:?}"
     );
     assert_eq!(
         counter(thread(&stats, "main"), Stat::Accepted),
         0,
-        "{stats:?}"
+        "{backend}: {stats:?}"
     );
     for w in ["worker-0", "worker-1", "worker-2"] {
         assert_eq!(
             counter(thread(&stats, w), Stat::Accepted),
             3,
-            "{w}: {stats:?}"
+            "{backend} {w}: {stats:?}"
         );
         // Woken through its pipe: it read the notification bytes.
         assert!(
             syscalls(thread(&stats, w), Call::Read) > 0,
-            "{w}: {stats:?}"
+            "{backend} {w}: {stats:?}"
         );
     }
     assert_eq!(
         syscalls(thread(&stats, "main"), Call::Write),
         9,
-        "one byte per hand-off: {stats:?}"
+        "{backend}: one byte per hand-off: {stats:?}"
     );
     drop(clients);
     server.stop();

@@ -106,7 +106,8 @@ named_enum! {
         /// the `polling` crate (level mode): what a portable library costs
         Polling => "polling",
         /// io_uring(7): the completion model, operations submitted and reaped through
-        /// rings (its own event loop, not a multiplexer); reactor and reuseport models
+        /// rings (its own event loop, not a multiplexer); reactor, reuseport and
+        /// dispatch models
         IoUring => "io-uring",
     }
 }

@@ -6,8 +6,8 @@ use super::warning::{Disagreement, Warning, disagreements, warnings};
 use super::{RunResult, SubjectRuns};
 #[cfg(doc)]
 use crate::backend::Backend;
-use crate::metrics::{Figure, Spread, spreads};
-use crate::sys::{Call, Stat};
+use crate::metrics::{Counts, Figure, PerfSample, Spread, spreads};
+use crate::sys::{Call, RingOp, Stat};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -38,6 +38,44 @@ fn own_calls(r: &RunResult, call: Call) -> Option<f64> {
 /// Our count of all system calls (None for an external server).
 fn own_total(r: &RunResult) -> Option<f64> {
     Some(r.server.own.as_ref()?.syscalls_total as f64)
+}
+
+/// Our count of io_uring operations (`count` of the window's counts) per request;
+/// None for a loop that uses no ring, rather than a row of zeros.
+fn ring_ops(r: &RunResult, count: fn(&Counts) -> u64) -> Option<f64> {
+    let own = r.server.own.as_ref()?;
+    if own.ring_submitted_total() == 0 && own.ring_completed_total() == 0 {
+        return None;
+    }
+    per_request(r, count(own) as f64)
+}
+
+/// One kind's share of a ring figure, as a row under it: `of_which!(key, label,
+/// submitted or completed, the RingOp)`.
+macro_rules! of_which {
+    ($key:literal, $kind:literal, $side:ident, $op:ident) => {
+        Figure {
+            key: $key,
+            label: concat!("  of which ", $kind),
+            decimals: 3,
+            value: |r| ring_ops(r, |c| c.$side(RingOp::$op)),
+        }
+    };
+}
+
+/// The kernel's count of io_uring operations per request, with `--kernel-counts`;
+/// None where neither the kernel nor we saw a ring at work.
+fn kernel_ring_ops(r: &RunResult, count: fn(&PerfSample) -> u64) -> Option<f64> {
+    let kernel = count(&r.server.perf?);
+    let ours = r
+        .server
+        .own
+        .as_ref()
+        .map_or(0, Counts::ring_submitted_total);
+    if kernel == 0 && ours == 0 {
+        return None;
+    }
+    per_request(r, kernel as f64)
 }
 
 /// The figures that are our own count of system calls: for a backend that makes
@@ -157,16 +195,57 @@ pub const FIGURES: &[Figure<RunResult>] = &[
     },
     Figure {
         key: "ring_ops_per_request",
-        label: "io_uring operations submitted/request",
+        label: "io_uring operations submitted/request (our count)",
         decimals: 3,
-        // A readiness loop submits none: no figure rather than a row of zeros.
-        value: |r| {
-            let submitted = r.server.own.as_ref()?.counter(Stat::Submitted);
-            if submitted == 0 {
-                return None;
-            }
-            per_request(r, submitted as f64)
-        },
+        value: |r| ring_ops(r, Counts::ring_submitted_total),
+    },
+    of_which!(
+        "ring_accept_submitted_per_request",
+        "accept",
+        submitted,
+        Accept
+    ),
+    of_which!("ring_recv_submitted_per_request", "recv", submitted, Recv),
+    of_which!("ring_send_submitted_per_request", "send", submitted, Send),
+    of_which!(
+        "ring_cancel_submitted_per_request",
+        "cancel",
+        submitted,
+        Cancel
+    ),
+    of_which!("ring_poll_submitted_per_request", "poll", submitted, Poll),
+    Figure {
+        key: "kernel_ring_ops_per_request",
+        label: "io_uring operations submitted/request (kernel: tracepoint)",
+        decimals: 3,
+        value: |r| kernel_ring_ops(r, |p| p.ring_submitted),
+    },
+    Figure {
+        key: "ring_completions_per_request",
+        label: "io_uring completions/request (our count)",
+        decimals: 3,
+        value: |r| ring_ops(r, Counts::ring_completed_total),
+    },
+    of_which!(
+        "ring_accept_completions_per_request",
+        "accept",
+        completed,
+        Accept
+    ),
+    of_which!("ring_recv_completions_per_request", "recv", completed, Recv),
+    of_which!("ring_send_completions_per_request", "send", completed, Send),
+    of_which!(
+        "ring_cancel_completions_per_request",
+        "cancel",
+        completed,
+        Cancel
+    ),
+    of_which!("ring_poll_completions_per_request", "poll", completed, Poll),
+    Figure {
+        key: "kernel_ring_completions_per_request",
+        label: "io_uring completions/request (kernel: tracepoint)",
+        decimals: 3,
+        value: |r| kernel_ring_ops(r, |p| p.ring_completed),
     },
     Figure {
         key: "wakeups_per_request",

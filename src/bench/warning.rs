@@ -117,6 +117,11 @@ pub enum KernelCount {
     Writes,
     /// every system call: the raw_syscalls:sys_enter tracepoint.
     All,
+    /// io_uring operations submitted: the io_uring:io_uring_submit_req tracepoint
+    /// (io_uring_submit_sqe before Linux 5.19).
+    RingSubmitted,
+    /// io_uring completions: the io_uring:io_uring_complete tracepoint.
+    RingCompleted,
 }
 
 /// When the load generator was the bottleneck, say so: its pace, not the server's,
@@ -185,6 +190,23 @@ pub(super) fn disagreements(s: &SubjectRuns) -> Vec<Disagreement> {
         ];
         if let Some(perf) = r.server.perf {
             counts.push((KernelCount::All, own.syscalls_total, perf.syscalls));
+            let ring = [
+                (
+                    KernelCount::RingSubmitted,
+                    own.ring_submitted_total(),
+                    perf.ring_submitted,
+                ),
+                (
+                    KernelCount::RingCompleted,
+                    own.ring_completed_total(),
+                    perf.ring_completed,
+                ),
+            ];
+            // A loop without a ring: nothing to compare.
+            counts.extend(
+                ring.into_iter()
+                    .filter(|&(_, ours, kernel)| ours + kernel > 0),
+            );
         }
         for (count, ours, kernel) in counts {
             if ours.abs_diff(kernel) as f64 / kernel.max(1) as f64 > COUNTS_AGREE_WITHIN {

@@ -1,6 +1,7 @@
 //! What the kernel says about another process, for a measured window: /proc (free,
 //! always), and with `--kernel-counts` perf_event_open counters on every thread: all
-//! system calls (the raw_syscalls:sys_enter tracepoint) and context switches.
+//! system calls (the raw_syscalls:sys_enter tracepoint), io_uring requests submitted
+//! and completions posted (the io_uring tracepoints), and context switches.
 
 use anyhow::{Context, Result, anyhow, bail};
 use perf_event::events::{Software, Tracepoint};
@@ -158,10 +159,15 @@ pub(super) fn threads(pid: i32) -> Result<Vec<i32>> {
 pub struct PerfCounters {
     /// The raw_syscalls:sys_enter tracepoint's id.
     sys_enter: u64,
+    /// The io_uring submission and completion tracepoints' ids, where the kernel has
+    /// them.
+    ring: Option<(u64, u64)>,
     /// The threads counted, in the order of the counters.
     tids: Vec<i32>,
     syscalls: Vec<Counter>,
     switches: Vec<Counter>,
+    ring_submitted: Vec<Counter>,
+    ring_completed: Vec<Counter>,
 }
 
 /// Kernel counts read from perf counters.
@@ -169,6 +175,12 @@ pub struct PerfCounters {
 pub struct PerfSample {
     pub syscalls: u64,
     pub context_switches: u64,
+    /// io_uring requests the kernel took from submission rings, and completions it
+    /// posted (0 for a process without rings, or a kernel without the tracepoints).
+    #[serde(default)]
+    pub ring_submitted: u64,
+    #[serde(default)]
+    pub ring_completed: u64,
 }
 
 impl PerfCounters {
@@ -177,10 +189,16 @@ impl PerfCounters {
     /// says why the kernel refused.
     pub fn open(pid: i32) -> Result<PerfCounters, String> {
         let mut counters = PerfCounters {
-            sys_enter: tracepoint_id("raw_syscalls/sys_enter")?,
+            sys_enter: tracepoint_id(&["raw_syscalls/sys_enter"])?,
+            // The submission tracepoint was renamed in 5.19; either is one per request.
+            ring: tracepoint_id(&["io_uring/io_uring_submit_req", "io_uring/io_uring_submit_sqe"])
+                .and_then(|submit| Ok((submit, tracepoint_id(&["io_uring/io_uring_complete"])?)))
+                .ok(),
             tids: Vec::new(),
             syscalls: Vec::new(),
             switches: Vec::new(),
+            ring_submitted: Vec::new(),
+            ring_completed: Vec::new(),
         };
         for tid in threads(pid).map_err(|e| format!("{e:#}"))? {
             counters.add(tid)?;
@@ -204,6 +222,12 @@ impl PerfCounters {
     fn add(&mut self, tid: i32) -> Result<(), String> {
         let syscalls = open_on(tid, &mut Builder::new(Tracepoint::with_id(self.sys_enter)))?;
         let switches = open_on(tid, &mut Builder::new(Software::CONTEXT_SWITCHES))?;
+        if let Some((submit, complete)) = self.ring {
+            let submitted = open_on(tid, &mut Builder::new(Tracepoint::with_id(submit)))?;
+            let completed = open_on(tid, &mut Builder::new(Tracepoint::with_id(complete)))?;
+            self.ring_submitted.push(submitted);
+            self.ring_completed.push(completed);
+        }
         self.tids.push(tid);
         self.syscalls.push(syscalls);
         self.switches.push(switches);
@@ -226,6 +250,12 @@ impl PerfCounters {
         }
         for c in &mut self.switches {
             s.context_switches += c.read().context("reading a perf counter")?;
+        }
+        for c in &mut self.ring_submitted {
+            s.ring_submitted += c.read().context("reading a perf counter")?;
+        }
+        for c in &mut self.ring_completed {
+            s.ring_completed += c.read().context("reading a perf counter")?;
         }
         Ok(s)
     }
@@ -251,7 +281,7 @@ pub struct CallCounter(Counter);
 impl CallCounter {
     /// Err says why the kernel refused.
     pub fn open(tid: i32, call: &str) -> Result<CallCounter, String> {
-        let id = tracepoint_id(&format!("syscalls/sys_enter_{call}"))?;
+        let id = tracepoint_id(&[&format!("syscalls/sys_enter_{call}")])?;
         open_on(tid, &mut Builder::new(Tracepoint::with_id(id))).map(CallCounter)
     }
 
@@ -267,6 +297,8 @@ impl PerfSample {
         PerfSample {
             syscalls: (self.syscalls + other.syscalls) / 2,
             context_switches: (self.context_switches + other.context_switches) / 2,
+            ring_submitted: (self.ring_submitted + other.ring_submitted) / 2,
+            ring_completed: (self.ring_completed + other.ring_completed) / 2,
         }
     }
 
@@ -274,16 +306,22 @@ impl PerfSample {
         PerfSample {
             syscalls: self.syscalls - earlier.syscalls,
             context_switches: self.context_switches - earlier.context_switches,
+            ring_submitted: self.ring_submitted - earlier.ring_submitted,
+            ring_completed: self.ring_completed - earlier.ring_completed,
         }
     }
 }
 
-/// The id of a tracepoint (`raw_syscalls/sys_enter`). perf-event2's `with_name` looks
-/// only under /sys/kernel/debug/tracing, so read it ourselves; mount tracefs (as perf
-/// does) when it is not mounted yet.
-fn tracepoint_id(name: &str) -> Result<u64, String> {
+/// The id of the first of `names` (`group/event`) this kernel has. perf-event2's
+/// `with_name` looks only under /sys/kernel/debug/tracing, so read it ourselves;
+/// mount tracefs (as perf does) when it is not mounted yet.
+fn tracepoint_id(names: &[&str]) -> Result<u64, String> {
     const TRACEFS: &str = "/sys/kernel/tracing";
-    let read = |dir: &str| fs::read_to_string(format!("{dir}/events/{name}/id")).ok();
+    let read = |dir: &str| {
+        names
+            .iter()
+            .find_map(|name| fs::read_to_string(format!("{dir}/events/{name}/id")).ok())
+    };
     let text = read(TRACEFS)
         .or_else(|| read("/sys/kernel/debug/tracing"))
         .or_else(|| {
@@ -300,7 +338,7 @@ fn tracepoint_id(name: &str) -> Result<u64, String> {
         .ok_or_else(|| {
             format!(
                 "the {} tracepoint is not available (tracefs is not mounted and could not be)",
-                name.replace('/', ":")
+                names[0].replace('/', ":")
             )
         })?;
     text.trim()

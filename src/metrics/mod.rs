@@ -15,7 +15,7 @@ pub use machine::Machine;
 pub use process::ProcessUsage;
 pub use tasks::{TaskSample, window as task_window};
 
-use crate::sys::{Call, Stat, ThreadCounts};
+use crate::sys::{Call, RingOp, Stat, ThreadCounts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -28,6 +28,10 @@ pub struct Counts {
     /// Event-loop and connection counters: waits, wakeups, events, fds_handed,
     /// fds_scanned, accepted, closed, refused_*, resets, bytes_in, bytes_out, ...
     pub counters: BTreeMap<String, u64>,
+    /// io_uring operations submitted, and completions reaped, by kind ([`RingOp`];
+    /// only kinds there were).
+    pub ring_submitted: BTreeMap<String, u64>,
+    pub ring_completed: BTreeMap<String, u64>,
 }
 
 impl Counts {
@@ -43,6 +47,16 @@ impl Counts {
             counts.syscalls_total += t.total_calls();
             for &stat in Stat::ALL {
                 *counts.counters.entry(stat.name().to_string()).or_default() += t.stat(stat);
+            }
+            for (i, &op) in RingOp::ALL.iter().enumerate() {
+                for (map, n) in [
+                    (&mut counts.ring_submitted, t.submitted[i]),
+                    (&mut counts.ring_completed, t.completed[i]),
+                ] {
+                    if n > 0 {
+                        *map.entry(op.name().to_string()).or_default() += n;
+                    }
+                }
             }
         }
         counts
@@ -64,7 +78,29 @@ impl Counts {
             syscalls: sub(&self.syscalls, &earlier.syscalls),
             syscalls_total: self.syscalls_total - earlier.syscalls_total,
             counters: sub(&self.counters, &earlier.counters),
+            ring_submitted: sub(&self.ring_submitted, &earlier.ring_submitted),
+            ring_completed: sub(&self.ring_completed, &earlier.ring_completed),
         }
+    }
+
+    /// io_uring operations of kind `op` submitted.
+    pub fn submitted(&self, op: RingOp) -> u64 {
+        self.ring_submitted.get(op.name()).copied().unwrap_or(0)
+    }
+
+    /// io_uring completions of kind `op` reaped.
+    pub fn completed(&self, op: RingOp) -> u64 {
+        self.ring_completed.get(op.name()).copied().unwrap_or(0)
+    }
+
+    /// io_uring operations submitted, all kinds.
+    pub fn ring_submitted_total(&self) -> u64 {
+        self.ring_submitted.values().sum()
+    }
+
+    /// io_uring completions reaped, all kinds.
+    pub fn ring_completed_total(&self) -> u64 {
+        self.ring_completed.values().sum()
     }
 
     /// `stat` per wakeup (a wait that returned at least one event).

@@ -14,6 +14,16 @@ use crate::sys::Stat;
 use crate::units::CpuList;
 use comfy_table::{Cell, CellAlignment};
 
+/// The figure only a loop with a ring has.
+const RING_OPS: &str = "ring_ops_per_request";
+
+/// What the kernel's io_uring counts count, and why they equal ours.
+const RING_COUNTS_NOTE: &str = "io_uring counts: ours are the operations the loop queued and \
+    the completions it reaped, the kernel's the requests it took (io_uring:io_uring_submit_req) \
+    and the completions it posted (io_uring:io_uring_complete); they are equal, since the loop \
+    links no requests and its wait's timeout is an argument of io_uring_enter, not a request \
+    of its own. A window's edges may split a batch: a few apart at most.";
+
 /// The figure that rests on the tick-counted user/kernel split.
 const CPU_SPLIT: &str = "server_sys_us_per_request";
 
@@ -293,6 +303,13 @@ pub fn notes(report: &BenchReport, view: &View) -> Vec<(&'static str, String)> {
              server CPU (15-20% at high rates here)."
                 .to_string(),
         ));
+        if report
+            .summaries
+            .iter()
+            .any(|s| s.figures.contains_key(RING_OPS))
+        {
+            out.push(("note", RING_COUNTS_NOTE.to_string()));
+        }
     }
     out
 }

@@ -3,7 +3,7 @@
 use super::count;
 use crate::backend::Trigger;
 use crate::server::ServerStats;
-use crate::sys::Stat;
+use crate::sys::{RingOp, Stat};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
 
@@ -79,16 +79,27 @@ pub fn render(s: &ServerStats) -> String {
             Stat::PartialWrites,
             Stat::ReadPauses,
         ])
-        .chain(
-            completion
-                .then_some([Stat::Submitted, Stat::RecvNoBuffers])
-                .into_iter()
-                .flatten(),
-        )
+        .chain(completion.then_some(Stat::RecvNoBuffers))
     {
         lp.add_row(row2(&stat.name().replace('_', " "), count(t.counter(stat))));
     }
     out += &format!("{lp}\n");
+
+    if completion {
+        let mut ops = table(&["io_uring operation (our count)", "submitted", "completions"]);
+        let right = |n: u64| Cell::new(count(n)).set_alignment(CellAlignment::Right);
+        for &op in RingOp::ALL {
+            let (submitted, completed) = (t.submitted(op), t.completed(op));
+            ops.add_row(vec![
+                Cell::new(op.name()),
+                right(submitted),
+                right(completed),
+            ]);
+        }
+        let total = [t.ring_submitted_total(), t.ring_completed_total()];
+        ops.add_row(vec![Cell::new("total"), right(total[0]), right(total[1])]);
+        out += &format!("{ops}\n");
+    }
 
     let p = &s.process;
     let mut pr = table(&["process (getrusage, all threads)", "value"]);

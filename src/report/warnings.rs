@@ -108,6 +108,8 @@ fn named(count: KernelCount) -> (&'static str, &'static str) {
         KernelCount::Reads => ("read calls", "/proc syscr"),
         KernelCount::Writes => ("write calls", "/proc syscw"),
         KernelCount::All => ("all system calls", "raw_syscalls:sys_enter"),
+        KernelCount::RingSubmitted => ("io_uring operations submitted", "io_uring tracepoint"),
+        KernelCount::RingCompleted => ("io_uring completions", "io_uring:io_uring_complete"),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::event_loop::Core;
 use super::listener::Listener;
+use super::table::refuse;
 use super::{LoopOptions, log_once};
 use crate::backend::Interest;
 use crate::sys::{Stat, Sys};
@@ -10,14 +11,13 @@ use std::io::{self, ErrorKind};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-/// How soon a loop out of descriptors tries to accept again.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// How soon a loop out of descriptors, with no reserve, tries to accept again.
+pub const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// A loop's listening socket, watched by its multiplexer, with a spare descriptor.
 pub struct Accepting {
     listener: Listener,
-    /// A spare descriptor, given up to accept-and-close one client when out of them.
-    reserve: Option<OwnedFd>,
+    reserve: Reserve,
     /// Accepting stopped (out of descriptors and no reserve): retried when one of
     /// our connections closes, or at this time (another thread may free one).
     retry_at: Option<Instant>,
@@ -28,13 +28,9 @@ impl Accepting {
     pub fn new(listener: Listener, core: &mut Core) -> Result<Accepting> {
         core.watch(listener.fd(), Interest::READ)
             .context("watching the listening socket")?;
-        let reserve = core
-            .sys
-            .open_dev_null()
-            .context("opening the reserve descriptor")?;
         Ok(Accepting {
+            reserve: Reserve::open(&core.sys)?,
             listener,
-            reserve: Some(reserve),
             retry_at: None,
         })
     }
@@ -58,8 +54,10 @@ impl Accepting {
                     ErrorKind::WouldBlock => return,
                     ErrorKind::Interrupted | ErrorKind::ConnectionAborted => continue,
                     _ if is_out_of_fds(&e) => {
-                        if !self.shed_one(core) {
-                            return;
+                        match self.reserve.shed_one(&core.sys, self.listener.fd()) {
+                            Some(true) => {}
+                            Some(false) => return,
+                            None => return self.pause(core),
                         }
                     }
                     _ => {
@@ -69,30 +67,6 @@ impl Accepting {
                 },
             }
         }
-    }
-
-    /// Out of descriptors: give up the reserve, accept the waiting client into it and
-    /// close it at once (it learns immediately, and the listener stops being ready
-    /// instead of making the loop spin), then take the reserve back. Returns whether
-    /// a client was shed, i.e. whether more may be waiting. (accept4 says EMFILE
-    /// before it looks at the backlog, so EMFILE alone does not mean anyone waits.)
-    fn shed_one(&mut self, core: &mut Core) -> bool {
-        log_once(
-            "emfile",
-            "out of file descriptors: closing new connections at once until some are freed",
-        );
-        let Some(reserve) = self.reserve.take() else {
-            self.pause(core);
-            return false;
-        };
-        core.sys.close(reserve);
-        let shed = core.sys.accept4(self.listener.fd()).ok();
-        let more = shed.is_some();
-        if let Some(fd) = shed {
-            core.refuse(fd, Stat::RefusedNoFds);
-        }
-        self.reserve = core.sys.open_dev_null().ok();
-        more
     }
 
     /// Without a reserve descriptor (another thread took the one we freed), stop
@@ -115,10 +89,7 @@ impl Accepting {
         if !freed && Instant::now() < at {
             return;
         }
-        if self.reserve.is_none() {
-            self.reserve = core.sys.open_dev_null().ok();
-        }
-        if self.reserve.is_none() {
+        if !self.reserve.refill(&core.sys) {
             // Still out of descriptors: try again later.
             self.retry_at = Some(Instant::now() + ACCEPT_RETRY);
             return;
@@ -154,6 +125,47 @@ pub fn admissible(sys: &Sys, opts: &LoopOptions, open: usize, fd: BorrowedFd) ->
     true
 }
 
-fn is_out_of_fds(e: &io::Error) -> bool {
+/// A spare descriptor, given up to accept-and-close one client when out of them.
+pub struct Reserve(Option<OwnedFd>);
+
+impl Reserve {
+    pub fn open(sys: &Sys) -> Result<Reserve> {
+        let fd = sys
+            .open_dev_null()
+            .context("opening the reserve descriptor")?;
+        Ok(Reserve(Some(fd)))
+    }
+
+    /// Out of descriptors: give up the reserve, accept the waiting client into it and
+    /// close it at once (it learns immediately, and the listener stops being ready
+    /// instead of making the loop spin), then take the reserve back. Returns whether
+    /// a client was shed, i.e. whether more may be waiting (accept4 says EMFILE
+    /// before it looks at the backlog, so EMFILE alone does not mean anyone waits);
+    /// None without a reserve (another thread took the descriptor we freed).
+    pub fn shed_one(&mut self, sys: &Sys, listener: BorrowedFd<'_>) -> Option<bool> {
+        log_once(
+            "emfile",
+            "out of file descriptors: closing new connections at once until some are freed",
+        );
+        sys.close(self.0.take()?);
+        let shed = sys.accept4(listener).ok();
+        let more = shed.is_some();
+        if let Some(fd) = shed {
+            refuse(sys, fd, Stat::RefusedNoFds);
+        }
+        self.0 = sys.open_dev_null().ok();
+        Some(more)
+    }
+
+    /// Takes a spare descriptor again if it has none; whether it has one now.
+    pub fn refill(&mut self, sys: &Sys) -> bool {
+        if self.0.is_none() {
+            self.0 = sys.open_dev_null().ok();
+        }
+        self.0.is_some()
+    }
+}
+
+pub fn is_out_of_fds(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
 }

@@ -5,7 +5,8 @@
 //! buffer, which is allocated then and freed when it drains. An idle connection costs
 //! this struct and nothing more.
 
-use super::input::{self, Input, Shared};
+use super::input::{Input, Shared};
+use super::table::Served;
 use super::{LoopOptions, ReadStrategy};
 use crate::backend::{Event, Interest, Trigger};
 use crate::protocol::Protocol;
@@ -224,11 +225,6 @@ impl Connection {
         Ok(())
     }
 
-    /// Bytes of unfinished messages this connection holds.
-    pub fn held_input(&self) -> usize {
-        self.input.len()
-    }
-
     pub fn has_pending_output(&self) -> bool {
         self.pending() > 0
     }
@@ -238,12 +234,6 @@ impl Connection {
     /// must serve it again by itself.
     pub fn stalled(&self) -> bool {
         self.paused && self.pending() == 0
-    }
-
-    /// Whether nothing has been answered or sent for `timeout` (never, when untimed).
-    pub fn idle_for(&self, timeout: Duration, now: Instant) -> bool {
-        self.last_progress
-            .is_some_and(|t| now.saturating_duration_since(t) >= timeout)
     }
 
     fn progressed(&mut self, io: &Io<'_>) {
@@ -302,24 +292,13 @@ impl Connection {
             return self.echo(io.sys, &io.buf[..n]);
         }
         io.replies.clear();
-        let (used, decoded) = if self.input.is_empty() {
-            // The common case: whole messages, answered where they were read; only
-            // the start of an incomplete one is kept for the next read.
-            let (used, decoded) = input::answer(
-                io.protocol,
-                io.max_frame,
-                &io.shared.store,
-                &io.buf[..n],
-                0,
-                io.replies,
-            );
-            self.input.keep_rest(&io.buf[used..n], &io.shared.budget);
-            (used, decoded)
-        } else {
-            self.input.keep(&io.buf[..n], &io.shared.budget);
-            self.input
-                .answer(io.protocol, io.max_frame, io.replies, io.shared)
-        };
+        let (used, decoded) = self.input.answer_read(
+            io.protocol,
+            io.max_frame,
+            &io.buf[..n],
+            io.replies,
+            io.shared,
+        );
         // A completed message is progress, whether it has a reply or not (a notice).
         if used > 0 {
             self.progressed(io);
@@ -361,6 +340,17 @@ impl Connection {
         self.out = Vec::new();
         self.sent = 0;
         Ok(())
+    }
+}
+
+impl Served for Connection {
+    fn held_input(&self) -> usize {
+        self.input.len()
+    }
+
+    fn idle_for(&self, timeout: Duration, now: Instant) -> bool {
+        self.last_progress
+            .is_some_and(|t| now.saturating_duration_since(t) >= timeout)
     }
 }
 

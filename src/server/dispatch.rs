@@ -2,15 +2,17 @@
 //! accepts. Each accepted descriptor goes to a worker chosen round-robin: the main
 //! thread pushes it onto that worker's mutex-protected queue, then wakes the worker
 //! by writing one byte ('c') into the worker's notification pipe. Each worker runs its
-//! own event loop with its own multiplexer, watches its pipe, pops one queue item per
-//! byte when woken, and from then on owns the connection.
+//! own event loop with its own multiplexer (or its own io_uring, which polls the
+//! pipe), watches its pipe, pops one queue item per byte when woken, and from then on
+//! owns the connection.
 
 use super::accept::Accepting;
-use super::event_loop::{Core, EventLoop, Role};
+use super::event_loop::{EventLoop, Role};
 use super::listener::Listener;
-use super::{LoopMaker, log_once};
+use super::table::refuse;
+use super::{Loop, LoopMaker, log_once, uring};
 use crate::backend::Interest;
-use crate::sys::Stat;
+use crate::sys::{Stat, Sys};
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -19,23 +21,36 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// The byte that says "a new connection is in your queue" (memcached's 'c').
 const NEW_CONNECTION: u8 = b'c';
 
-/// The acceptor first (it runs on the calling thread), then `threads` workers.
-pub fn build(maker: &mut LoopMaker, listener: Listener) -> Result<Vec<EventLoop>> {
+/// The acceptor first (it runs on the calling thread), then `threads` workers:
+/// completion loops for io-uring, else readiness loops.
+pub fn build(maker: &mut LoopMaker, listener: Listener) -> Result<Vec<Box<dyn Loop>>> {
     let mut handles = Vec::new();
-    let mut loops = Vec::new();
+    let mut loops: Vec<Box<dyn Loop>> = Vec::new();
     for i in 0..maker.threads() {
-        let mut core = maker.core(&format!("worker-{i}"))?;
-        let (inbox, handle) = Inbox::new(&mut core)?;
+        let name = format!("worker-{i}");
+        let (inbox, handle) = Inbox::new()?;
         handles.push(handle);
-        loops.push(EventLoop::new(core, Role::Worker(inbox)));
+        loops.push(if maker.completion() {
+            Box::new(maker.ring(&name, uring::Role::Worker(inbox))?)
+        } else {
+            let mut core = maker.core(&name)?;
+            core.watch(inbox.notify.as_fd(), Interest::READ)
+                .context("watching the notification pipe")?;
+            Box::new(EventLoop::new(core, Role::Worker(inbox)))
+        });
     }
-    let mut core = maker.core("main")?;
-    let accepting = Accepting::new(listener, &mut core)?;
     let workers = Workers {
         workers: handles,
         next: 0,
     };
-    loops.insert(0, EventLoop::new(core, Role::Acceptor(accepting, workers)));
+    let acceptor: Box<dyn Loop> = if maker.completion() {
+        Box::new(maker.ring("main", uring::Role::Acceptor(listener, workers))?)
+    } else {
+        let mut core = maker.core("main")?;
+        let accepting = Accepting::new(listener, &mut core)?;
+        Box::new(EventLoop::new(core, Role::Acceptor(accepting, workers)))
+    };
+    loops.insert(0, acceptor);
     Ok(loops)
 }
 
@@ -64,19 +79,19 @@ pub struct Workers {
 impl Workers {
     /// memcached's dispatch_conn_new: the next worker round-robin, the connection
     /// onto its queue, then one byte down its pipe.
-    pub fn hand_off(&mut self, core: &mut Core, fd: OwnedFd) {
+    pub fn hand_off(&mut self, sys: &Sys, fd: OwnedFd) {
         let worker = &self.workers[self.next];
         self.next = (self.next + 1) % self.workers.len();
         worker.queue.lock().push_back(fd);
-        match core.sys.write(worker.notify.as_fd(), &[NEW_CONNECTION]) {
-            Ok(_) => core.sys.counters().add(Stat::Dispatched, 1),
+        match sys.write(worker.notify.as_fd(), &[NEW_CONNECTION]) {
+            Ok(_) => sys.counters().add(Stat::Dispatched, 1),
             Err(e) => {
                 // No byte, no pop: the worker would never take it. Take it back (it is
                 // the last one queued, and no byte stands for it) and close it. A full
                 // pipe means the worker is 64 KiB of notices behind.
                 log_once("notify", &format!("cannot notify a worker ({e}): closing"));
                 if let Some(fd) = worker.queue.lock().pop_back() {
-                    core.refuse(fd, Stat::RefusedWorkerBusy);
+                    refuse(sys, fd, Stat::RefusedWorkerBusy);
                 }
             }
         }
@@ -90,13 +105,12 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    /// A notification pipe watched by the worker's `core`, and the acceptor's handle.
-    fn new(core: &mut Core) -> Result<(Inbox, WorkerHandle)> {
+    /// A notification pipe (for the worker's loop to watch), and the acceptor's
+    /// handle.
+    fn new() -> Result<(Inbox, WorkerHandle)> {
         let (rx, tx) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
                 .context("creating a worker's notification pipe")?;
-        core.watch(rx.as_fd(), Interest::READ)
-            .context("watching the notification pipe")?;
         let queue = Arc::new(Queue::default());
         let handle = WorkerHandle {
             queue: Arc::clone(&queue),
@@ -109,26 +123,32 @@ impl Inbox {
         self.notify.as_raw_fd() == fd
     }
 
+    /// The read end of the notification pipe.
+    pub fn fd(&self) -> RawFd {
+        self.notify.as_raw_fd()
+    }
+
     /// memcached's thread_libevent_process: each byte read from the pipe stands for
-    /// one connection in the queue; pop it, and serve it from now on.
-    pub fn take_connections(&self, core: &mut Core) {
+    /// one connection in the queue; pop them, for the worker to serve from now on.
+    pub fn take_connections(&self, sys: &Sys) -> Vec<OwnedFd> {
+        let mut taken = Vec::new();
         let mut notices = [0u8; 64];
         loop {
-            let n = match core.sys.read(self.notify.as_fd(), &mut notices) {
+            let n = match sys.read(self.notify.as_fd(), &mut notices) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => return, // EAGAIN: every notice is read
+                Err(_) => return taken, // EAGAIN: every notice is read
             };
             for _ in notices[..n].iter().filter(|&&b| b == NEW_CONNECTION) {
                 match self.queue.lock().pop_front() {
-                    Some(fd) => core.admit(fd),
+                    Some(fd) => taken.push(fd),
                     None => log_once("queue", "a notice without a queued connection"),
                 }
             }
             // A pipe that returns less than asked is empty: skip the EAGAIN read
             // (under edge triggering, bytes written later make a new edge).
             if n < notices.len() {
-                return;
+                return taken;
             }
         }
     }

@@ -11,15 +11,16 @@ use super::connection::{Connection, Outcome, Workspace};
 use super::dispatch::{Inbox, Workers};
 use super::input::Shared;
 use super::io_threads::IoThreads;
+use super::table::{self, Table};
 use super::{LoopOptions, log_once};
 use crate::backend::{Event, Interest, Multiplexer, Trigger};
 use crate::sys::{Stat, Sys};
 use anyhow::{Context, Result};
-use std::io::{self, ErrorKind};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A loop's part in its threading model.
 pub enum Role {
@@ -92,9 +93,13 @@ impl EventLoop {
                 a.accept_all(core, Core::admit)
             }
             Role::Acceptor(a, workers) if a.is(ev.fd) => {
-                a.accept_all(core, |core, fd| workers.hand_off(core, fd))
+                a.accept_all(core, |core, fd| workers.hand_off(&core.sys, fd))
             }
-            Role::Worker(inbox) if inbox.is(ev.fd) => inbox.take_connections(core),
+            Role::Worker(inbox) if inbox.is(ev.fd) => {
+                for fd in inbox.take_connections(&core.sys) {
+                    core.admit(fd);
+                }
+            }
             Role::IoThreadsMain(_, threads) => threads.queue(*ev),
             _ => core.serve(ev),
         }
@@ -111,15 +116,9 @@ pub struct Core {
     wake: OwnedFd,
     stop: Arc<AtomicBool>,
     pub opts: LoopOptions,
-    /// Connections indexed by descriptor, as Redis indexes its events.
-    conns: Vec<Option<Connection>>,
-    open: usize,
+    conns: Table<Connection>,
     pub space: Workspace,
     events: Vec<Event>,
-    /// With --idle-timeout: when idle connections are next looked for.
-    next_sweep: Option<Instant>,
-    /// A connection closed since the last turn: accepting may resume.
-    freed: bool,
 }
 
 impl Core {
@@ -140,14 +139,9 @@ impl Core {
             wake,
             stop,
             space: Workspace::new(&opts, shared),
+            conns: Table::new(opts.idle_timeout),
             opts,
-            conns: Vec::new(),
-            open: 0,
             events: Vec::with_capacity(1024),
-            next_sweep: opts
-                .idle_timeout
-                .map(|t| Instant::now() + sweep_interval(t)),
-            freed: false,
         })
     }
 
@@ -163,16 +157,13 @@ impl Core {
 
     /// One wait, counted; `retry` is when accepting is to be tried again, if paused.
     fn wait(&mut self, retry: Option<Instant>) -> Result<()> {
-        let next_timer = match (self.next_sweep, retry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next_timer = [self.conns.next_sweep(), retry].into_iter().flatten().min();
         let timeout = next_timer.map(|t| t.saturating_duration_since(Instant::now()));
         let cost = self
             .mux
             .wait(&mut self.events, timeout)
             .with_context(|| format!("{} wait failed", self.mux.name()))?;
-        if self.next_sweep.is_some() {
+        if self.opts.idle_timeout.is_some() {
             self.space.now = Some(Instant::now());
         }
         let c = self.sys.counters();
@@ -196,7 +187,7 @@ impl Core {
 
     /// Serves one readiness report of a connection at once: read, answer, write.
     pub fn serve(&mut self, ev: &Event) {
-        let Some(conn) = self.conns.get_mut(ev.fd as usize).and_then(Option::as_mut) else {
+        let Some(conn) = self.conns.get_mut(ev.fd) else {
             return; // closed earlier in this batch
         };
         let outcome = conn.on_event(ev, &mut self.space.io(&self.sys, &self.opts));
@@ -209,12 +200,12 @@ impl Core {
 
     /// Whether a connection has closed since the last call.
     pub fn take_freed(&mut self) -> bool {
-        std::mem::take(&mut self.freed)
+        self.conns.take_freed()
     }
 
     /// Takes a connection out of the table for a while (an I/O thread's round).
     pub fn lend(&mut self, fd: RawFd) -> Option<Connection> {
-        self.conns.get_mut(fd as usize)?.take()
+        self.conns.lend(fd)
     }
 
     /// Puts a lent connection back and settles what its round did to it; returns
@@ -225,14 +216,14 @@ impl Core {
         conn: Connection,
         outcome: Outcome,
     ) -> Option<&Connection> {
-        self.conns[fd as usize] = Some(conn);
+        self.conns.put_back(fd, conn);
         self.settle(fd, outcome);
-        self.conns[fd as usize].as_ref()
+        self.conns.get(fd)
     }
 
     /// After a connection's turn: watch what it now needs, or close it.
     fn settle(&mut self, fd: RawFd, outcome: Outcome) {
-        let Some(conn) = self.conns.get_mut(fd as usize).and_then(Option::as_mut) else {
+        let Some(conn) = self.conns.get_mut(fd) else {
             return;
         };
         match outcome {
@@ -250,40 +241,25 @@ impl Core {
             }
             Outcome::Finished => self.close(fd),
             Outcome::Failed(e) => {
-                let stat = match e.kind() {
-                    ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => Stat::Resets,
-                    ErrorKind::InvalidData => {
-                        log_once("protocol", &format!("closing a connection: {e}"));
-                        Stat::ProtocolErrors
-                    }
-                    _ => {
-                        log_once("io-error", &format!("closing a connection after: {e}"));
-                        Stat::IoErrors
-                    }
-                };
-                self.sys.counters().add(stat, 1);
+                self.sys.counters().add(table::failure(&e), 1);
                 self.close(fd);
             }
         }
     }
 
     fn close(&mut self, fd: RawFd) {
-        let Some(conn) = self.conns.get_mut(fd as usize).and_then(Option::take) else {
+        let Some(conn) = self.conns.remove(&self.sys, fd, &self.space.shared.budget) else {
             return;
         };
         // Deregistering an open descriptor cannot fail unless our own tables are
         // wrong; the descriptor is closed either way.
         let _ = self.mux.deregister(conn.fd());
-        self.space.shared.budget.change(conn.held_input(), 0);
         self.sys.close(conn.into_fd());
-        self.open -= 1;
-        self.sys.counters().add(Stat::Closed, 1);
-        self.freed = true;
     }
 
     /// Takes on a new connection: this loop serves it from now on.
     pub fn admit(&mut self, fd: OwnedFd) {
-        if !admissible(&self.sys, &self.opts, self.open, fd.as_fd()) {
+        if !admissible(&self.sys, &self.opts, self.conns.open(), fd.as_fd()) {
             return self.refuse(fd, Stat::RefusedMaxConns);
         }
         let interest = Connection::initial_interest(self.trigger);
@@ -296,73 +272,31 @@ impl Core {
             );
             return self.refuse(fd, Stat::RefusedUnwatchable);
         }
-        let slot = fd.as_raw_fd() as usize;
-        if slot >= self.conns.len() {
-            self.conns.resize_with(slot + 1, || None);
-        }
+        let raw = fd.as_raw_fd();
         let clock = self.opts.idle_timeout.map(|_| Instant::now());
-        self.conns[slot] = Some(Connection::new(fd, interest, clock));
-        self.open += 1;
-        self.sys.counters().add(Stat::Accepted, 1);
+        self.conns
+            .insert(&self.sys, raw, Connection::new(fd, interest, clock));
     }
 
     /// Closes a connection that will not be served, counting why.
     pub fn refuse(&mut self, fd: OwnedFd, why: Stat) {
-        self.sys.close(fd);
-        self.sys.counters().add(why, 1);
+        table::refuse(&self.sys, fd, why);
     }
 
-    /// Past the server's input budget: closes this loop's connections that hold the
-    /// most unfinished input until the server is back within it (or this loop has
-    /// none left; the loop whose client made it grow finds it first).
+    /// Past the server's input budget: closes the connections holding the most
+    /// unfinished input until the server is back within it ([`Table::over_budget`]).
     fn keep_to_budget(&mut self) {
-        while self.space.shared.budget.exceeded() {
-            let largest = self
-                .conns
-                .iter()
-                .flatten()
-                .filter(|c| c.held_input() > 0)
-                .max_by_key(|c| c.held_input())
-                .map(|c| c.fd().as_raw_fd());
-            let Some(fd) = largest else { return };
-            log_once(
-                "input-budget",
-                "closing the connections holding the most unfinished input: past --input-budget \
-                 (counted in the statistics)",
-            );
+        while let Some(fd) = self.conns.over_budget(&self.space.shared.budget) {
             self.sys.counters().add(Stat::InputBudgetCloses, 1);
             self.close(fd);
         }
     }
 
-    /// Closes every connection that has not completed a message for --idle-timeout
-    /// (silent clients and slowloris tricklers), when it is time to look.
+    /// Closes the connections idle past --idle-timeout, when it is time to look.
     fn sweep_idle(&mut self) {
-        let (Some(timeout), Some(at), Some(now)) =
-            (self.opts.idle_timeout, self.next_sweep, self.space.now)
-        else {
-            return;
-        };
-        if now < at {
-            return;
-        }
-        let idle: Vec<RawFd> = self
-            .conns
-            .iter()
-            .flatten()
-            .filter(|c| c.idle_for(timeout, now))
-            .map(|c| c.fd().as_raw_fd())
-            .collect();
-        for fd in idle {
+        for fd in self.conns.idle(self.space.now) {
             self.sys.counters().add(Stat::IdleTimeouts, 1);
             self.close(fd);
         }
-        self.next_sweep = Some(now + sweep_interval(timeout));
     }
-}
-
-/// How often idle connections are looked for: a quarter of the timeout, so that
-/// none lives more than 25% past it.
-pub(super) fn sweep_interval(timeout: Duration) -> Duration {
-    (timeout / 4).max(Duration::from_millis(10))
 }

@@ -79,12 +79,27 @@ impl Input {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// Keeps what a read left after its complete messages, when nothing was kept
-    /// before: the start of the next message, already scanned to its end.
-    pub fn keep_rest(&mut self, rest: &[u8], budget: &InputBudget) {
-        debug_assert!(self.is_empty());
-        self.keep(rest, budget);
-        self.scanned = rest.len();
+    /// Answers the complete messages of `data`, bytes just read, after what is kept;
+    /// keeps the start of a message not complete yet. Returns how many bytes complete
+    /// messages took, and a protocol error.
+    pub fn answer_read(
+        &mut self,
+        protocol: Protocol,
+        max_frame: usize,
+        data: &[u8],
+        replies: &mut Vec<u8>,
+        shared: &Shared,
+    ) -> (usize, io::Result<()>) {
+        if !self.is_empty() {
+            self.keep(data, &shared.budget);
+            return self.answer(protocol, max_frame, replies, shared);
+        }
+        // The common case: whole messages, answered where they were read; only the
+        // start of an incomplete one is kept, already scanned to its end.
+        let (used, decoded) = answer(protocol, max_frame, &shared.store, data, 0, replies);
+        self.keep(&data[used..], &shared.budget);
+        self.scanned = data.len() - used;
+        (used, decoded)
     }
 
     /// Answers the complete messages kept; see [`answer`]. Returns how many bytes

@@ -26,6 +26,7 @@ mod reactor;
 mod reuseport;
 mod stats;
 mod store;
+mod table;
 mod uring;
 
 pub use input::InputBudget;
@@ -113,15 +114,14 @@ named_enum! {
 }
 
 /// Why `backend` cannot serve with `model`, if it cannot: the completion loop is
-/// built for the shapes of the reactor and of reuseport (independent loops, each
-/// accepting its own connections); handing connections to other loops' rings is not
-/// built yet.
+/// built for the reactor, reuseport and dispatch (loops that each own their
+/// connections); io-threads, whose threads share one loop's connections, is not
+/// built on it yet.
 pub fn unsupported(backend: Backend, model: Model) -> Option<String> {
-    let handing_off = matches!(model, Model::Dispatch | Model::IoThreads);
-    (backend.trigger() == Trigger::Completion && handing_off).then(|| {
+    (backend.trigger() == Trigger::Completion && model == Model::IoThreads).then(|| {
         format!(
-            "{backend} serves with the reactor and reuseport models only: {model} on a \
-             completion loop is not built yet"
+            "{backend} serves with the reactor, reuseport and dispatch models only: {model} \
+             on a completion loop is not built yet"
         )
     })
 }
@@ -252,7 +252,7 @@ pub fn serve(cfg: &ServeConfig, render: Render) -> Result<()> {
     let mut loops = match cfg.model {
         Model::Reactor => reactor::build(&mut maker, listener)?,
         Model::Reuseport => reuseport::build(&mut maker, listener)?,
-        Model::Dispatch => readiness(dispatch::build(&mut maker, listener)?),
+        Model::Dispatch => dispatch::build(&mut maker, listener)?,
         Model::IoThreads => readiness(io_threads::build(&mut maker, listener)?),
     };
 
@@ -400,13 +400,13 @@ impl LoopMaker<'_> {
         Ok(wake_rx)
     }
 
-    /// A completion loop for thread `name`, accepting on `listener`.
-    fn ring(&mut self, name: &str, listener: Listener) -> Result<uring::Ring> {
+    /// A completion loop for thread `name`, in `role`.
+    fn ring(&mut self, name: &str, role: uring::Role) -> Result<uring::Ring> {
         let sys = self.sys(name);
         let wake = self.wake_pipe()?;
         uring::Ring::new(
             sys,
-            listener,
+            role,
             wake,
             Arc::clone(&self.stop),
             self.cfg.loop_options,

@@ -4,7 +4,7 @@
 use super::accept::Accepting;
 use super::event_loop::{EventLoop, Role};
 use super::listener::Listener;
-use super::{Loop, LoopMaker};
+use super::{Loop, LoopMaker, uring};
 use anyhow::Result;
 
 /// One loop, on the calling thread.
@@ -16,7 +16,7 @@ pub fn build(maker: &mut LoopMaker, listener: Listener) -> Result<Vec<Box<dyn Lo
 /// for io-uring, which accepts and serves by itself, else a readiness loop.
 pub fn reactor(maker: &mut LoopMaker, name: &str, listener: Listener) -> Result<Box<dyn Loop>> {
     if maker.completion() {
-        return Ok(Box::new(maker.ring(name, listener)?));
+        return Ok(Box::new(maker.ring(name, uring::Role::Reactor(listener))?));
     }
     let mut core = maker.core(name)?;
     let accepting = Accepting::new(listener, &mut core)?;

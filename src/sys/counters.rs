@@ -64,11 +64,23 @@ named_enum! {
         BytesOut => "bytes_out",
         PartialWrites => "partial_writes",
         ReadPauses => "read_pauses",
-        /// io_uring: operations put in the submission ring
-        Submitted => "submitted",
         /// io_uring: a multishot recv that ended because the buffer ring was empty
         /// (ENOBUFS), and was armed again
         RecvNoBuffers => "recv_enobufs",
+    }
+}
+
+named_enum! {
+    /// An io_uring operation of a completion loop, counted by kind as it is
+    /// submitted and as its completions are reaped (a multishot one completes many
+    /// times).
+    pub enum RingOp {
+        Accept => "accept",
+        Recv => "recv",
+        Send => "send",
+        Cancel => "cancel",
+        /// a poll: on the wake pipe, or on the listener while out of descriptors
+        Poll => "poll",
     }
 }
 
@@ -79,6 +91,9 @@ pub struct Counters {
     tid: AtomicU64,
     calls: [AtomicU64; Call::COUNT],
     stats: [AtomicU64; Stat::COUNT],
+    /// io_uring operations submitted and completions reaped, by kind.
+    submitted: [AtomicU64; RingOp::COUNT],
+    completed: [AtomicU64; RingOp::COUNT],
     /// The thread's context switches (voluntary, involuntary) as it ended: once it
     /// has, the kernel's per-thread files are gone.
     at_exit: [AtomicU64; 2],
@@ -94,6 +109,16 @@ impl Counters {
     #[inline]
     pub fn add(&self, stat: Stat, n: u64) {
         bump(&self.stats[stat as usize], n);
+    }
+
+    #[inline]
+    pub fn submitted(&self, op: RingOp) {
+        bump(&self.submitted[op as usize], 1);
+    }
+
+    #[inline]
+    pub fn completed(&self, op: RingOp) {
+        bump(&self.completed[op as usize], 1);
     }
 
     /// Records the calling thread as the one these counters are for, so that the
@@ -117,6 +142,8 @@ impl Counters {
             tid: self.tid.load(Relaxed) as i32,
             calls: self.calls.iter().map(|c| c.load(Relaxed)).collect(),
             stats: self.stats.iter().map(|c| c.load(Relaxed)).collect(),
+            submitted: self.submitted.iter().map(|c| c.load(Relaxed)).collect(),
+            completed: self.completed.iter().map(|c| c.load(Relaxed)).collect(),
             switches_at_exit: self
                 .exited
                 .load(Acquire)
@@ -144,6 +171,9 @@ pub struct ThreadCounts {
     pub tid: i32,
     pub calls: Vec<u64>,
     pub stats: Vec<u64>,
+    /// By [`RingOp`].
+    pub submitted: Vec<u64>,
+    pub completed: Vec<u64>,
     /// (voluntary, involuntary) context switches, once the thread has ended.
     pub switches_at_exit: Option<(u64, u64)>,
 }
@@ -180,6 +210,8 @@ impl Registry {
             tid: AtomicU64::new(0),
             calls: std::array::from_fn(|_| AtomicU64::new(0)),
             stats: std::array::from_fn(|_| AtomicU64::new(0)),
+            submitted: std::array::from_fn(|_| AtomicU64::new(0)),
+            completed: std::array::from_fn(|_| AtomicU64::new(0)),
             at_exit: [AtomicU64::new(0), AtomicU64::new(0)],
             exited: AtomicBool::new(false),
         });

@@ -12,7 +12,7 @@ mod limits;
 pub mod terminal;
 mod trace;
 
-pub use counters::{Call, Counters, Registry, Stat, ThreadCounts};
+pub use counters::{Call, Counters, Registry, RingOp, Stat, ThreadCounts};
 pub use cpu::{check_cpu, layout_unavailable, machine_cpus, pin_to_cpu, pin_to_cpus};
 pub use limits::{inherited_descriptors, raise_nofile_limit};
 pub use trace::{Tracer, outcome, shown};

@@ -7,7 +7,7 @@
 
 use super::{Drive, Output};
 use crate::load::client::Book;
-use crate::sys::{Call, Stat, Sys};
+use crate::sys::{Call, RingOp, Stat, Sys};
 use anyhow::{Context, Result, anyhow};
 use io_uring::{IoUring, opcode, squeue, types};
 use std::io;
@@ -34,6 +34,15 @@ enum Op {
 impl Op {
     fn tag(self, c: usize) -> u64 {
         ((self as u64) << 32) | c as u32 as u64
+    }
+
+    /// The kind it is counted as.
+    fn kind(self) -> RingOp {
+        match self {
+            Op::Recv => RingOp::Recv,
+            Op::Send => RingOp::Send,
+            Op::Cancel => RingOp::Cancel,
+        }
     }
 
     fn untag(data: u64) -> Option<(Op, usize)> {
@@ -125,10 +134,7 @@ impl Uring {
         let c = self.sys.counters();
         c.add(Stat::Waits, (want > 0) as u64);
         match r {
-            Ok(submitted) => {
-                c.add(Stat::Submitted, submitted as u64);
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             // ETIME: the timer came first; EINTR: a signal; EBUSY: completions to
             // reap first.
             Err(e)
@@ -156,6 +162,9 @@ impl Uring {
             // books, which outlive this driver (`client::run_thread`).
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 self.inflight += 1;
+                if let Some((op, _)) = Op::untag(entry.get_user_data()) {
+                    self.sys.counters().submitted(op.kind());
+                }
                 return;
             }
             if let Err(e) = self.enter(0, None) {
@@ -182,6 +191,7 @@ impl Uring {
         let Some((op, c)) = Op::untag(data) else {
             return;
         };
+        self.sys.counters().completed(op.kind());
         let retry = matches!(-res, libc::EINTR | libc::EAGAIN);
         match op {
             Op::Recv if !book.is_open(c) => {}
