@@ -191,9 +191,12 @@ impl PerfCounters {
         let mut counters = PerfCounters {
             sys_enter: tracepoint_id(&["raw_syscalls/sys_enter"])?,
             // The submission tracepoint was renamed in 5.19; either is one per request.
-            ring: tracepoint_id(&["io_uring/io_uring_submit_req", "io_uring/io_uring_submit_sqe"])
-                .and_then(|submit| Ok((submit, tracepoint_id(&["io_uring/io_uring_complete"])?)))
-                .ok(),
+            ring: tracepoint_id(&[
+                "io_uring/io_uring_submit_req",
+                "io_uring/io_uring_submit_sqe",
+            ])
+            .and_then(|submit| Ok((submit, tracepoint_id(&["io_uring/io_uring_complete"])?)))
+            .ok(),
             tids: Vec::new(),
             syscalls: Vec::new(),
             switches: Vec::new(),
