@@ -96,6 +96,8 @@ fn run_quick(file: &Path) -> Value {
         );
     }
     std::fs::remove_dir_all(&out_dir).unwrap();
+    let mut data = data;
+    data["readme"] = Value::String(readme);
     data
 }
 
@@ -132,6 +134,7 @@ fn every_experiment_runs_quick_and_writes_results_that_parse() {
             "idle-scaling" => poll_scans_the_idle_epoll_only_the_ready(&data),
             "models" => each_model_owns_every_connection_once(&data),
             "ring-setup" => every_ring_setup_echoes(&data),
+            "real-systems" => real_servers_beside_their_models(&data),
             "zero-copy" => read_write_takes_two_calls_per_chunk(&data),
             // A new experiment is still run and its files checked above; what its
             // figures must show goes here.
@@ -159,6 +162,37 @@ fn every_backend_reads_and_writes_each_request(data: &Value) {
             Trigger::Completion => completions_per_request_at_least_one(r, 64.0),
             _ => calls_per_request_at_least(r, 64.0),
         }
+    }
+}
+
+/// Redis and memcached measured beside our models, with the kernel's counts; their
+/// threads and memcached's hand-off in the README; the 8-CPU sweeps n/a on a smaller
+/// machine.
+fn real_servers_beside_their_models(data: &Value) {
+    let cores = data["machine"]["cores"].as_u64().unwrap();
+    for r in rows(data) {
+        let wants_8 = r["settings"]["server_cpus"].is_string();
+        if wants_8 && cores < 8 {
+            let why = r["not_applicable"].as_str().unwrap_or_default();
+            assert!(why.contains("needs 8 CPUs"), "{r}");
+            continue;
+        }
+        assert!(r["not_applicable"].is_null(), "{r}");
+        assert!(median(r, "requests_per_s") > 0.0, "{r}");
+        assert!(
+            median(r, "kernel_syscalls_per_request") >= 2.0,
+            "a read and a reply: {r}"
+        );
+    }
+    for real in ["redis", "memcached"] {
+        assert_eq!(
+            rows_where(data, "external", real).len(),
+            2 + 3 * (real == "redis") as usize
+        );
+    }
+    let readme = data["readme"].as_str().unwrap();
+    for shown in ["io_thd_1", "mc-worker", "accept4(2)"] {
+        assert!(readme.contains(shown), "{shown}: {readme}");
     }
 }
 

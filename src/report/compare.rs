@@ -3,11 +3,11 @@
 //! export reuses the workload line, the findings and the notes.
 
 use super::bars::{self, Bar};
-use super::count;
 use super::findings;
 use super::grid::{Grid, GridCell, View, baseline, grid, lower_bound_note};
 use super::plural;
 use super::warnings::{calls_in_brief, varied_in_brief};
+use super::{count, number};
 use crate::bench::{self, BenchReport, Disagreed, Finding, HEADLINE, Verdict, Warning};
 use crate::style::{NBSP, Paint, Style};
 use crate::sys::Stat;
@@ -325,30 +325,32 @@ fn threads_section(report: &BenchReport, style: &Style) -> String {
             .server
             .threads
             .iter()
-            .filter(|t| t.counts.syscalls_total > 0 && t.thread != "control")
+            .filter(|t| t.counts.syscalls_total > 0 && t.thread != crate::server::CONTROL_THREAD)
             .collect();
         if busy.len() < 2 {
             continue;
         }
         let mut t = style.table();
         t.set_header(vec![
-            format!("{} (run 1)", subject.subject),
+            format!("{}: threads (run 1, our counts)", subject.subject),
             "connections".into(),
             "calls/req".into(),
-            "wakeups".into(),
-            "ctx switches vol + invol".into(),
+            "wakeups/req".into(),
+            "ctx switches/req vol + invol".into(),
         ]);
         let requests = run.load.requests.max(1) as f64;
+        // Per request, as the kernel's per-thread table below has them.
+        let per_request = |n: u64| number(n as f64 / requests, 3);
         for thread in busy {
             t.add_row(vec![
                 thread.thread.clone(),
                 count(thread.connections),
-                format!("{:.3}", thread.counts.syscalls_total as f64 / requests),
-                count(thread.counts.counter(Stat::Wakeups)),
+                per_request(thread.counts.syscalls_total),
+                per_request(thread.counts.counter(Stat::Wakeups)),
                 format!(
                     "{} + {}",
-                    count(thread.voluntary_cs),
-                    count(thread.involuntary_cs)
+                    per_request(thread.voluntary_cs),
+                    per_request(thread.involuntary_cs)
                 ),
             ]);
         }

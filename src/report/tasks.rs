@@ -53,7 +53,7 @@ fn table(
     let counted = tasks.iter().any(|t| t.syscalls.is_some());
     let mut t = style.table();
     let mut header = vec![
-        format!("{name}: threads (run 1)"),
+        format!("{name}: threads (run 1, the kernel's)"),
         "CPU us/req".to_string(),
         "ctx switches/req vol + invol".to_string(),
     ];
@@ -150,7 +150,10 @@ mod tests {
             ..Style::PLAIN
         };
         let text = table("memcached x1", &tasks, 1000, Some(&handoff), &style);
-        assert!(text.contains("memcached x1: threads (run 1)"), "{text}");
+        assert!(
+            text.contains("memcached x1: threads (run 1, the kernel's)"),
+            "{text}"
+        );
         let worker = text.lines().find(|l| l.contains("mc-worker (11)")).unwrap();
         // 4 ms over 1,000 requests; 2,100 calls; 500 + 10 switches.
         for cell in ["4.00", "2.100", "0.500 + 0.010"] {

@@ -26,6 +26,9 @@ fn control_signals() -> SigSet {
 
 /// Blocks the control signals in the calling thread and every thread it spawns
 /// later. Call it before any other thread exists.
+/// The control thread's name: it serves statistics and stops the loops, no clients.
+pub const THREAD: &str = "control";
+
 pub fn block_signals() -> Result<()> {
     control_signals()
         .thread_block()
@@ -57,7 +60,7 @@ pub fn spawn(
 ) -> Result<JoinHandle<()>> {
     let deadline = duration.map(|d| Instant::now() + d);
     std::thread::Builder::new()
-        .name("control".into())
+        .name(THREAD.into())
         .spawn(move || {
             sys.counters().mark_thread();
             let set = control_signals();

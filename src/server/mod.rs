@@ -17,6 +17,7 @@
 mod accept;
 mod connection;
 mod control;
+pub use control::THREAD as CONTROL_THREAD;
 mod dispatch;
 mod event_loop;
 mod input;
@@ -267,9 +268,12 @@ pub fn serve(cfg: &ServeConfig, render: Render) -> Result<()> {
         flag: Arc::clone(&maker.stop),
         wakers: std::mem::take(&mut maker.wakers),
     };
-    control::spawn(maker.sys("control"), stopper, cfg.duration, move |sys| {
-        snapshots.print(sys, Moment::Snapshot)
-    })?;
+    control::spawn(
+        maker.sys(control::THREAD),
+        stopper,
+        cfg.duration,
+        move |sys| snapshots.print(sys, Moment::Snapshot),
+    )?;
     let mut main = loops.remove(0);
     let others: Vec<_> = loops
         .into_iter()

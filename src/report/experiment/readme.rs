@@ -6,8 +6,10 @@ use super::shows;
 use super::sweep::{column, sweep_name, sweep_rows, x_value};
 use crate::bench::COUNTS_AGREE_WITHIN;
 use crate::experiment::{Column, Experiment, Kind, Results, Scale, Setting, Sweep};
+use crate::metrics::TaskSample;
 use crate::report::grid::figure_cells;
-use crate::report::{plural, table};
+use crate::report::{count, number, plural, table};
+use crate::server;
 
 pub fn render(exp: &Experiment, results: &Results, command: &str, plots: &[Vec<Plot>]) -> String {
     [
@@ -54,6 +56,7 @@ fn tables(exp: &Experiment, results: &Results, plots: &[Vec<Plot>]) -> String {
         }
         out += &table(sweep, results, &exp.table);
         out += "\n";
+        out += &threads(sweep, results);
         for plot in plots {
             out += &plot_line(plot);
         }
@@ -91,6 +94,74 @@ fn table(sweep: &Sweep, results: &Results, figures: &[String]) -> String {
         })
         .collect();
     table::markdown(&header, &rows)
+}
+
+/// For the points whose server ran more than one busy thread (memcached's listener
+/// and workers, Redis's main and I/O threads, our models' loops): each thread per
+/// request in the first run, as the kernel counted it (/proc/PID/task).
+fn threads(sweep: &Sweep, results: &Results) -> String {
+    let keys = sweep.varied();
+    let (mut rows, mut handoffs) = (Vec::new(), Vec::new());
+    for (row, _) in sweep_rows(sweep, results) {
+        let Some(run) = row.raw.get(0) else { continue };
+        let requests = run["load"]["requests"].as_f64().unwrap_or(0.0).max(1.0);
+        let tasks: Vec<TaskSample> =
+            serde_json::from_value(run["server"]["tasks"].clone()).unwrap_or_default();
+        // Our server's control thread serves statistics, not clients.
+        let busy: Vec<&TaskSample> = tasks
+            .iter()
+            .filter(|t| t.cpu_s > 0.0 && t.name != server::CONTROL_THREAD)
+            .collect();
+        if busy.len() < 2 {
+            continue;
+        }
+        let point: Vec<String> = keys.iter().map(|k| x_value(row, k)).collect();
+        let handoff = &run["server"]["handoff"];
+        if let (Some(accepts), Some(notifies)) =
+            (handoff["accepts"].as_u64(), handoff["notifies"].as_u64())
+        {
+            handoffs.push(format!(
+                "{}: its listener ({}) made {} {}(2) and {} {}(2) while the connections were \
+                 accepted, the notification that wakes the worker each is handed to.",
+                point.join(", "),
+                handoff["thread"].as_str().unwrap_or("?"),
+                count(notifies),
+                handoff["calls"]["notify"].as_str().unwrap_or("?"),
+                count(accepts),
+                handoff["calls"]["accept"].as_str().unwrap_or("?"),
+            ));
+        }
+        let per_request = |n: u64| number(n as f64 / requests, 3);
+        for t in busy {
+            rows.push(vec![
+                point.join(", "),
+                t.name.clone(),
+                number(t.cpu_s * 1e6 / requests, 2),
+                per_request(t.voluntary_cs + t.involuntary_cs),
+                t.syscalls.map_or("n/a".to_string(), per_request),
+            ]);
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let header = [
+        "point",
+        "thread",
+        "CPU us/req",
+        "ctx switches/req",
+        "syscalls/req (kernel)",
+    ]
+    .map(String::from);
+    let mut out = format!(
+        "Threads with CPU time in the first run, per request, as the kernel counted them \
+         (/proc/PID/task; system calls with kernel counts):\n\n{}\n",
+        table::markdown(&header, &rows)
+    );
+    for h in handoffs {
+        out += &format!("{h}\n\n");
+    }
+    out
 }
 
 fn how_measured(exp: &Experiment, results: &Results, command: &str) -> String {
