@@ -2,7 +2,8 @@
 # The performance benchmark: iobench beside the textbook C servers and client of
 # ../shared/yardsticks, on this machine, in one run. Writes results/yardsticks/.
 #
-#   bash benches/yardsticks.sh            # about 8 minutes on 2 CPUs
+#   bash benches/yardsticks.sh            # about 15 minutes on 2 CPUs, builds included
+#   (needs gcc, and liburing-dev for echo_uring)
 #
 # Server targets (compare --runs 7, interleaved; the ratio of each run to the
 # yardstick's run of the same round, median and range): iobench's backends beside the
