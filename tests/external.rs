@@ -92,6 +92,21 @@ fn an_external_servers_threads_are_measured_one_by_one() {
         stdout.contains("ours: threads (run 1, the kernel's)"),
         "{stdout}"
     );
+    // The kernel's count of calls is in the default table, for the external server
+    // too (which has no count of our own).
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("calls/req, kernel"))
+        .unwrap_or_else(|| panic!("no kernel calls row: {stdout}"));
+    let cells: Vec<&str> = row.split(['│', '┆', '|']).map(str::trim).collect();
+    assert!(
+        cells
+            .iter()
+            .filter(|c| c.parse::<f64>().is_ok_and(|n| n > 1.0))
+            .count()
+            >= 2,
+        "{row}"
+    );
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     std::fs::remove_file(&json).unwrap();

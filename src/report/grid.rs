@@ -30,6 +30,9 @@ pub const CLASSROOM: &[(&str, &str)] = &[
     ("backpressure_p99_us", "p99 lag: conn busy"),
     ("server_cpu_us_per_request", "server CPU us/req"),
     ("syscalls_per_request", "system calls/req"),
+    // With --kernel-counts: the kernel's count beside ours, and the only one an
+    // external server has.
+    ("kernel_syscalls_per_request", "calls/req, kernel"),
     ("ring_ops_per_request", "ring ops/req"),
     ("wakeups_per_request", "wakeups/req"),
     ("fds_handed_per_wakeup", "fds handed/wakeup"),
