@@ -11,6 +11,7 @@ mod cpu;
 mod limits;
 pub mod terminal;
 mod trace;
+pub mod uring;
 
 pub use counters::{Call, Counters, Registry, RingOp, Stat, ThreadCounts};
 pub use cpu::{check_cpu, layout_unavailable, machine_cpus, pin_to_cpu, pin_to_cpus};

@@ -7,7 +7,7 @@
 
 use super::{Drive, Output};
 use crate::load::client::Book;
-use crate::sys::{Call, RingOp, Stat, Sys};
+use crate::sys::{Call, RingOp, Stat, Sys, uring};
 use anyhow::{Context, Result, anyhow};
 use io_uring::{IoUring, opcode, squeue, types};
 use std::io;
@@ -122,54 +122,26 @@ impl Uring {
         Ok(uring)
     }
 
-    /// One io_uring_enter, counted: submits everything queued and waits for `want`
-    /// completions, or until `timeout`. A timeout is no error.
+    /// One io_uring_enter ([`uring::enter`]).
     fn enter(&mut self, want: usize, timeout: Option<Duration>) -> io::Result<()> {
-        let ts = timeout.map(types::Timespec::from);
-        let submitter = self.ring.submitter();
-        let r = self.sys.counted(Call::IoUringEnter, || match &ts {
-            Some(ts) => submitter.submit_with_args(want, &types::SubmitArgs::new().timespec(ts)),
-            None => submitter.submit_and_wait(want),
-        });
-        let c = self.sys.counters();
-        c.add(Stat::Waits, (want > 0) as u64);
-        match r {
-            Ok(_) => Ok(()),
-            // ETIME: the timer came first; EINTR: a signal; EBUSY: completions to
-            // reap first.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+        uring::enter(&self.sys, &mut self.ring, want, timeout)
     }
 
-    /// Queues one operation for the next enter; a full submission ring is submitted
-    /// at once (one enter more).
+    /// Queues one operation for the next enter ([`uring::push`]); a failed enter
+    /// on a full submission ring is kept for the turn.
     fn push(&mut self, entry: squeue::Entry) {
-        loop {
-            // SAFETY: every operation queued here names memory that outlives it. A
-            // recv writes into its connection's `rx` buffer and a send reads its
-            // `out`, which is not changed while the send is in the kernel (`sending`;
-            // `Output` takes a new batch only once the last is written). Both are
-            // freed only after the kernel has given back every operation (`Drop`
-            // quiesces first), or leaked. The descriptors they name belong to the
-            // books, which outlive this driver (`client::run_thread`).
-            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
-                self.inflight += 1;
-                if let Some((op, _)) = Op::untag(entry.get_user_data()) {
-                    self.sys.counters().submitted(op.kind());
-                }
-                return;
-            }
-            if let Err(e) = self.enter(0, None) {
+        let kind = Op::untag(entry.get_user_data()).map(|(op, _)| op.kind());
+        // SAFETY: every operation queued here names memory that outlives it. A
+        // recv writes into its connection's `rx` buffer and a send reads its
+        // `out`, which is not changed while the send is in the kernel (`sending`;
+        // `Output` takes a new batch only once the last is written). Both are
+        // freed only after the kernel has given back every operation (`Drop`
+        // quiesces first), or leaked. The descriptors they name belong to the
+        // books, which outlive this driver (`client::run_thread`).
+        match unsafe { uring::push(&self.sys, &mut self.ring, &entry, kind) } {
+            Ok(()) => self.inflight += 1,
+            Err(e) => {
                 self.trouble.get_or_insert(e);
-                return;
             }
         }
     }

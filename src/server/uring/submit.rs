@@ -2,7 +2,7 @@
 //! data, and the one counted, traced io_uring_enter of a turn.
 
 use super::{Ring, buffers};
-use crate::sys::{Call, RingOp, Stat, outcome};
+use crate::sys::{RingOp, uring};
 use io_uring::{opcode, squeue, types};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -66,66 +66,27 @@ pub fn send(fd: RawFd, bytes: &[u8]) -> squeue::Entry {
 }
 
 impl Ring {
-    /// One io_uring_enter, counted and traced: submits everything queued and waits
-    /// for `want` completions, or until `timeout`. A timeout is no error. The timeout
-    /// is an argument of the call (IORING_ENTER_EXT_ARG), not a request of its own:
-    /// the kernel's count of requests is exactly the operations queued.
+    /// One io_uring_enter ([`uring::enter`]): submits everything queued and waits
+    /// for `want` completions, or until `timeout`.
     pub(super) fn enter(&mut self, want: usize, timeout: Option<Duration>) -> io::Result<()> {
-        let queued = self.ring.submission().len();
-        let ts = timeout.map(types::Timespec::from);
-        let submitter = self.ring.submitter();
-        // With `want` above 0, the crate always makes the call (even under SQPOLL),
-        // so one count per call here is exact.
-        let r = self.sys.counted(Call::IoUringEnter, || match &ts {
-            Some(ts) => submitter.submit_with_args(want, &types::SubmitArgs::new().timespec(ts)),
-            None => submitter.submit_and_wait(want),
-        });
-        self.sys.trace(|| {
-            format!(
-                "io_uring_enter(to_submit={queued}, min_complete={want}) {}",
-                outcome(&r)
-            )
-        });
-        self.sys.counters().add(Stat::Waits, 1);
-        match r {
-            Ok(_) => Ok(()),
-            // ETIME: the timer came first; EINTR: a signal (they are blocked in the
-            // loops); EBUSY: completions to reap first.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+        uring::enter(&self.sys, &mut self.ring, want, timeout)
     }
 
-    /// Queues one operation for the next enter; a full submission ring is submitted
-    /// at once (one enter more).
+    /// Queues one operation for the next enter ([`uring::push`]); a failed enter
+    /// on a full submission ring is kept for the turn.
     pub(super) fn push(&mut self, entry: squeue::Entry) {
-        loop {
-            // SAFETY: every operation queued here names memory that outlives it. A
-            // recv draws from `self.buffers`, which the loop owns and frees only after
-            // the kernel has given back every operation (`quiesce`), or leaks. A send
-            // reads its connection's `flight`, which is not touched while the send is
-            // in flight, and the connection is kept until its completion (`release`
-            // waits for it; dropping the loop quiesces first). Accept, poll and cancel
-            // name no memory of ours.
-            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
-                self.inflight += 1;
-                // Counted as queued: with SUBMIT_ALL the next enter (or the SQPOLL
-                // thread) submits every entry queued, in order.
-                if let Some((op, _)) = Op::untag(entry.get_user_data()) {
-                    self.sys.counters().submitted(op.kind());
-                }
-                return;
-            }
-            if let Err(e) = self.enter(0, None) {
+        let kind = Op::untag(entry.get_user_data()).map(|(op, _)| op.kind());
+        // SAFETY: every operation queued here names memory that outlives it. A
+        // recv draws from `self.buffers`, which the loop owns and frees only after
+        // the kernel has given back every operation (`quiesce`), or leaks. A send
+        // reads its connection's `flight`, which is not touched while the send is
+        // in flight, and the connection is kept until its completion (`release`
+        // waits for it; dropping the loop quiesces first). Accept, poll and cancel
+        // name no memory of ours.
+        match unsafe { uring::push(&self.sys, &mut self.ring, &entry, kind) } {
+            Ok(()) => self.inflight += 1,
+            Err(e) => {
                 self.trouble.get_or_insert(e);
-                return;
             }
         }
     }
