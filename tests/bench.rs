@@ -365,9 +365,15 @@ fn compare_says_when_its_rate_was_not_kept() {
         // per connection, intended before the window and not counted in it) even on
         // a busy machine.
         .args(["--duration", "1s", "--warmup", "100ms"])
+        .args(["--read-strategy", "drain"])
         .output()
         .unwrap();
     let stdout = succeeded(out);
+    // The workload line says the protocol and the server's own flags.
+    assert!(
+        stdout.contains("B raw, pipeline 1") && stdout.contains("server --read-strategy drain"),
+        "{stdout}"
+    );
     // Open loop: the uncorrected latency and both send lags are in the table too.
     for row in [
         "p99 uncorrected",

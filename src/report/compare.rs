@@ -69,12 +69,26 @@ pub fn workload(report: &BenchReport) -> String {
         ([], []) => "nothing pinned".to_string(),
         (server, client) => format!("server {}, client {}", cpus(server), cpus(client)),
     };
+    // The server's flags beyond the workload's (whose protocol is said already), as
+    // they were passed: `--ring sqpoll`, `--read-strategy drain`.
+    let flags: Vec<&str> = plan
+        .server_args
+        .chunks(2)
+        .filter(|pair| pair[0] != "--protocol")
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let flags = match flags.as_slice() {
+        [] => String::new(),
+        flags => format!("; server {}", flags.join(" ")),
+    };
     format!(
-        "{} ({} idle), {}{NBSP}B, pipeline {}, {pace}, the client on {}; {} per run after \
-         {:.1}{NBSP}s warm-up; {}, interleaved; {pinned}",
+        "{} ({} idle), {}{NBSP}B {}, pipeline {}, {pace}, the client on {}; {} per run after \
+         {:.1}{NBSP}s warm-up; {}, interleaved; {pinned}{flags}",
         plural(load.connections, "connection"),
         load.idle_connections,
         load.payload,
+        load.protocol,
         load.pipeline,
         load.driver,
         window,
