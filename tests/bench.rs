@@ -38,6 +38,12 @@ fn figure(summary: &Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {key} in {summary}"))
 }
 
+/// How far the server's own snapshot of a window and the parent's readings of it
+/// (the client's counts, /proc/PID/io) may differ: the snapshot waits for the
+/// server's control thread to get its (busy) CPU. A call left uncounted would be off
+/// by far more (a read per request is half of them).
+const EDGE_SKEW: f64 = 0.02;
+
 #[test]
 fn compare_all_backends_gives_a_complete_consistent_table() {
     let (json, csv, md) = (temp("c.json"), temp("c.csv"), temp("c.md"));
@@ -148,13 +154,12 @@ fn compare_all_backends_gives_a_complete_consistent_table() {
             let client = run["load"]["requests_total"].as_u64().unwrap();
             let echoed = run["server"]["lifetime_bytes_out"].as_u64().unwrap() / payload as u64;
             assert_eq!(client, echoed, "{name}");
-            // In the window too, up to the skew of its edges: the server's snapshot
-            // waits for its control thread to get the (busy) CPU.
+            // In the window too, up to the skew of its edges.
             let client = run["load"]["requests"].as_f64().unwrap();
             let own = &run["server"]["own"];
             let echoed = own["counters"]["bytes_out"].as_f64().unwrap() / payload as f64;
             assert!(
-                (client - echoed).abs() / client < 0.02,
+                (client - echoed).abs() / client < EDGE_SKEW,
                 "{name}: {client} vs {echoed}"
             );
             // Our read/write counts against /proc/PID/io. polling reads its own eventfd
@@ -167,7 +172,11 @@ fn compare_all_backends_gives_a_complete_consistent_table() {
                 if !backend(name).counts_every_call() && call == Call::Read {
                     assert!(theirs > ours, "{name}: {ours} vs {theirs}");
                 } else {
-                    assert!(diff < 0.01, "{name} {call}: ours {ours}, kernel {theirs}");
+                    // Read at the window's edges by two parties: skewed like the bytes.
+                    assert!(
+                        diff < EDGE_SKEW,
+                        "{name} {call}: ours {ours}, kernel {theirs}"
+                    );
                 }
             }
         }
