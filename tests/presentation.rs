@@ -137,6 +137,10 @@ fn the_markdown_export_is_complete() {
         "poll,epoll-et",
         "--idle-connections",
         "900",
+        "--models",
+        "reactor,dispatch",
+        "--server-threads",
+        "2",
     ];
     args.extend(SHORT);
     args.extend(["--export-markdown", "-", "--quiet"]);
@@ -150,6 +154,9 @@ fn the_markdown_export_is_complete() {
         "descriptors per wakeup",
         "Measured by `",
         "compare --backends poll,epoll-et",
+        // A model with threads: each of them, as the kernel counted it.
+        "epoll-et/dispatch x2: threads (run 1, the kernel's)",
+        "| event-loop (",
     ] {
         assert!(md.contains(part), "no {part:?}: {md}");
     }

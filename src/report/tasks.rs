@@ -2,10 +2,11 @@
 //! run: memcached's listener beside its workers, Redis's main thread beside its I/O
 //! threads. Shown under the main table for an external server with more than one
 //! thread, and for ours too with `--figures all` (ours has its own per-thread table
-//! from its counts); the JSON export has them for every run.
+//! from its counts) and in the Markdown export; the JSON export has them for every
+//! run.
 
 use super::grid::View;
-use super::{count, number, plural};
+use super::{count, number, plural, table};
 use crate::bench::{BenchReport, Handoff, Subject};
 use crate::metrics::TaskSample;
 use crate::style::{Paint, Style};
@@ -13,6 +14,47 @@ use comfy_table::CellAlignment;
 
 pub fn render(report: &BenchReport, view: &View, style: &Style) -> String {
     let mut out = String::new();
+    for t in tables(report, view) {
+        let mut table = style.table();
+        table.set_header(t.header);
+        for row in t.rows {
+            table.add_row(row);
+        }
+        for col in 1..table.column_count() {
+            if let Some(c) = table.column_mut(col) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        out += &style.render(table);
+        if !t.notes.is_empty() {
+            out += &style.paint(&style.wrap(&t.notes.join(" "), 0), Paint::Dim);
+        }
+    }
+    out
+}
+
+/// The same tables in Markdown, for the export (every subject, as `--figures all`).
+pub fn markdown(report: &BenchReport) -> String {
+    let mut out = String::new();
+    for t in tables(report, &View::All) {
+        out += &format!("\n{}", table::markdown(&t.header, &t.rows));
+        if !t.notes.is_empty() {
+            out += &format!("\n{}\n", t.notes.join(" "));
+        }
+    }
+    out
+}
+
+/// One server's threads: a header, a row per busy thread, and sentences below.
+struct Threads {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+    notes: Vec<String>,
+}
+
+/// The thread tables `view` shows, from each subject's first run.
+fn tables(report: &BenchReport, view: &View) -> Vec<Threads> {
+    let mut out = Vec::new();
     for subject in &report.plan.subjects {
         let shown = matches!(subject, Subject::External { .. }) || *view == View::All;
         let name = subject.name();
@@ -28,30 +70,22 @@ pub fn render(report: &BenchReport, view: &View, style: &Style) -> String {
         if !shown || tasks.len() < 2 {
             continue;
         }
-        out += &table(
+        out.push(threads(
             &name,
             tasks,
             run.load.requests,
             run.server.handoff.as_ref(),
-            style,
-        );
+        ));
     }
     out
 }
 
 /// One server's threads over `requests` requests: the busy ones in a table, then
 /// how many were idle and the listener's hand-off, in words.
-fn table(
-    name: &str,
-    tasks: &[TaskSample],
-    requests: u64,
-    handoff: Option<&Handoff>,
-    style: &Style,
-) -> String {
+fn threads(name: &str, tasks: &[TaskSample], requests: u64, handoff: Option<&Handoff>) -> Threads {
     let requests = requests.max(1) as f64;
     let per_request = |n: f64| number(n / requests, 3);
     let counted = tasks.iter().any(|t| t.syscalls.is_some());
-    let mut t = style.table();
     let mut header = vec![
         format!("{name}: threads (run 1, the kernel's)"),
         "CPU us/req".to_string(),
@@ -60,32 +94,28 @@ fn table(
     if counted {
         header.push("syscalls/req".to_string());
     }
-    t.set_header(header);
     let busy: Vec<_> = tasks.iter().filter(|t| t.cpu_s > 0.0).collect();
-    for task in &busy {
-        let mut row = vec![
-            format!("{} ({})", task.name, task.tid),
-            number(task.cpu_s * 1e6 / requests, 2),
-            format!(
-                "{} + {}",
-                per_request(task.voluntary_cs as f64),
-                per_request(task.involuntary_cs as f64)
-            ),
-        ];
-        if counted {
-            row.push(
-                task.syscalls
-                    .map_or("n/a".into(), |n| per_request(n as f64)),
-            );
-        }
-        t.add_row(row);
-    }
-    for col in 1..t.column_count() {
-        if let Some(c) = t.column_mut(col) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-    let mut out = style.render(t);
+    let rows = busy
+        .iter()
+        .map(|task| {
+            let mut row = vec![
+                format!("{} ({})", task.name, task.tid),
+                number(task.cpu_s * 1e6 / requests, 2),
+                format!(
+                    "{} + {}",
+                    per_request(task.voluntary_cs as f64),
+                    per_request(task.involuntary_cs as f64)
+                ),
+            ];
+            if counted {
+                row.push(
+                    task.syscalls
+                        .map_or("n/a".into(), |n| per_request(n as f64)),
+                );
+            }
+            row
+        })
+        .collect();
     let idle = tasks.len() - busy.len();
     let mut notes = Vec::new();
     if idle > 0 {
@@ -107,10 +137,11 @@ fn table(
             count(h.accepts),
         ));
     }
-    if !notes.is_empty() {
-        out += &style.paint(&style.wrap(&notes.join(" "), 0), Paint::Dim);
+    Threads {
+        header,
+        rows,
+        notes,
     }
-    out
 }
 
 #[cfg(test)]
@@ -144,32 +175,24 @@ mod tests {
             accepts: 64,
             notifies: 64,
         };
-        // Wide: each sentence on one line.
-        let style = Style {
-            width: 1000,
-            ..Style::PLAIN
-        };
-        let text = table("memcached x1", &tasks, 1000, Some(&handoff), &style);
+        let t = threads("memcached x1", &tasks, 1000, Some(&handoff));
+        assert_eq!(t.header[0], "memcached x1: threads (run 1, the kernel's)");
+        let worker = t.rows.iter().find(|r| r[0] == "mc-worker (11)").unwrap();
+        // 4 ms over 1,000 requests; 500 + 10 switches; 2,100 calls.
+        assert_eq!(worker[1..], ["4.00", "0.500 + 0.010", "2.100"]);
+        assert!(!t.rows.iter().any(|r| r[0].contains("mc-lrumaint")));
+        let notes = t.notes.join(" ");
+        assert!(notes.contains("1 idle thread not shown"), "{notes}");
         assert!(
-            text.contains("memcached x1: threads (run 1, the kernel's)"),
-            "{text}"
-        );
-        let worker = text.lines().find(|l| l.contains("mc-worker (11)")).unwrap();
-        // 4 ms over 1,000 requests; 2,100 calls; 500 + 10 switches.
-        for cell in ["4.00", "2.100", "0.500 + 0.010"] {
-            assert!(worker.contains(cell), "{cell}: {worker}");
-        }
-        assert!(!text.contains("mc-lrumaint"), "{text}");
-        assert!(text.contains("1 idle thread not shown"), "{text}");
-        assert!(
-            text.contains("made 1.00 write(2) per accept4(2) (64 and 64"),
-            "{text}"
+            notes.contains("made 1.00 write(2) per accept4(2) (64 and 64"),
+            "{notes}"
         );
         // Without kernel counts, no system-call column.
         let tasks = tasks.map(|t| TaskSample {
             syscalls: None,
             ..t
         });
-        assert!(!table("x", &tasks, 1000, None, &style).contains("syscalls/req"));
+        let t = threads("x", &tasks, 1000, None);
+        assert!(!t.header.iter().any(|h| h == "syscalls/req"));
     }
 }

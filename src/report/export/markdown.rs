@@ -1,10 +1,11 @@
 //! Markdown: everything the terminal shows, for a report: the workload, the full
-//! table, the findings, every warning and note, the machine and the command.
+//! table, each multi-threaded server's threads, the findings, every warning and note,
+//! the machine and the command.
 
 use crate::bench::BenchReport;
 use crate::report::compare::{notes, sentences, workload};
 use crate::report::grid::{GridCell, View, grid};
-use crate::report::table;
+use crate::report::{table, tasks};
 use anyhow::Result;
 
 pub fn render(report: &BenchReport) -> Result<String> {
@@ -22,6 +23,7 @@ pub fn render(report: &BenchReport) -> Result<String> {
     out += &table::markdown(&g.header, &rows);
     out += "\nMedian over runs, (min–max) in parentheses. Per-request figures divide by the \
             requests the client completed in the window.\n";
+    out += &tasks::markdown(report);
     let sentences = sentences(report);
     if !sentences.is_empty() {
         out += &format!("\n{}\n", sentences.join(" "));
