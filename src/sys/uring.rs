@@ -3,9 +3,14 @@
 //! load generator's ring driver both enter and queue through here.
 
 use super::{Call, RingOp, Stat, Sys, outcome};
-use io_uring::{IoUring, squeue, types};
+use anyhow::{Context, Result, bail};
+use io_uring::{IoUring, cqueue, squeue, types};
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long a ring's operations, once cancelled, may take to come back before the
+/// memory they name is leaked rather than freed under them.
+const QUIESCE_LIMIT: Duration = Duration::from_secs(5);
 
 /// One io_uring_enter: submits everything queued and waits for `want` completions, or
 /// until `timeout`. A timeout is no error. The timeout is an argument of the call
@@ -74,4 +79,29 @@ pub unsafe fn push(
         }
         enter(sys, ring, 0, None)?;
     }
+}
+
+/// Reaps until none of the `inflight` operations is left in the kernel (the caller has
+/// cancelled them), each completion handed to `ended`, which says whether it was its
+/// operation's last. Err: they did not all come back within [`QUIESCE_LIMIT`].
+pub fn quiesce(
+    sys: &Sys,
+    ring: &mut IoUring,
+    inflight: &mut usize,
+    mut ended: impl FnMut(&cqueue::Entry) -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + QUIESCE_LIMIT;
+    while *inflight > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            bail!("{inflight} io_uring operations still in the kernel after {QUIESCE_LIMIT:?}");
+        }
+        enter(sys, ring, 1, Some(left)).context("io_uring_enter failed while stopping")?;
+        for c in ring.completion() {
+            if ended(&c) {
+                *inflight = inflight.saturating_sub(1);
+            }
+        }
+    }
+    Ok(())
 }

@@ -8,15 +8,12 @@
 use super::{Drive, Output};
 use crate::load::client::Book;
 use crate::sys::{Call, RingOp, Stat, Sys, uring};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use io_uring::{IoUring, opcode, squeue, types};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-/// How long the end of a run waits for the kernel to give back the operations it
-/// holds (cancelled, they come back at once).
-const QUIESCE_LIMIT: Duration = Duration::from_secs(5);
 /// The largest submission ring the kernel sets up (its completion ring may be twice
 /// as large); a thread with more connections than half of it submits early when the
 /// ring fills.
@@ -200,20 +197,8 @@ impl Uring {
             .build()
             .user_data(Op::Cancel.tag(0));
         self.push(entry);
-        let deadline = Instant::now() + QUIESCE_LIMIT;
-        while self.inflight > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(anyhow!(
-                    "{} io_uring operations still in the kernel after {QUIESCE_LIMIT:?}",
-                    self.inflight
-                ));
-            }
-            self.enter(1, Some(left))?;
-            let reaped = self.ring.completion().count();
-            self.inflight = self.inflight.saturating_sub(reaped);
-        }
-        Ok(())
+        // Its operations are single-shot: each completion is one's last.
+        uring::quiesce(&self.sys, &mut self.ring, &mut self.inflight, |_| true)
     }
 }
 

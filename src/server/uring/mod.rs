@@ -38,8 +38,8 @@ use super::dispatch::{Inbox, Workers};
 use super::input::Shared;
 use super::listener::Listener;
 use super::table::Table;
-use crate::sys::{Call, Stat, Sys};
-use anyhow::{Context, Result, anyhow};
+use crate::sys::{Call, Stat, Sys, uring};
+use anyhow::{Context, Result};
 use buffers::Buffers;
 use conn::Conn;
 use io_uring::{IoUring, cqueue};
@@ -47,10 +47,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
-/// How long a stopping loop waits for the kernel to give back its operations.
-const QUIESCE_LIMIT: Duration = Duration::from_secs(5);
+use std::time::Instant;
 
 /// A completion loop's part in its threading model.
 pub enum Role {
@@ -233,27 +230,13 @@ impl Ring {
             return Ok(());
         }
         self.cancel_all();
-        let deadline = Instant::now() + QUIESCE_LIMIT;
-        while self.inflight > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(anyhow!(
-                    "{} io_uring operations still in the kernel after {QUIESCE_LIMIT:?}",
-                    self.inflight
-                ));
+        let sys = &self.sys;
+        uring::quiesce(sys, &mut self.ring, &mut self.inflight, |c| {
+            if let Some((op, _)) = submit::Op::untag(c.user_data()) {
+                sys.counters().completed(op.kind());
             }
-            self.enter(1, Some(left))
-                .context("io_uring_enter failed while stopping")?;
-            for c in self.ring.completion() {
-                if !cqueue::more(c.flags()) {
-                    self.inflight -= 1;
-                }
-                if let Some((op, _)) = submit::Op::untag(c.user_data()) {
-                    self.sys.counters().completed(op.kind());
-                }
-            }
-        }
-        Ok(())
+            !cqueue::more(c.flags())
+        })
     }
 }
 
